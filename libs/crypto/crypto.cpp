@@ -148,4 +148,46 @@ bool isZeroConstantTime(ByteSpan a) { return sodium_is_zero(a.data(), a.size()) 
 
 void wipe(MutableByteSpan data) { sodium_memzero(data.data(), data.size()); }
 
+std::string base64Encode(ByteSpan data) {
+  const int variant = sodium_base64_VARIANT_ORIGINAL;
+  std::string out(sodium_base64_ENCODED_LEN(data.size(), variant), '\0');
+  sodium_bin2base64(out.data(), out.size(), data.data(), data.size(), variant);
+  out.resize(out.size() - 1);  // the length includes the terminating NUL
+  return out;
+}
+
+std::optional<Bytes> base64Decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  Bytes out(text.size() / 4 * 3);
+  size_t len = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(out.data(), out.size(), text.data(), text.size(), nullptr, &len, &end,
+                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
+      end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  out.resize(len);
+  return out;
+}
+
+bool hexDecodeInto(MutableByteSpan out, std::string_view text) {
+  size_t len = 0;
+  // With hex_end == nullptr libsodium fails unless the whole input is hex digits that fit.
+  if (text.size() != out.size() * 2 ||
+      sodium_hex2bin(out.data(), out.size(), text.data(), text.size(), nullptr, &len, nullptr) != 0 ||
+      len != out.size()) {
+    sodium_memzero(out.data(), out.size());
+    return false;
+  }
+  return true;
+}
+
+std::string hexEncodeWithPrefix(std::string_view prefix, ByteSpan data) {
+  std::string out(prefix.size() + data.size() * 2 + 1, '\0');
+  std::memcpy(out.data(), prefix.data(), prefix.size());
+  sodium_bin2hex(out.data() + prefix.size(), data.size() * 2 + 1, data.data(), data.size());
+  out.resize(out.size() - 1);  // drop the NUL libsodium writes; shrinking never reallocates
+  return out;
+}
+
 }  // namespace tnet::crypto

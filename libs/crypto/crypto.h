@@ -8,7 +8,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 
 #include "libs/base/bytes.h"
 
@@ -74,5 +77,17 @@ void hkdf(ByteSpan chainingKey, ByteSpan input, Key32* out1, Key32* out2 = nullp
 [[nodiscard]] bool equalConstantTime(ByteSpan a, ByteSpan b);
 [[nodiscard]] bool isZeroConstantTime(ByteSpan a);
 void wipe(MutableByteSpan data);
+
+// Standard base64 with padding (RFC 4648 §4), as Go's base64.StdEncoding. Decoding rejects
+// missing padding, characters outside the alphabet and non-canonical trailing bits.
+std::string base64Encode(ByteSpan data);
+std::optional<Bytes> base64Decode(std::string_view text);
+// Hex (either case) into a fixed-size buffer, in constant time and without temporary copies, so
+// it suits secret key text. False unless text is exactly 2*out.size() hex digits (out is then
+// wiped).
+[[nodiscard]] bool hexDecodeInto(MutableByteSpan out, std::string_view text);
+// Lowercase hex of data appended to prefix, computed in constant time into a string whose buffer
+// is sized once (no reallocation leaves copies behind). Wrap the result in SecretString.
+std::string hexEncodeWithPrefix(std::string_view prefix, ByteSpan data);
 
 }  // namespace tnet::crypto
