@@ -1,0 +1,50 @@
+// Helpers that make nlohmann::json read and write JSON the way Go's encoding/json does, so the
+// bytes we serve match what Go tailscaled serves: field order is declaration order
+// (ordered_json), "<", ">" and "&" are escaped as \u003c etc. (Go's default HTML escaping), and
+// object keys are matched case-insensitively when decoding (exact match preferred).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "libs/base/result.h"
+
+namespace tnet::ipn {
+
+using Json = nlohmann::json;            // decoded input
+using OrderedJson = nlohmann::ordered_json;  // output, in Go's field order
+
+// Go's json.Marshal bytes (compact) or json.MarshalIndent(v, "", "\t") when `indent`.
+// Invalid UTF-8 in strings becomes U+FFFD, as Go does. No trailing newline.
+std::string goMarshal(const OrderedJson& value, bool indent = false);
+
+// Parses one JSON document. Trailing bytes after the first value are ignored when
+// `allowTrailing` (json.NewDecoder(r).Decode semantics), rejected otherwise.
+// Never throws; the error names the byte offset.
+Result<Json> parseJson(std::string_view text, bool allowTrailing = false, bool allowComments = false);
+
+// Go's case-insensitive ASCII comparison of JSON keys to field names (strings.EqualFold for ASCII).
+bool keyEqualFold(std::string_view a, std::string_view b);
+
+// Go's type names in error messages ("bool", "string", "number", "object", "array").
+std::string_view goJsonKind(const Json& v);
+
+// "json: cannot unmarshal <kind> into Go struct field <typeName>.<field> of type <goType>"
+Error typeError(const Json& v, std::string_view typeName, std::string_view field,
+                std::string_view goType);
+
+// Typed reads with Go's rules: null leaves the target untouched (Go's behaviour for non-pointer
+// fields) and the wrong JSON kind is an error.
+Result<void> readBool(const Json& v, bool& out, std::string_view typeName, std::string_view field);
+Result<void> readString(const Json& v, std::string& out, std::string_view typeName,
+                        std::string_view field);
+Result<void> readInt64(const Json& v, int64_t& out, int64_t min, int64_t max,
+                       std::string_view typeName, std::string_view field, std::string_view goType);
+
+// Go's time.Time zero value in JSON.
+inline constexpr std::string_view GO_ZERO_TIME = "0001-01-01T00:00:00Z";
+
+}  // namespace tnet::ipn

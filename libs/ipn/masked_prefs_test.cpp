@@ -1,0 +1,93 @@
+#include "libs/ipn/masked_prefs.h"
+
+#include <gtest/gtest.h>
+
+namespace tnet::ipn {
+namespace {
+
+TEST(MaskedPrefs, AppliesOnlySetFields) {
+  Prefs p = newPrefs();
+  p.hostname = "keep";
+  auto m = parseMaskedPrefs(
+      R"({"WantRunning":true,"WantRunningSet":true,"Hostname":"ignored","ShieldsUp":true,"ShieldsUpSet":true})");
+  ASSERT_TRUE(m) << m.error().message;
+  applyEdits(p, *m);
+  EXPECT_TRUE(p.wantRunning);
+  EXPECT_TRUE(p.shieldsUp);
+  EXPECT_EQ(p.hostname, "keep") << "Hostname sent without HostnameSet must not apply";
+}
+
+TEST(MaskedPrefs, GoDownBody) {
+  Prefs p = newPrefs();
+  p.wantRunning = true;
+  auto m = parseMaskedPrefs(R"({"WantRunning":false,"WantRunningSet":true})");
+  ASSERT_TRUE(m);
+  applyEdits(p, *m);
+  EXPECT_FALSE(p.wantRunning);
+  EXPECT_TRUE(p.corpDns);
+}
+
+TEST(MaskedPrefs, SetFlagCanClearAField) {
+  Prefs p = newPrefs();
+  p.advertiseRoutes = std::vector<IpPrefix>{*parseIpPrefix("10.0.0.0/8")};
+  auto m = parseMaskedPrefs(R"({"AdvertiseRoutesSet":true})");
+  ASSERT_TRUE(m);
+  applyEdits(p, *m);
+  EXPECT_FALSE(p.advertiseRoutes.has_value());
+}
+
+TEST(MaskedPrefs, AutoUpdateSubMask) {
+  Prefs p = newPrefs();
+  auto m = parseMaskedPrefs(
+      R"({"AutoUpdate":{"Check":false,"Apply":true},"AutoUpdateSet":{"ApplySet":true}})");
+  ASSERT_TRUE(m) << m.error().message;
+  applyEdits(p, *m);
+  EXPECT_TRUE(p.autoUpdate.check) << "CheckSet absent";
+  EXPECT_TRUE(p.autoUpdate.apply.equalBool(true));
+}
+
+TEST(MaskedPrefs, FullGoMarshalledBodyIsAccepted) {
+  // What Go's `tailscale set --shields-up` sends: every Prefs field plus the set flag.
+  std::string body = prefsToString(newPrefs(), false);
+  body.pop_back();
+  body += R"(,"ShieldsUpSet":true})";
+  auto m = parseMaskedPrefs(body);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_TRUE(m->isSet("ShieldsUp"));
+  EXPECT_EQ(m->set.size(), 1u);
+}
+
+TEST(MaskedPrefs, UnknownFieldsAreClearErrors) {
+  auto m = parseMaskedPrefs(R"({"WantRuning":true,"WantRuningSet":true})");
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("unknown field"), std::string::npos);
+  EXPECT_NE(m.error().message.find("WantRuning"), std::string::npos);
+  EXPECT_FALSE(parseMaskedPrefs(R"({"ConfigSet":true})"));
+  EXPECT_FALSE(parseMaskedPrefs(R"({"AutoUpdateSet":{"Bogus":true}})"));
+  EXPECT_FALSE(parseMaskedPrefs(R"({"Set":true})"));
+  EXPECT_FALSE(parseMaskedPrefs(R"({"WantRunningSet":"yes"})"));
+  EXPECT_FALSE(parseMaskedPrefs(R"([])"));
+  EXPECT_FALSE(parseMaskedPrefs(R"({"WantRunning":)"));
+}
+
+TEST(MaskedPrefs, InternalFieldDetected) {
+  auto m = parseMaskedPrefs(R"({"InternalExitNodePriorSet":true})");
+  ASSERT_TRUE(m);
+  EXPECT_TRUE(m->setsInternal());
+}
+
+TEST(MaskedPrefs, JsonRoundTrip) {
+  auto m = parseMaskedPrefs(R"({"RouteAll":true,"RouteAllSet":true,"AutoUpdateSet":{"CheckSet":true}})");
+  ASSERT_TRUE(m);
+  std::string text = goMarshal(maskedPrefsToJson(*m));
+  EXPECT_NE(text.find(R"("RouteAllSet":true)"), std::string::npos);
+  EXPECT_NE(text.find(R"("AutoUpdateSet":{"CheckSet":true})"), std::string::npos);
+  auto back = parseMaskedPrefs(text);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->set, m->set);
+  EXPECT_TRUE(prefsEqual(back->prefs, m->prefs));
+  EXPECT_EQ(goMarshal(maskedPrefsToJson(*back)), text);
+}
+
+}  // namespace
+}  // namespace tnet::ipn
