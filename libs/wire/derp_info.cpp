@@ -1,0 +1,305 @@
+#include "libs/wire/derp_info.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <limits>
+
+namespace tnet::derp {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// Go encoding/json string quoting: HTML-safe escapes for < > &, U+2028/U+2029 escaped, invalid
+// UTF-8 replaced by U+FFFD, short escapes for \b \f \n \r \t, \u00XX for other controls.
+void appendGoJsonString(std::string& out, std::string_view s) {
+  static constexpr char HEX[] = "0123456789abcdef";
+  out.push_back('"');
+  size_t i = 0;
+  while (i < s.size()) {
+    const uint8_t c = uint8_t(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '<': case '>': case '&':
+          out += "\\u00";
+          out.push_back(HEX[c >> 4]);
+          out.push_back(HEX[c & 0xf]);
+          break;
+        default:
+          if (c < 0x20) {
+            out += "\\u00";
+            out.push_back(HEX[c >> 4]);
+            out.push_back(HEX[c & 0xf]);
+          } else {
+            out.push_back(char(c));
+          }
+      }
+      ++i;
+      continue;
+    }
+    // Decode one UTF-8 sequence strictly (no overlongs, no surrogates, ≤ U+10FFFF).
+    size_t len = 0;
+    uint32_t cp = 0, min = 0;
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
+    bool ok = len != 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      const uint8_t cc = uint8_t(s[i + k]);
+      if ((cc & 0xC0) != 0x80) ok = false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (ok && (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))) ok = false;
+    if (!ok) {
+      out += "\\ufffd";
+      ++i;  // Go consumes one byte of an invalid sequence
+      continue;
+    }
+    if (cp == 0x2028 || cp == 0x2029) {
+      out += cp == 0x2028 ? "\\u2028" : "\\u2029";
+    } else {
+      out.append(s.substr(i, len));
+    }
+    i += len;
+  }
+  out.push_back('"');
+}
+
+bool keyIs(std::string_view got, std::string_view want) {
+  if (got.size() != want.size()) return false;
+  for (size_t i = 0; i < got.size(); ++i) {
+    char a = got[i], b = want[i];
+    if (a >= 'A' && a <= 'Z') a = char(a - 'A' + 'a');
+    if (b >= 'A' && b <= 'Z') b = char(b - 'A' + 'a');
+    if (a != b) return false;
+  }
+  return true;
+}
+
+// Go's encoding/json into an `int`: a JSON integer literal that fits int64; null leaves it.
+Result<void> readInt(const Json& v, std::string_view name, int64_t& out) {
+  if (v.is_null()) return {};
+  if (v.is_number_unsigned()) {
+    auto u = v.get<uint64_t>();
+    if (u > uint64_t(std::numeric_limits<int64_t>::max())) {
+      return Error::invalid("derp: JSON " + std::string(name) + " overflows int");
+    }
+    out = int64_t(u);
+    return {};
+  }
+  if (v.is_number_integer()) {
+    out = v.get<int64_t>();
+    return {};
+  }
+  return Error::invalid("derp: JSON " + std::string(name) + " is not an integer");
+}
+
+Result<void> readBool(const Json& v, std::string_view name, bool& out) {
+  if (v.is_null()) return {};
+  if (!v.is_boolean()) return Error::invalid("derp: JSON " + std::string(name) + " is not a bool");
+  out = v.get<bool>();
+  return {};
+}
+
+Result<void> readString(const Json& v, std::string_view name, std::string& out) {
+  if (v.is_null()) return {};
+  if (!v.is_string()) return Error::invalid("derp: JSON " + std::string(name) + " is not a string");
+  out = v.get<std::string>();
+  return {};
+}
+
+// key.DERPMesh.UnmarshalJSON: exactly 64 hex digits (either case); anything else, null included,
+// is "invalid mesh key".
+Result<void> readMeshKey(const Json& v, Key& out) {
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    if (s.size() == 64) {
+      if (auto raw = hexDecode(s)) {
+        std::memcpy(out.data(), raw->data(), out.size());
+        return {};
+      }
+    }
+  }
+  return Error::invalid("derp: invalid mesh key in ClientInfo");
+}
+
+Result<Json> parseObject(std::string_view text, const char* what) {
+  Json doc = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return Error::invalid(std::string("derp: ") + what + " is not valid JSON");
+  if (!doc.is_object() && !doc.is_null()) {
+    return Error::invalid(std::string("derp: ") + what + " JSON is not an object");
+  }
+  return doc;
+}
+
+bool isZero(const Key& k) { return crypto::isZeroConstantTime(k); }
+
+ByteSpan asBytes(const std::string& s) { return ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
+
+}  // namespace
+
+std::string marshalClientInfo(const ClientInfo& info) {
+  std::string out = "{";
+  auto sep = [&] {
+    if (out.size() > 1) out.push_back(',');
+  };
+  if (!isZero(info.meshKey)) {
+    out += "\"meshKey\":\"" + hexEncode(info.meshKey) + "\"";
+  }
+  if (info.version != 0) {
+    sep();
+    out += "\"version\":" + std::to_string(info.version);
+  }
+  sep();
+  out += std::string("\"CanAckPings\":") + (info.canAckPings ? "true" : "false");
+  if (info.isProber) out += ",\"IsProber\":true";
+  if (!info.appName.empty()) {
+    out += ",\"AppName\":";
+    appendGoJsonString(out, info.appName);
+  }
+  out.push_back('}');
+  return out;
+}
+
+Result<ClientInfo> unmarshalClientInfo(std::string_view text) {
+  TNET_TRY(Json doc, parseObject(text, "ClientInfo"));
+  ClientInfo info;
+  if (doc.is_null()) return info;
+  for (const auto& [k, v] : doc.items()) {
+    if (keyIs(k, "meshKey")) {
+      TNET_TRY_VOID(readMeshKey(v, info.meshKey));
+    } else if (keyIs(k, "version")) {
+      TNET_TRY_VOID(readInt(v, "version", info.version));
+    } else if (keyIs(k, "CanAckPings")) {
+      TNET_TRY_VOID(readBool(v, "CanAckPings", info.canAckPings));
+    } else if (keyIs(k, "IsProber")) {
+      TNET_TRY_VOID(readBool(v, "IsProber", info.isProber));
+    } else if (keyIs(k, "AppName")) {
+      TNET_TRY_VOID(readString(v, "AppName", info.appName));
+    }
+  }
+  return info;
+}
+
+std::string marshalServerInfo(const ServerInfo& info) {
+  std::string out = "{";
+  auto field = [&](const char* name, int64_t v) {
+    if (v == 0) return;
+    if (out.size() > 1) out.push_back(',');
+    out += std::string("\"") + name + "\":" + std::to_string(v);
+  };
+  field("version", info.version);
+  field("TokenBucketBytesPerSecond", info.tokenBucketBytesPerSecond);
+  field("TokenBucketBytesBurst", info.tokenBucketBytesBurst);
+  out.push_back('}');
+  return out;
+}
+
+Result<ServerInfo> unmarshalServerInfo(std::string_view text) {
+  TNET_TRY(Json doc, parseObject(text, "ServerInfo"));
+  ServerInfo info;
+  if (doc.is_null()) return info;
+  for (const auto& [k, v] : doc.items()) {
+    if (keyIs(k, "version")) {
+      TNET_TRY_VOID(readInt(v, "version", info.version));
+    } else if (keyIs(k, "TokenBucketBytesPerSecond")) {
+      TNET_TRY_VOID(readInt(v, "TokenBucketBytesPerSecond", info.tokenBucketBytesPerSecond));
+    } else if (keyIs(k, "TokenBucketBytesBurst")) {
+      TNET_TRY_VOID(readInt(v, "TokenBucketBytesBurst", info.tokenBucketBytesBurst));
+    }
+  }
+  return info;
+}
+
+Result<void> appendClientInfo(Bytes& out, const ClientInfo& info, const Key& clientPriv, const Key& serverPub,
+                              std::span<const uint8_t, NONCE_LEN> nonce) {
+  const std::string json = marshalClientInfo(info);
+  const size_t len = KEY_LEN + NONCE_LEN + crypto::BOX_OVERHEAD + json.size();
+  Key clientPub;
+  crypto::x25519Base(clientPub, clientPriv);
+  const size_t at = out.size();
+  appendFrameHeader(out, FrameType::CLIENT_INFO, uint32_t(len));
+  out.insert(out.end(), clientPub.begin(), clientPub.end());
+  out.insert(out.end(), nonce.begin(), nonce.end());
+  const size_t boxAt = out.size();
+  out.resize(boxAt + crypto::BOX_OVERHEAD + json.size());
+  if (!crypto::boxSeal(MutableByteSpan(out).subspan(boxAt), asBytes(json), nonce, serverPub, clientPriv)) {
+    out.resize(at);
+    return Error::invalid("derp: cannot seal ClientInfo to a low-order server key");
+  }
+  return {};
+}
+
+Result<void> appendClientInfo(Bytes& out, const ClientInfo& info, const Key& clientPriv, const Key& serverPub) {
+  std::array<uint8_t, NONCE_LEN> nonce;
+  crypto::randomBytes(nonce);
+  return appendClientInfo(out, info, clientPriv, serverPub, nonce);
+}
+
+Result<OpenedClientInfo> openClientInfo(const Frame& frame, const Key& serverPriv) {
+  const ByteSpan b = frame.payload;
+  if (frame.type != FrameType::CLIENT_INFO) {
+    return Error::invalid(std::string("derp: got ") + frameTypeName(frame.type) + " frame, want ClientInfo");
+  }
+  if (b.size() < KEY_LEN + NONCE_LEN) return Error::invalid("derp: short client info");
+  if (b.size() > SERVER_MAX_CLIENT_INFO_LEN) return Error::invalid("derp: long client info");
+  if (b.size() < KEY_LEN + NONCE_LEN + crypto::BOX_OVERHEAD) {
+    return Error::denied("derp: client info box too short to open");
+  }
+  OpenedClientInfo r;
+  std::memcpy(r.clientKey.data(), b.data(), KEY_LEN);
+  std::span<const uint8_t, NONCE_LEN> nonce(b.data() + KEY_LEN, NONCE_LEN);
+  const ByteSpan box = b.subspan(KEY_LEN + NONCE_LEN);
+  std::string json(box.size() - crypto::BOX_OVERHEAD, '\0');
+  if (!crypto::boxOpen(MutableByteSpan(reinterpret_cast<uint8_t*>(json.data()), json.size()), box, nonce,
+                       r.clientKey, serverPriv)) {
+    return Error::denied("derp: client info box does not open with the claimed client key");
+  }
+  TNET_TRY(r.info, unmarshalClientInfo(json));
+  return r;
+}
+
+Result<void> appendServerInfo(Bytes& out, const ServerInfo& info, const Key& serverPriv, const Key& clientPub,
+                              std::span<const uint8_t, NONCE_LEN> nonce) {
+  const std::string json = marshalServerInfo(info);
+  const size_t at = out.size();
+  appendFrameHeader(out, FrameType::SERVER_INFO, uint32_t(NONCE_LEN + crypto::BOX_OVERHEAD + json.size()));
+  out.insert(out.end(), nonce.begin(), nonce.end());
+  const size_t boxAt = out.size();
+  out.resize(boxAt + crypto::BOX_OVERHEAD + json.size());
+  if (!crypto::boxSeal(MutableByteSpan(out).subspan(boxAt), asBytes(json), nonce, clientPub, serverPriv)) {
+    out.resize(at);
+    return Error::invalid("derp: cannot seal ServerInfo to a low-order client key");
+  }
+  return {};
+}
+
+Result<void> appendServerInfo(Bytes& out, const ServerInfo& info, const Key& serverPriv, const Key& clientPub) {
+  std::array<uint8_t, NONCE_LEN> nonce;
+  crypto::randomBytes(nonce);
+  return appendServerInfo(out, info, serverPriv, clientPub, nonce);
+}
+
+Result<ServerInfo> openServerInfo(ByteSpan b, const Key& clientPriv, const Key& serverPub) {
+  if (b.size() < NONCE_LEN) return Error::invalid("derp: short serverInfo frame");
+  if (b.size() > NONCE_LEN + MAX_INFO_LEN) return Error::invalid("derp: long serverInfo frame");
+  if (b.size() < NONCE_LEN + crypto::BOX_OVERHEAD) return Error::denied("derp: serverInfo box too short to open");
+  std::span<const uint8_t, NONCE_LEN> nonce(b.data(), NONCE_LEN);
+  const ByteSpan box = b.subspan(NONCE_LEN);
+  std::string json(box.size() - crypto::BOX_OVERHEAD, '\0');
+  if (!crypto::boxOpen(MutableByteSpan(reinterpret_cast<uint8_t*>(json.data()), json.size()), box, nonce,
+                       serverPub, clientPriv)) {
+    return Error::denied("derp: serverInfo box does not open with the server key");
+  }
+  return unmarshalServerInfo(json);
+}
+
+}  // namespace tnet::derp
