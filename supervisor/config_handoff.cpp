@@ -1,0 +1,112 @@
+#include "supervisor/config_handoff.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace tnet::supervisor {
+namespace {
+
+constexpr size_t MAX_CONFIG_BYTES = 1 << 20;
+constexpr size_t MAX_AUTH_KEY_FILE_BYTES = 4096;
+
+Result<std::string> readSmallFile(const std::string& path, size_t limit, const char* what) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error::failed(std::string("cannot read ") + what + " " + path + ": " + std::strerror(errno));
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      return Error::failed(std::string("cannot read ") + what + " " + path + ": " + std::strerror(err));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > limit) {
+      close(fd);
+      sodium_memzero(out.data(), out.size());
+      return Error::invalid(std::string(what) + " " + path + " is larger than " + std::to_string(limit) + " bytes");
+    }
+  }
+  close(fd);
+  return out;
+}
+
+std::string trimSpace(std::string s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+}  // namespace
+
+Result<std::string> loadConfigForIpnd(const std::string& path) {
+  TNET_TRY(std::string text, readSmallFile(path, MAX_CONFIG_BYTES, "config file"));
+  // Interim validation until libs/ipn/config_valpha.h (parseConfigVAlpha) is available: a JSON
+  // object with Version "alpha0", as Go's conffile requires.
+  nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
+  sodium_memzero(text.data(), text.size());
+  if (doc.is_discarded() || !doc.is_object()) {
+    return Error::invalid("config file " + path + ": not a JSON object");
+  }
+  auto version = doc.find("Version");
+  if (version == doc.end() || !version->is_string()) {
+    return Error::invalid("config file " + path + ": no \"Version\" field");
+  }
+  if (*version != "alpha0") {
+    return Error::invalid("config file " + path + ": unsupported Version " + version->dump() + " (want \"alpha0\")");
+  }
+  auto authKey = doc.find("AuthKey");
+  if (authKey != doc.end() && !authKey->is_null()) {
+    if (!authKey->is_string()) return Error::invalid("config file " + path + ": AuthKey must be a string");
+    std::string key = authKey->get<std::string>();
+    if (key.rfind("file:", 0) == 0) {
+      std::string keyPath = key.substr(5);
+      auto contents = readSmallFile(keyPath, MAX_AUTH_KEY_FILE_BYTES, "auth key file");
+      sodium_memzero(key.data(), key.size());
+      if (!contents) return contents.error();
+      std::string resolved = trimSpace(*contents);
+      sodium_memzero(contents->data(), contents->size());
+      if (resolved.empty()) return Error::invalid("auth key file " + keyPath + " is empty");
+      *authKey = resolved;
+      sodium_memzero(resolved.data(), resolved.size());
+    }
+  }
+  return doc.dump();
+}
+
+Result<int> makeConfigPipe(const std::string& document) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return Error::failed(std::string("pipe2: ") + std::strerror(errno));
+  // The whole document must fit the pipe, since nobody reads it until ipnd runs.
+  if (document.size() > 65536 && fcntl(p[1], F_SETPIPE_SZ, static_cast<int>(document.size())) < 0) {
+    close(p[0]);
+    close(p[1]);
+    return Error::failed("config too large for a pipe (" + std::to_string(document.size()) + " bytes)");
+  }
+  size_t off = 0;
+  while (off < document.size()) {
+    ssize_t n = write(p[1], document.data() + off, document.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      close(p[0]);
+      close(p[1]);
+      return Error::failed(std::string("writing the config pipe: ") + std::strerror(err));
+    }
+    off += static_cast<size_t>(n);
+  }
+  close(p[1]);
+  return p[0];
+}
+
+}  // namespace tnet::supervisor

@@ -1,0 +1,506 @@
+#include "tests/integration/harness/harness.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace tnet::harness {
+namespace {
+
+std::string readWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> mergedEnvironment(const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> all;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string s(*e);
+    auto eq = s.find('=');
+    if (eq != std::string::npos) all[s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  for (const auto& [k, v] : extra) all[k] = v;
+  std::vector<std::string> out;
+  for (const auto& [k, v] : all) out.push_back(k + "=" + v);
+  return out;
+}
+
+struct CStrings {
+  std::vector<std::string> owned;
+  std::vector<char*> ptrs;
+  explicit CStrings(std::vector<std::string> v) : owned(std::move(v)) {
+    for (auto& s : owned) ptrs.push_back(s.data());
+    ptrs.push_back(nullptr);
+  }
+};
+
+}  // namespace
+
+double timeScale() {
+  const char* s = std::getenv("TAILNETD_TEST_TIME_SCALE");
+  double v = s ? std::atof(s) : 0;
+  if (v <= 0) {
+#ifdef TNET_SANITIZE
+    v = 3;
+#else
+    v = 1;
+#endif
+  }
+  return v;
+}
+
+std::chrono::milliseconds scaled(std::chrono::milliseconds d) {
+  return std::chrono::milliseconds(static_cast<long long>(static_cast<double>(d.count()) * timeScale()));
+}
+
+std::string binDir() {
+  if (const char* b = std::getenv("TNET_BINARY_DIR"); b != nullptr && *b != 0) return std::string(b) + "/bin";
+  std::error_code ec;
+  return std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
+}
+
+std::optional<std::string> findBinary(const std::string& name) {
+  std::string p = binDir() + "/" + name;
+  if (access(p.c_str(), X_OK) == 0) return p;
+  return std::nullopt;
+}
+
+std::string missingBinaries(const std::vector<std::string>& names) {
+  std::string missing;
+  for (const auto& n : names) {
+    if (!findBinary(n)) missing += (missing.empty() ? "" : ", ") + n;
+  }
+  if (missing.empty()) return "";
+  return "missing binaries in " + binDir() + ": " + missing + " (not built yet)";
+}
+
+std::vector<std::string> suiteBinaries(bool withCli) {
+  std::vector<std::string> v = {"tailnetd", "ipnd", "apid", "controld", "wgd", "magicsockd", "netstackd"};
+  if (withCli) v.push_back("tnet");
+  return v;
+}
+
+TempDir::TempDir(const std::string& prefix, mode_t mode) {
+  std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+  chmod(path_.c_str(), mode);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+ProcessResult runProcess(const std::vector<std::string>& argv, const RunOptions& opts) {
+  ProcessResult r;
+  int outPipe[2], errPipe[2];
+  if (pipe2(outPipe, O_CLOEXEC) != 0 || pipe2(errPipe, O_CLOEXEC) != 0) return r;
+  CStrings args(argv);
+  CStrings env(mergedEnvironment(opts.env));
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    dup2(outPipe[1], 1);
+    dup2(errPipe[1], 2);
+    int devNull = open("/dev/null", O_RDONLY);
+    dup2(devNull, 0);
+    if (opts.gid) {
+      if (setgroups(0, nullptr) != 0 || setresgid(*opts.gid, *opts.gid, *opts.gid) != 0) _exit(126);
+    }
+    if (opts.uid && setresuid(*opts.uid, *opts.uid, *opts.uid) != 0) _exit(126);
+    execvpe(args.ptrs[0], args.ptrs.data(), env.ptrs.data());
+    _exit(127);
+  }
+  close(outPipe[1]);
+  close(errPipe[1]);
+  auto deadline = std::chrono::steady_clock::now() + scaled(opts.timeout);
+  pollfd fds[2] = {{outPipe[0], POLLIN, 0}, {errPipe[0], POLLIN, 0}};
+  int open = 2;
+  while (open > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      r.timedOut = true;
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      break;
+    }
+    if (poll(fds, 2, static_cast<int>(left.count())) <= 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      char buf[4096];
+      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
+      if (n <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+      } else {
+        (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  for (auto& f : fds) {
+    if (f.fd >= 0) close(f.fd);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!r.timedOut && WIFEXITED(status)) r.exitCode = WEXITSTATUS(status);
+  return r;
+}
+
+nlohmann::json HttpResponse::json() const { return nlohmann::json::parse(body, nullptr, false); }
+
+namespace {
+
+Result<int> connectUnix(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return Error::invalid("socket path too long: " + path);
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Error::failed("socket failed");
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    int err = errno;
+    close(fd);
+    return Error::disconnected("connect " + path + ": " + std::strerror(err));
+  }
+  return fd;
+}
+
+// Sends the request and reads the raw response until the body is complete (Content-Length or
+// chunked end) or the peer closes.
+Result<std::string> exchange(int fd, const std::string& request, std::chrono::milliseconds timeout) {
+  size_t off = 0;
+  while (off < request.size()) {
+    ssize_t n = send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return Error::disconnected(std::string("send: ") + std::strerror(errno));
+    off += static_cast<size_t>(n);
+  }
+  std::string raw;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto headerEnd = raw.find("\r\n\r\n");
+    if (headerEnd != std::string::npos) {
+      std::string head = raw.substr(0, headerEnd);
+      std::string lower = head;
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      auto cl = lower.find("\r\ncontent-length:");
+      if (cl != std::string::npos) {
+        size_t len = std::strtoul(lower.c_str() + cl + 17, nullptr, 10);
+        if (raw.size() >= headerEnd + 4 + len) return raw;
+      } else if (lower.find("transfer-encoding: chunked") != std::string::npos) {
+        if (raw.size() >= 5 && raw.compare(raw.size() - 5, 5, "0\r\n\r\n") == 0) return raw;
+      }
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Error::failed("timed out waiting for the response");
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[8192];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) return raw;  // closed: whatever we have
+    raw.append(buf, static_cast<size_t>(n));
+  }
+}
+
+Result<HttpResponse> parseResponse(const std::string& raw) {
+  HttpResponse r;
+  auto headerEnd = raw.find("\r\n\r\n");
+  if (raw.rfind("HTTP/1.", 0) != 0 || headerEnd == std::string::npos) {
+    return Error::invalid("not an HTTP response: " + raw.substr(0, 80));
+  }
+  r.status = std::atoi(raw.c_str() + 9);
+  std::istringstream head(raw.substr(0, headerEnd));
+  std::string line;
+  std::getline(head, line);
+  while (std::getline(head, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string k = line.substr(0, colon);
+    for (auto& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string v = line.substr(colon + 1);
+    v.erase(0, v.find_first_not_of(' '));
+    r.headers[k] = v;
+  }
+  std::string body = raw.substr(headerEnd + 4);
+  if (r.headers["transfer-encoding"] == "chunked") {
+    std::string out;
+    size_t pos = 0;
+    while (pos < body.size()) {
+      size_t eol = body.find("\r\n", pos);
+      if (eol == std::string::npos) break;
+      size_t len = std::strtoul(body.substr(pos, eol - pos).c_str(), nullptr, 16);
+      if (len == 0) break;
+      out += body.substr(eol + 2, len);
+      pos = eol + 2 + len + 2;
+    }
+    body = out;
+  }
+  r.body = body;
+  return r;
+}
+
+}  // namespace
+
+Result<HttpResponse> localApi(const std::string& socket, const std::string& method, const std::string& path,
+                              const std::string& body, std::optional<uid_t> asUid, std::chrono::milliseconds timeout) {
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: local-tailscaled.sock\r\n" +
+                    "User-Agent: tnet-harness\r\nConnection: close\r\n";
+  if (!body.empty() || method == "POST" || method == "PATCH" || method == "PUT") {
+    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  req += "\r\n" + body;
+  timeout = scaled(timeout);
+  if (!asUid) {
+    TNET_TRY(int fd, connectUnix(socket));
+    auto raw = exchange(fd, req, timeout);
+    close(fd);
+    if (!raw) return raw.error();
+    return parseResponse(*raw);
+  }
+  // Another uid: a child switches identity, connects and ships the raw response back.
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return Error::failed("pipe failed");
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    struct passwd* pw = getpwuid(*asUid);
+    gid_t gid = pw ? pw->pw_gid : *asUid;
+    if (setgroups(0, nullptr) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(*asUid, *asUid, *asUid) != 0) {
+      _exit(3);
+    }
+    auto fd = connectUnix(socket);
+    if (!fd) _exit(4);
+    auto raw = exchange(*fd, req, timeout);
+    if (!raw) _exit(5);
+    size_t off = 0;
+    while (off < raw->size()) {
+      ssize_t n = write(p[1], raw->data() + off, raw->size() - off);
+      if (n <= 0) _exit(6);
+      off += static_cast<size_t>(n);
+    }
+    _exit(0);
+  }
+  close(p[1]);
+  std::string raw;
+  char buf[8192];
+  ssize_t n;
+  while ((n = read(p[0], buf, sizeof(buf))) > 0) raw.append(buf, static_cast<size_t>(n));
+  close(p[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return Error::failed("request as uid " + std::to_string(*asUid) + " failed (child status " +
+                         std::to_string(status) + ")");
+  }
+  return parseResponse(raw);
+}
+
+bool socketAccepts(const std::string& path) {
+  auto fd = connectUnix(path);
+  if (!fd) return false;
+  close(*fd);
+  return true;
+}
+
+Suite::Suite(SuiteOptions opts) : opts_(std::move(opts)) {
+  socket_ = opts_.socket.empty() ? opts_.stateDir + "/tailnetd.sock" : opts_.socket;
+  logPath_ = opts_.stateDir + ".log";
+}
+
+Suite::~Suite() {
+  if (pid_ > 0) {
+    // The whole process group: tailnetd and every service it started.
+    kill(-pid_, SIGKILL);
+    if (!exited_) waitpid(pid_, nullptr, 0);
+    // Services die with tailnetd (PR_SET_PDEATHSIG) and are reaped by init; wait until the
+    // group is empty so the next test starts clean.
+    waitUntil([&] { return kill(-pid_, 0) != 0; }, 5s);
+  }
+  unlink(logPath_.c_str());
+}
+
+Result<void> Suite::start() {
+  std::string dir = opts_.binDir.empty() ? binDir() : opts_.binDir;
+  std::string exe = dir + "/tailnetd";
+  if (access(exe.c_str(), X_OK) != 0) return Error::failed("no tailnetd at " + exe);
+  std::vector<std::string> argv = opts_.wrapper;
+  argv.insert(argv.end(), {exe, "--statedir", opts_.stateDir, "--socket", socket_});
+  if (!opts_.runtimeDir.empty()) argv.insert(argv.end(), {"--runtime-dir", opts_.runtimeDir});
+  argv.insert(argv.end(), opts_.args.begin(), opts_.args.end());
+  auto envMap = opts_.env;
+  // Tests never reach the internet (ARCHITECTURE.md §Layout and test fixtures).
+  envMap.emplace("TS_CONTROL_URL", "http://127.0.0.1:9");
+  envMap.emplace("TS_DEBUG_OMIT_LOCAL_ADDRS", "1");
+  CStrings args(argv);
+  CStrings env(mergedEnvironment(envMap));
+  int logFd = open(logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (logFd < 0) return Error::failed("cannot create " + logPath_);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    dup2(logFd, 1);
+    dup2(logFd, 2);
+    int devNull = open("/dev/null", O_RDONLY);
+    dup2(devNull, 0);
+    execvpe(args.ptrs[0], args.ptrs.data(), env.ptrs.data());
+    _exit(127);
+  }
+  close(logFd);
+  if (pid < 0) return Error::failed("fork failed");
+  setpgid(pid, pid);  // also from here, so the group exists before we might kill it
+  pid_ = pid;
+  return {};
+}
+
+bool Suite::running() const {
+  if (pid_ <= 0 || exited_) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    exited_ = true;
+    status_ = status;
+    return false;
+  }
+  return true;
+}
+
+Result<void> Suite::waitReady(std::chrono::milliseconds timeout) {
+  bool ok = waitUntil(
+      [&] {
+        if (!running()) return true;
+        auto r = localApi(socket_, "GET", "/localapi/v0/status", "", std::nullopt, 2s);
+        return r && r->status == 200;
+      },
+      timeout);
+  if (!running()) return Error::failed("tailnetd exited: " + stderrText());
+  if (!ok) return Error::failed("suite not ready in time; stderr:\n" + stderrText());
+  return {};
+}
+
+Result<int> Suite::waitExit(std::chrono::milliseconds timeout) {
+  if (waitUntil([&] { return !running(); }, timeout)) return status_;
+  return Error::failed("tailnetd still running");
+}
+
+Result<int> Suite::stop(std::chrono::milliseconds timeout) {
+  if (!running()) return status_;
+  kill(pid_, SIGTERM);
+  return waitExit(timeout);
+}
+
+std::string Suite::stderrText() const { return readWholeFile(logPath_); }
+
+std::map<std::string, pid_t> Suite::services() const {
+  std::map<std::string, pid_t> out;
+  for (const auto& [pid, name] : childProcesses(pid_)) out[name] = pid;
+  return out;
+}
+
+std::string Suite::runtimeDir() const {
+  std::string log = stderrText();
+  auto pos = log.find("runtime_dir=");
+  if (pos == std::string::npos) return "";
+  pos += 12;
+  auto end = log.find_first_of(" \n", pos);
+  std::string v = log.substr(pos, end - pos);
+  if (v.size() >= 2 && v.front() == '"') v = v.substr(1, v.size() - 2);
+  return v;
+}
+
+Result<HttpResponse> Suite::get(const std::string& path, std::optional<uid_t> asUid) const {
+  return localApi(socket_, "GET", path, "", asUid);
+}
+
+Result<HttpResponse> Suite::request(const std::string& method, const std::string& path, const std::string& body,
+                                    std::optional<uid_t> asUid) const {
+  return localApi(socket_, method, path, body, asUid);
+}
+
+ProcessResult runTnet(const std::string& socket, const std::vector<std::string>& args, const RunOptions& opts) {
+  std::vector<std::string> argv = {binDir() + "/tnet", "--socket", socket};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return runProcess(argv, opts);
+}
+
+std::map<pid_t, std::string> childProcesses(pid_t parent) {
+  std::map<pid_t, std::string> out;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    pid_t pid = std::atoi(e->d_name);
+    if (pid <= 0) continue;
+    std::string stat = readWholeFile("/proc/" + std::to_string(pid) + "/stat");
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    char state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid != parent || state == 'Z') continue;
+    std::string cmd = readWholeFile("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string arg0 = cmd.substr(0, cmd.find('\0'));
+    out[pid] = arg0.substr(arg0.rfind('/') == std::string::npos ? 0 : arg0.rfind('/') + 1);
+  }
+  closedir(d);
+  return out;
+}
+
+Result<NetNamespace> NetNamespace::create() {
+  static std::atomic<int> counter{0};
+  std::string name = "tnet-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+  auto r = runProcess({"ip", "netns", "add", name});
+  if (r.exitCode != 0) return Error::failed("ip netns add " + name + ": " + r.err);
+  return NetNamespace(name);
+}
+
+NetNamespace::~NetNamespace() {
+  if (!name_.empty()) runProcess({"ip", "netns", "del", name_});
+}
+
+std::vector<std::string> NetNamespace::exec(const std::vector<std::string>& argv) const {
+  std::vector<std::string> out = {"ip", "netns", "exec", name_};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
+uid_t nobodyUid() {
+  struct passwd* pw = getpwnam("nobody");
+  return pw ? pw->pw_uid : 65534;
+}
+
+gid_t nogroupGid() {
+  struct group* g = getgrnam("nogroup");
+  return g ? g->gr_gid : 65534;
+}
+
+}  // namespace tnet::harness

@@ -1,0 +1,163 @@
+// The shared library for multi-process tests: temporary directories, spawning whole suites
+// (tailnetd) in their own process group that a destructor always kills, waiting for sockets,
+// LocalAPI requests over a Unix socket (optionally from another uid), running `tnet`, reading
+// JSON, finding a suite's service processes in /proc, and network namespaces with cleanup.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "libs/base/result.h"
+
+namespace tnet::harness {
+
+using namespace std::chrono_literals;
+
+// TAILNETD_TEST_TIME_SCALE (default 1; 3 under sanitizers) applied to a time bound.
+double timeScale();
+std::chrono::milliseconds scaled(std::chrono::milliseconds d);
+
+// <TNET_BINARY_DIR>/bin, or the directory of the running test binary.
+std::string binDir();
+// Path of an executable in binDir(), or nullopt when it is not built (yet).
+std::optional<std::string> findBinary(const std::string& name);
+// "" when every binary exists, else "missing binaries: a, b (not built yet)" for GTEST_SKIP.
+std::string missingBinaries(const std::vector<std::string>& names);
+// The suite: tailnetd + its six services (+ tnet when `withCli`).
+std::vector<std::string> suiteBinaries(bool withCli = false);
+
+// A directory removed (recursively) when the object dies.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "tnet-test", mode_t mode = 0700);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& leaf) const { return path_ + "/" + leaf; }
+
+ private:
+  std::string path_;
+};
+
+struct ProcessResult {
+  int exitCode = -1;  // -1 when killed by a signal or timed out
+  bool timedOut = false;
+  std::string out;
+  std::string err;
+};
+
+struct RunOptions {
+  std::map<std::string, std::string> env;  // added to (or replacing in) our environment
+  std::optional<uid_t> uid;                 // run as this uid/gid (needs root)
+  std::optional<gid_t> gid;
+  std::chrono::milliseconds timeout = 20s;  // scaled
+};
+
+// Runs argv to completion (killing it after the timeout) and captures stdout and stderr.
+ProcessResult runProcess(const std::vector<std::string>& argv, const RunOptions& opts = {});
+
+// Polls `pred` every 20 ms until it holds or the (scaled) timeout passes.
+bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  nlohmann::json json() const;  // discarded value when the body is not JSON
+};
+
+// One HTTP/1.1 request over a Unix socket (Host: local-tailscaled.sock, as Go's client sends).
+// With `asUid`, a forked child switches to that uid (and gid) before connecting, so apid's
+// SO_PEERCRED sees it.
+Result<HttpResponse> localApi(const std::string& socket, const std::string& method, const std::string& path,
+                              const std::string& body = "", std::optional<uid_t> asUid = std::nullopt,
+                              std::chrono::milliseconds timeout = 10s);
+
+// Whether something accepts connections on the Unix socket path.
+bool socketAccepts(const std::string& path);
+
+struct SuiteOptions {
+  std::vector<std::string> args;             // extra tailnetd flags
+  std::map<std::string, std::string> env;    // extra environment
+  std::string stateDir;                      // --statedir (required)
+  std::string socket;                        // --socket; default <stateDir>/tailnetd.sock
+  std::string runtimeDir;                    // --runtime-dir; default: let tailnetd choose
+  std::string binDir;                        // where tailnetd lives (default binDir())
+  std::vector<std::string> wrapper;          // e.g. {"setpriv", "--reuid=nobody", ...}
+};
+
+// A running tailnetd in its own process group. The destructor kills the whole group (every
+// service too) with SIGKILL and reaps it, whatever the test did.
+class Suite {
+ public:
+  explicit Suite(SuiteOptions opts);
+  ~Suite();
+  Suite(const Suite&) = delete;
+  Suite& operator=(const Suite&) = delete;
+
+  // Starts tailnetd; fails when the executable is missing.
+  Result<void> start();
+  // Waits until the LocalAPI socket accepts connections and /localapi/v0/status answers 200.
+  Result<void> waitReady(std::chrono::milliseconds timeout = 20s);
+  // SIGTERM and wait (scaled); returns the exit status as from waitpid, or an error on timeout.
+  Result<int> stop(std::chrono::milliseconds timeout = 15s);
+  // Waits for tailnetd to exit by itself.
+  Result<int> waitExit(std::chrono::milliseconds timeout = 15s);
+
+  pid_t pid() const { return pid_; }
+  bool running() const;
+  const std::string& socket() const { return socket_; }
+  const std::string& stateDir() const { return opts_.stateDir; }
+  std::string stderrText() const;  // tailnetd's (and the services') stderr so far
+
+  // The suite's service processes: argv[0] → pid (children of tailnetd).
+  std::map<std::string, pid_t> services() const;
+  // The runtime dir from tailnetd's "suite.start ... runtime_dir=" log line.
+  std::string runtimeDir() const;
+
+  Result<HttpResponse> get(const std::string& path, std::optional<uid_t> asUid = std::nullopt) const;
+  Result<HttpResponse> request(const std::string& method, const std::string& path, const std::string& body,
+                               std::optional<uid_t> asUid = std::nullopt) const;
+
+ private:
+  SuiteOptions opts_;
+  std::string socket_;
+  std::string logPath_;
+  pid_t pid_ = 0;
+  mutable int status_ = 0;
+  mutable bool exited_ = false;
+};
+
+// Runs `tnet --socket <socket> args...`.
+ProcessResult runTnet(const std::string& socket, const std::vector<std::string>& args, const RunOptions& opts = {});
+
+// The pids whose parent is `parent`, with their argv[0].
+std::map<pid_t, std::string> childProcesses(pid_t parent);
+
+// A named network namespace (tnet-<pid>-<n>) deleted with its object.
+class NetNamespace {
+ public:
+  static Result<NetNamespace> create();
+  NetNamespace(NetNamespace&& o) noexcept : name_(std::move(o.name_)) { o.name_.clear(); }
+  ~NetNamespace();
+  const std::string& name() const { return name_; }
+  // argv prefixed with `ip netns exec <name>`.
+  std::vector<std::string> exec(const std::vector<std::string>& argv) const;
+
+ private:
+  explicit NetNamespace(std::string name) : name_(std::move(name)) {}
+  std::string name_;
+};
+
+// Test users for root-mode tests: nobody/nogroup.
+uid_t nobodyUid();
+gid_t nogroupGid();
+
+}  // namespace tnet::harness
