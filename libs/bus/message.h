@@ -8,6 +8,7 @@
 #include <kj/array.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
