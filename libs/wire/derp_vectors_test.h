@@ -16,14 +16,22 @@
 
 namespace tnet::testvec {
 
+// TNET_VECTORS_DIR, else the top-level CMakeLists' own defaults relative to TNET_SOURCE_DIR
+// (CMake 3.25's gtest_discover_tests passes only the first ENVIRONMENT entry of tnet_test).
 inline std::optional<nlohmann::json> loadDataplaneKat() {
-  const char* dir = std::getenv("TNET_VECTORS_DIR");
-  if (!dir || !*dir) return std::nullopt;
-  std::ifstream in(std::string(dir) + "/tailscale-dataplane-kat.json");
-  if (!in) return std::nullopt;
-  auto doc = nlohmann::json::parse(in, nullptr, false);
-  if (doc.is_discarded()) return std::nullopt;
-  return doc;
+  std::vector<std::string> dirs;
+  if (const char* d = std::getenv("TNET_VECTORS_DIR"); d && *d) dirs.emplace_back(d);
+  if (const char* s = std::getenv("TNET_SOURCE_DIR"); s && *s) {
+    dirs.push_back(std::string(s) + "/tests/vectors");
+    dirs.push_back(std::string(s) + "/../shared/vectors");
+  }
+  for (const auto& dir : dirs) {
+    std::ifstream in(dir + "/tailscale-dataplane-kat.json");
+    if (!in) continue;
+    auto doc = nlohmann::json::parse(in, nullptr, false);
+    if (!doc.is_discarded()) return doc;
+  }
+  return std::nullopt;
 }
 
 inline bool isHexRunToken(const std::string& t) {
