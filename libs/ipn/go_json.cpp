@@ -33,6 +33,11 @@ std::string goMarshal(const OrderedJson& value, bool indent) {
 Result<Json> parseJson(std::string_view text, bool allowTrailing, bool allowComments) {
   // sax_parse with strict=false stops after the first complete value, which is what Go's
   // json.Decoder.Decode does; strict=true also rejects anything but whitespace after it.
+  // nlohmann's lexer treats a NUL byte as the end of input; raw NUL is never valid JSON, so
+  // reject it rather than silently ignore what follows (a torn file often ends in zeros).
+  if (auto nul = text.find('\0'); nul != std::string_view::npos && !allowTrailing) {
+    return Error::invalid("invalid JSON: NUL byte at offset " + std::to_string(nul));
+  }
   Json result;
   try {
     nlohmann::detail::json_sax_dom_parser<Json> sdp(result, true);
