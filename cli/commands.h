@@ -1,0 +1,58 @@
+// The verbs. Each returns the process exit code; errors are printed here, in Go's words.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/localapi_client.h"
+#include "cli/prefs_flags.h"
+#include "cli/status_format.h"
+
+namespace tnet::cli {
+
+// Exit codes: 0 success, 1 failure (as Go's CLI), 2 bad usage (Go's flag package).
+inline constexpr int EXIT_OK = 0;
+inline constexpr int EXIT_FAILURE_CODE = 1;
+inline constexpr int EXIT_USAGE = 2;
+
+struct CommandContext {
+  LocalApiClient& client;
+  std::vector<std::string> argv;  // as typed, for the "Use 'sudo tnet …'" hint
+};
+
+struct UpArgs {
+  PrefFlags prefs;
+  std::string authKeyOrFile;
+  bool reset = false;
+  bool forceReauth = false;
+  bool json = false;
+  std::chrono::nanoseconds timeout{0};  // ≤ 0: wait forever
+  bool anyFlagGiven = false;
+  std::vector<std::pair<std::string, std::string>> explicitFlags;  // (name, "--name=value")
+};
+
+struct StatusArgs {
+  bool json = false;
+  StatusView view;
+};
+
+struct VersionArgs {
+  bool json = false;
+  bool daemon = false;
+};
+
+int runUp(CommandContext& ctx, const UpArgs& args);
+int runDown(CommandContext& ctx);
+// Returns EXIT_USAGE-like "show help" as std::nullopt when no flag was given.
+std::optional<int> runSet(CommandContext& ctx, const PrefFlags& flags);
+int runStatus(CommandContext& ctx, const StatusArgs& args);
+int runVersion(CommandContext* ctx, const VersionArgs& args);
+int runDebugIsolation(CommandContext& ctx);
+
+// Prints an error the way Go's main does (the message, then exit 1), adding Go's sudo hint to
+// "Access denied" for non-root callers.
+int reportError(const CommandContext& ctx, const Error& error);
+
+}  // namespace tnet::cli
