@@ -1,0 +1,250 @@
+#include "services/ipnd/app/ipnd_app.h"
+
+#include <pwd.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <spdlog/spdlog.h>
+
+#include "libs/base/bytes.h"
+#include "libs/bus/bus.h"
+#include "libs/ipn/config_valpha.h"
+#include "libs/log/log.h"
+#include "schemas/common.capnp.h"
+#include "schemas/ipnd.capnp.h"
+#include "services/ipnd/app/prefs_store.h"
+#include "services/ipnd/core/backend.h"
+
+namespace tnet::ipnd {
+
+namespace {
+
+constexpr const char* OTHER_SERVICES[] = {"apid", "controld", "wgd", "magicsockd", "netstackd"};
+
+int64_t nowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string randomHex16() {
+  uint8_t b[8];
+  if (::getrandom(b, sizeof b, 0) != ssize_t(sizeof b)) return "0000000000000000";
+  return hexEncode(b);
+}
+
+std::string osHostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "";
+  return buf;
+}
+
+std::optional<std::string> userName(uint32_t uid) {
+  struct passwd pw {};
+  struct passwd* out = nullptr;
+  char buf[4096];
+  if (::getpwuid_r(uid, &pw, buf, sizeof buf, &out) != 0 || out == nullptr) return std::nullopt;
+  return std::string(out->pw_name);
+}
+
+std::string_view controlKindName(ControlRequest::Kind k) {
+  switch (k) {
+    case ControlRequest::Kind::START: return "start";
+    case ControlRequest::Kind::LOGIN: return "login";
+    case ControlRequest::Kind::LOGIN_INTERACTIVE: return "login-interactive";
+    case ControlRequest::Kind::LOGOUT: return "logout";
+  }
+  return "unknown";
+}
+
+std::string_view healthStateName(schema::Health::State s) {
+  switch (s) {
+    case schema::Health::State::STARTING: return "starting";
+    case schema::Health::State::OK: return "ok";
+    case schema::Health::State::DEGRADED: return "degraded";
+    case schema::Health::State::FAILED: return "failed";
+  }
+  return "unknown";
+}
+
+ipn::OrderedJson isolationToJson(schema::Health::Reader h) {
+  if (!h.hasIsolation()) return nullptr;
+  auto f = h.getIsolation();
+  ipn::OrderedJson o = ipn::OrderedJson::object();
+  o["Pid"] = f.getPid();
+  o["Uid"] = f.getUid();
+  o["Gid"] = f.getGid();
+  o["NoNewPrivs"] = f.getNoNewPrivs();
+  o["CapEff"] = f.getCapEff();
+  o["CapBnd"] = f.getCapBnd();
+  o["SeccompMode"] = f.getSeccompMode();
+  o["NetnsInode"] = f.getNetnsInode();
+  ipn::OrderedJson ifs = ipn::OrderedJson::array();
+  for (auto name : f.getNonLoopbackInterfaces()) ifs.push_back(std::string(name.cStr()));
+  o["NonLoopbackInterfaces"] = std::move(ifs);
+  if (h.hasIsolationError() && h.getIsolationError().size() > 0) {
+    o["Error"] = std::string(h.getIsolationError().cStr());
+  }
+  return o;
+}
+
+// Everything the process owns; lives until shutdown.
+class App {
+ public:
+  App(service::Service& svc, BackendOptions opts) : svc_(svc), backend_(std::move(opts)) {}
+
+  Result<void> init(const AppOptions& options) {
+    const std::string& stateDir = svc_.options().stateDir;
+    PrefsLoad load = loadPrefsFile(stateDir, std::time(nullptr));
+    if (load.unhealthy) {
+      svc_.log().error("prefs.unusable err={}", log::quote(*load.unhealthy));
+      backend_.setStoreUnhealthy(*load.unhealthy);
+      storeUsable_ = false;
+    } else {
+      backend_.loadPrefs(std::move(load.file));
+      if (load.health) {
+        svc_.log().warn("prefs.corrupt {}", log::quote(*load.health));
+        backend_.addStartupHealth(*load.health);
+      }
+    }
+    if (options.configFd >= 0) {
+      TNET_TRY(std::string text, readConfigFd(options.configFd));
+      auto config = ipn::parseConfigVAlpha(text);
+      if (!config) return Error::invalid("--config-fd: " + config.error().message);
+      TNET_TRY_VOID(backend_.applyConfig(*config));
+      svc_.log().info("config.applied locked={}", config->isLocked());
+    }
+    backend_.startAtBoot();
+
+    auto& bus = svc_.bus();
+    bus.serve("ipnd.localapi", [this](bus::Request req) { onLocalApi(std::move(req)); });
+    for (const char* other : OTHER_SERVICES) {
+      bus.subscribe(std::string(other) + ".health", [this](const bus::Event& ev) {
+        auto h = ev.as<schema::Health>();
+        ServiceHealth sh;
+        sh.service = h.getService().cStr();
+        sh.state = std::string(healthStateName(h.getState()));
+        sh.message = h.getMessage().cStr();
+        sh.isolation = isolationToJson(h);
+        sh.epoch = h.getEpoch();
+        sh.receivedAtUnixMs = nowUnixMs();
+        if (sh.service.empty()) sh.service = std::string(ev.topic.substr(0, ev.topic.find('.')));
+        backend_.updateServiceHealth(std::move(sh));
+        flush();
+      });
+    }
+    flush();
+    svc_.setHealth(storeUsable_ ? service::HealthState::OK : service::HealthState::DEGRADED,
+                   storeUsable_ ? "running" : "state store unhealthy");
+    return {};
+  }
+
+ private:
+  void onLocalApi(bus::Request req) {
+    auto p = req.params<schema::LocalApiRequest>();
+    LocalApiRequest r;
+    r.method = p.getMethod().cStr();
+    r.path = p.getPath().cStr();
+    r.query = p.getQuery().cStr();
+    auto body = p.getBody();
+    r.body.assign(reinterpret_cast<const char*>(body.begin()), body.size());
+    r.callerUid = p.getCallerUid();
+    r.callerPid = p.getCallerPid();
+    r.callerPrivileged = p.getCallerPrivileged();
+    r.needsWrite = p.getNeedsWrite();
+    if (!backend_.prefs().operatorUser.empty()) r.callerUserName = userName(r.callerUid);
+    LocalApiResponse out = backend_.handleLocalApi(r, nowUnixMs());
+    svc_.log().debug("localapi method={} path={} status={} uid={}", r.method, r.path, out.status,
+                     r.callerUid);
+    req.reply([&](capnp::AnyPointer::Builder b) {
+      auto reply = b.initAs<schema::LocalApiReply>();
+      reply.setStatus(out.status);
+      reply.setContentType(out.contentType);
+      reply.setBody(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(out.body.data()), out.body.size()));
+      reply.setNotifySeq(out.notifySeq);
+    });
+    flush();
+  }
+
+  // Drains the Backend's outputs: save prefs first (a Notify must never announce prefs that a
+  // crash would lose), then publish state and notifies, then control requests.
+  void flush() {
+    if (backend_.takePrefsDirty() && storeUsable_) {
+      auto saved = savePrefsFile(svc_.options().stateDir, backend_.prefsFile());
+      if (!saved) {
+        svc_.log().error("prefs.save_failed err={}", log::quote(saved.error().message));
+        backend_.setPersistError(saved.error().message);
+      } else {
+        backend_.setPersistError(std::nullopt);
+      }
+    }
+    auto& bus = svc_.bus();
+    if (auto sc = backend_.takeStateChange()) {
+      svc_.log().info("state.change state={} have_node_key={}", ipn::stateName(sc->state),
+                      sc->haveNodeKey);
+      bus.publish("ipnd.state", [&](capnp::AnyPointer::Builder b) {
+        auto s = b.initAs<schema::IpnState>();
+        s.setSeq(sc->seq);
+        s.setState(uint8_t(sc->state));
+        s.setName(std::string(ipn::stateName(sc->state)));
+        s.setHaveNodeKey(sc->haveNodeKey);
+        s.setWantRunning(sc->wantRunning);
+      });
+    }
+    for (auto& n : backend_.takeNotifies()) {
+      bus.publish("ipnd.notify", [&](capnp::AnyPointer::Builder b) {
+        auto ev = b.initAs<schema::Notify>();
+        ev.setSeq(n.seq);
+        ev.setJson(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(n.json.data()), n.json.size()));
+      });
+    }
+    for (auto& c : backend_.takeControlRequests()) {
+      // No control client exists in this build yet: the request is recorded, never sent, and the
+      // state stays where Go's rules put a node whose control server is unreachable.
+      svc_.log().info("control.request kind={} control_url={} sent=false reason=no_control_client",
+                      controlKindName(c.kind), c.controlUrl);
+    }
+  }
+
+  service::Service& svc_;
+  Backend backend_;
+  bool storeUsable_ = true;
+};
+
+}  // namespace
+
+Result<std::string> readConfigFd(int fd) {
+  std::string data;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return Error::failed(std::string("--config-fd: read: ") + std::strerror(err));
+    }
+    if (n == 0) break;
+    data.append(buf, size_t(n));
+    if (data.size() > 1024 * 1024) {
+      ::close(fd);
+      return Error::invalid("--config-fd: config larger than 1 MiB");
+    }
+  }
+  ::close(fd);
+  return data;
+}
+
+Result<std::shared_ptr<void>> startApp(service::Service& svc, const AppOptions& options) {
+  BackendOptions bo;
+  bo.osHostname = osHostname();
+  for (const char* s : OTHER_SERVICES) bo.expectedServices.emplace_back(s);
+  bo.newSessionId = randomHex16;
+  auto app = std::make_shared<App>(svc, std::move(bo));
+  TNET_TRY_VOID(app->init(options));
+  return std::shared_ptr<void>(app);
+}
+
+}  // namespace tnet::ipnd
