@@ -7,8 +7,9 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "libs/ipn/config_valpha.h"
 
 namespace tnet::supervisor {
 namespace {
@@ -51,37 +52,27 @@ std::string trimSpace(std::string s) {
 
 Result<std::string> loadConfigForIpnd(const std::string& path) {
   TNET_TRY(std::string text, readSmallFile(path, MAX_CONFIG_BYTES, "config file"));
-  // Interim validation until libs/ipn/config_valpha.h (parseConfigVAlpha) is available: a JSON
-  // object with Version "alpha0", as Go's conffile requires.
-  nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
+  auto cfg = ipn::parseConfigVAlpha(text);
   sodium_memzero(text.data(), text.size());
-  if (doc.is_discarded() || !doc.is_object()) {
-    return Error::invalid("config file " + path + ": not a JSON object");
+  if (!cfg) return Error::invalid("config file " + path + ": " + cfg.error().message);
+  // Validated completely: what ipnd will turn it into must be valid too.
+  if (auto prefs = ipn::configToMaskedPrefs(*cfg); !prefs) {
+    return Error::invalid("config file " + path + ": " + prefs.error().message);
   }
-  auto version = doc.find("Version");
-  if (version == doc.end() || !version->is_string()) {
-    return Error::invalid("config file " + path + ": no \"Version\" field");
+  if (cfg->authKeyIsFile()) {
+    // Read here, with the supervisor's rights (root): the services cannot read it.
+    std::string keyPath = cfg->authKey->substr(5);
+    auto contents = readSmallFile(keyPath, MAX_AUTH_KEY_FILE_BYTES, "auth key file");
+    sodium_memzero(cfg->authKey->data(), cfg->authKey->size());
+    if (!contents) return contents.error();
+    std::string resolved = trimSpace(*contents);
+    sodium_memzero(contents->data(), contents->size());
+    if (resolved.empty()) return Error::invalid("auth key file " + keyPath + " is empty");
+    *cfg->authKey = std::move(resolved);
   }
-  if (*version != "alpha0") {
-    return Error::invalid("config file " + path + ": unsupported Version " + version->dump() + " (want \"alpha0\")");
-  }
-  auto authKey = doc.find("AuthKey");
-  if (authKey != doc.end() && !authKey->is_null()) {
-    if (!authKey->is_string()) return Error::invalid("config file " + path + ": AuthKey must be a string");
-    std::string key = authKey->get<std::string>();
-    if (key.rfind("file:", 0) == 0) {
-      std::string keyPath = key.substr(5);
-      auto contents = readSmallFile(keyPath, MAX_AUTH_KEY_FILE_BYTES, "auth key file");
-      sodium_memzero(key.data(), key.size());
-      if (!contents) return contents.error();
-      std::string resolved = trimSpace(*contents);
-      sodium_memzero(contents->data(), contents->size());
-      if (resolved.empty()) return Error::invalid("auth key file " + keyPath + " is empty");
-      *authKey = resolved;
-      sodium_memzero(resolved.data(), resolved.size());
-    }
-  }
-  return doc.dump();
+  std::string doc = ipn::configVAlphaToString(*cfg);
+  if (cfg->authKey) sodium_memzero(cfg->authKey->data(), cfg->authKey->size());
+  return doc;
 }
 
 Result<int> makeConfigPipe(const std::string& document) {

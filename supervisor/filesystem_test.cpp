@@ -106,6 +106,7 @@ TEST_F(TempDirTest, ConfigIsValidatedAndFileAuthKeysResolved) {
   auto doc = loadConfigForIpnd(cfg);
   ASSERT_TRUE(doc) << doc.error().message;
   EXPECT_NE(doc->find("\"AuthKey\":\"tskey-auth-abc\""), std::string::npos) << *doc;
+  EXPECT_EQ(doc->find("file:"), std::string::npos) << *doc;
 
   auto pipeFd = makeConfigPipe(*doc);
   ASSERT_TRUE(pipeFd);
@@ -121,11 +122,21 @@ TEST_F(TempDirTest, ConfigIsValidatedAndFileAuthKeysResolved) {
   fclose(fp);
   auto bad = loadConfigForIpnd(cfg);
   ASSERT_FALSE(bad);
-  EXPECT_NE(bad.error().message.find("Version"), std::string::npos);
+  EXPECT_NE(bad.error().message.find("beta9"), std::string::npos) << bad.error().message;
   fp = fopen(cfg.c_str(), "w");
   fputs("{not json", fp);
   fclose(fp);
   EXPECT_FALSE(loadConfigForIpnd(cfg));
+  fp = fopen(cfg.c_str(), "w");
+  fputs("{\"Version\":\"alpha0\",\"NoSuchField\":1}", fp);
+  fclose(fp);
+  EXPECT_FALSE(loadConfigForIpnd(cfg));
+  fp = fopen(cfg.c_str(), "w");
+  fputs("{\"Version\":\"alpha0\",\"AuthKey\":\"file:/nonexistent/key\"}", fp);
+  fclose(fp);
+  auto noKey = loadConfigForIpnd(cfg);
+  ASSERT_FALSE(noKey);
+  EXPECT_NE(noKey.error().message.find("/nonexistent/key"), std::string::npos);
   EXPECT_FALSE(loadConfigForIpnd(dir_ + "/missing.json"));
 }
 

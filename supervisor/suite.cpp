@@ -66,6 +66,9 @@ std::vector<std::string> processEnvironmentList() {
 
 // Removes the LocalAPI socket on exit if it is still the one we bound.
 struct SocketFileGuard {
+  SocketFileGuard() = default;
+  SocketFileGuard(const SocketFileGuard&) = delete;
+  SocketFileGuard& operator=(const SocketFileGuard&) = delete;
   std::string path;
   ino_t inode = 0;
   ~SocketFileGuard() {
@@ -173,7 +176,11 @@ int runSuite(const Options& opts) {
     listenFd = *lfd;
     fds.fds.push_back(listenFd);
     struct stat st {};
-    if (lstat(paths.socket.c_str(), &st) == 0) socketGuard = SocketFileGuard{paths.socket, st.st_ino};
+    if (lstat(paths.socket.c_str(), &st) == 0) {
+      // Fields, not a temporary guard: its destructor would remove the socket right away.
+      socketGuard.path = paths.socket;
+      socketGuard.inode = st.st_ino;
+    }
   }
   std::string notifyPath = paths.runtimeDir + "/notify";
   auto nfd = bindNotifySocket(notifyPath);

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -491,6 +492,71 @@ std::vector<std::string> NetNamespace::exec(const std::vector<std::string>& argv
   std::vector<std::string> out = {"ip", "netns", "exec", name_};
   out.insert(out.end(), argv.begin(), argv.end());
   return out;
+}
+
+std::vector<std::string> processArgv(pid_t pid) {
+  std::string raw = readWholeFile("/proc/" + std::to_string(pid) + "/cmdline");
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < raw.size()) {
+    size_t end = raw.find('\0', pos);
+    if (end == std::string::npos) end = raw.size();
+    out.push_back(raw.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> processEnviron(pid_t pid) {
+  std::string raw = readWholeFile("/proc/" + std::to_string(pid) + "/environ");
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < raw.size()) {
+    size_t end = raw.find('\0', pos);
+    if (end == std::string::npos) end = raw.size();
+    out.push_back(raw.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+std::vector<int> processFds(pid_t pid) {
+  std::vector<int> out;
+  DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] >= '0' && e->d_name[0] <= '9') out.push_back(std::atoi(e->d_name));
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<std::string> binariesReachableBy(uid_t uid, gid_t gid, const std::vector<std::string>& names,
+                                        const std::string& scratchDir) {
+  bool reachable = true;
+  for (const auto& n : names) {
+    RunOptions o;
+    o.uid = uid;
+    o.gid = gid;
+    if (runProcess({"test", "-x", binDir() + "/" + n}, o).exitCode != 0) reachable = false;
+  }
+  if (reachable) return binDir();
+  std::error_code ec;
+  std::filesystem::create_directories(scratchDir, ec);
+  chmod(scratchDir.c_str(), 0755);
+  for (const auto& n : names) {
+    std::filesystem::copy_file(binDir() + "/" + n, scratchDir + "/" + n,
+                               std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec) return Error::failed("cannot copy " + n + ": " + ec.message());
+    chmod((scratchDir + "/" + n).c_str(), 0755);
+  }
+  return scratchDir;
+}
+
+std::vector<std::string> asNobody() {
+  return {"setpriv", "--reuid=" + std::to_string(nobodyUid()), "--regid=" + std::to_string(nogroupGid()),
+          "--clear-groups"};
 }
 
 uid_t nobodyUid() {

@@ -156,6 +156,19 @@ class NetNamespace {
   std::string name_;
 };
 
+// /proc helpers for checking what a process was given.
+std::vector<std::string> processArgv(pid_t pid);
+std::vector<std::string> processEnviron(pid_t pid);
+std::vector<int> processFds(pid_t pid);
+
+// A directory holding `names` from binDir() that `uid` can execute: binDir() itself when every
+// path component is reachable by that uid, else copies in scratchDir (made 0755).
+Result<std::string> binariesReachableBy(uid_t uid, gid_t gid, const std::vector<std::string>& names,
+                                        const std::string& scratchDir);
+
+// setpriv prefix that runs a command as nobody/nogroup with no supplementary groups.
+std::vector<std::string> asNobody();
+
 // Test users for root-mode tests: nobody/nogroup.
 uid_t nobodyUid();
 gid_t nogroupGid();
