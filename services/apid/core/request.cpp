@@ -110,6 +110,9 @@ bool isPrivileged(const Caller& caller, const Policy& policy) {
 Decision decideRequest(const HttpRequest& req, const Caller& caller, const Policy& policy) {
   // net/http server level.
   if (headerCount(req.headers, "Host") > 1) return badRequest("too many Host headers");
+  // Go parses a CONNECT target in authority form and exempts it from the Host rule; ipnserver
+  // then refuses the method on every path (Windows-only proxying).
+  if (req.method == "CONNECT") return goHttpError(405, "bad method for platform");
   if (req.version >= 11 && headerCount(req.headers, "Host") == 0) {
     return badRequest("missing required Host header");
   }
@@ -120,7 +123,6 @@ Decision decideRequest(const HttpRequest& req, const Caller& caller, const Polic
   std::string host = target->absolute ? target->host : std::string(hostHeader);
 
   // ipnserver.serveHTTP.
-  if (req.method == "CONNECT") return goHttpError(405, "bad method for platform");
   const std::string& path = target->path;
   if (path.rfind("/localapi/", 0) != 0) {
     if (path != "/") return goHttpError(404, "404 page not found");

@@ -311,6 +311,9 @@ TEST(Request, ConnectIs405BadMethodForPlatform) {
   HttpResponse a = answer(decide(with("CONNECT", "/localapi/v0/status")));
   EXPECT_EQ(a.status, 405);
   EXPECT_EQ(a.body, "bad method for platform\n");
+  Req authority = with("CONNECT", "local-tailscaled.sock:443");  // authority form, no Host
+  authority.headers = {};
+  EXPECT_EQ(answer(decide(authority)).status, 405);
 }
 
 // ---- responses -------------------------------------------------------------------------------
