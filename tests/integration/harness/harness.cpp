@@ -95,6 +95,20 @@ std::string missingBinaries(const std::vector<std::string>& names) {
   return "missing binaries in " + binDir() + ": " + missing + " (not built yet)";
 }
 
+std::string serviceDir() {
+  if (const char* d = std::getenv("TNET_SUITE_LIBEXEC_DIR"); d != nullptr && *d != 0) return d;
+  return binDir();
+}
+
+std::string missingServices() {
+  std::string missing;
+  for (const char* n : {"ipnd", "apid", "controld", "wgd", "magicsockd", "netstackd"}) {
+    if (access((serviceDir() + "/" + n).c_str(), X_OK) != 0) missing += (missing.empty() ? "" : ", ") + std::string(n);
+  }
+  if (missing.empty()) return "";
+  return "missing service binaries in " + serviceDir() + ": " + missing + " (not built yet)";
+}
+
 std::vector<std::string> suiteBinaries(bool withCli) {
   std::vector<std::string> v = {"tailnetd", "ipnd", "apid", "controld", "wgd", "magicsockd", "netstackd"};
   if (withCli) v.push_back("tnet");
@@ -363,6 +377,7 @@ Result<void> Suite::start() {
   // Tests never reach the internet (ARCHITECTURE.md §Layout and test fixtures).
   envMap.emplace("TS_CONTROL_URL", "http://127.0.0.1:9");
   envMap.emplace("TS_DEBUG_OMIT_LOCAL_ADDRS", "1");
+  if (serviceDir() != binDir()) envMap.emplace("TAILNETD_LIBEXEC_DIR", serviceDir());
   CStrings args(argv);
   CStrings env(mergedEnvironment(envMap));
   int logFd = open(logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -533,20 +548,21 @@ std::vector<int> processFds(pid_t pid) {
 }
 
 Result<std::string> binariesReachableBy(uid_t uid, gid_t gid, const std::vector<std::string>& names,
-                                        const std::string& scratchDir) {
+                                        const std::string& scratchDir, const std::string& sourceDir) {
+  std::string from = sourceDir.empty() ? binDir() : sourceDir;
   bool reachable = true;
   for (const auto& n : names) {
     RunOptions o;
     o.uid = uid;
     o.gid = gid;
-    if (runProcess({"test", "-x", binDir() + "/" + n}, o).exitCode != 0) reachable = false;
+    if (runProcess({"test", "-x", from + "/" + n}, o).exitCode != 0) reachable = false;
   }
-  if (reachable) return binDir();
+  if (reachable) return from;
   std::error_code ec;
   std::filesystem::create_directories(scratchDir, ec);
   chmod(scratchDir.c_str(), 0755);
   for (const auto& n : names) {
-    std::filesystem::copy_file(binDir() + "/" + n, scratchDir + "/" + n,
+    std::filesystem::copy_file(from + "/" + n, scratchDir + "/" + n,
                                std::filesystem::copy_options::overwrite_existing, ec);
     if (ec) return Error::failed("cannot copy " + n + ": " + ec.message());
     chmod((scratchDir + "/" + n).c_str(), 0755);

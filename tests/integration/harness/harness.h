@@ -29,6 +29,11 @@ std::string binDir();
 std::optional<std::string> findBinary(const std::string& name);
 // "" when every binary exists, else "missing binaries: a, b (not built yet)" for GTEST_SKIP.
 std::string missingBinaries(const std::vector<std::string>& names);
+// Where the six service binaries are: $TNET_SUITE_LIBEXEC_DIR (to test binaries from another
+// build), else binDir(). Suite passes it as TAILNETD_LIBEXEC_DIR when it differs from binDir().
+std::string serviceDir();
+// Like missingBinaries, for the six services in serviceDir().
+std::string missingServices();
 // The suite: tailnetd + its six services (+ tnet when `withCli`).
 std::vector<std::string> suiteBinaries(bool withCli = false);
 
@@ -164,7 +169,7 @@ std::vector<int> processFds(pid_t pid);
 // A directory holding `names` from binDir() that `uid` can execute: binDir() itself when every
 // path component is reachable by that uid, else copies in scratchDir (made 0755).
 Result<std::string> binariesReachableBy(uid_t uid, gid_t gid, const std::vector<std::string>& names,
-                                        const std::string& scratchDir);
+                                        const std::string& scratchDir, const std::string& sourceDir = "");
 
 // setpriv prefix that runs a command as nobody/nogroup with no supplementary groups.
 std::vector<std::string> asNobody();
