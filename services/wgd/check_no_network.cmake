@@ -1,0 +1,12 @@
+# Fails the build when the wgd binary imports IP networking or name resolution functions.
+# (libzmq's own sockets are inside libzmq.so and do not appear here; our code must not add any.)
+execute_process(COMMAND nm -D --undefined-only ${BINARY} OUTPUT_VARIABLE syms RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "nm failed on ${BINARY}")
+endif()
+# (AF_UNIX data pipes are part of the bus and may use socket/connect/sendmmsg.)
+foreach(sym getaddrinfo gethostbyname gethostbyname2 sendto recvfrom getifaddrs if_nametoindex)
+  if(syms MATCHES "[ \t]U ${sym}(@|\n)")
+    message(FATAL_ERROR "wgd imports ${sym}: wgd must not contain network code beyond the bus")
+  endif()
+endforeach()
