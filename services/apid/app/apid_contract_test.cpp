@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -39,6 +40,7 @@ class Suite {
     runtime_ = dir_.path() + "/rt";
     state_ = dir_.path() + "/st";
     socket_ = dir_.path() + "/s";
+    chmod(dir_.path().c_str(), 0755);  // the socket's directory: other uids must reach it
     mkdir(runtime_.c_str(), 0700);
     mkdir(state_.c_str(), 0700);
     mkdir((state_ + "/ipnd").c_str(), 0700);
@@ -332,6 +334,214 @@ TEST(ApidStartup, WithoutInheritedSocketFailsWithClearMessage) {
   EXPECT_NE(WEXITSTATUS(status), 0);
   std::string log = slurp(dir.path() + "/log");
   EXPECT_NE(log.find("LISTEN_FDS=1"), std::string::npos) << log;
+}
+
+// ---- apid + the real ipnd on the bus ---------------------------------------------------------
+
+class ApidWithIpnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* b : {"/apid", "/ipnd"}) {
+      if (access((binDir() + b).c_str(), X_OK) != 0) GTEST_SKIP() << "bin" << b << " not built";
+    }
+    suite_ = std::make_unique<Suite>(true);
+    ASSERT_EQ(suite_->error(), "");
+    // Ready when a forwarded call gets ipnd's answer (the bus connects asynchronously).
+    auto deadline = std::chrono::steady_clock::now() + scaled(milliseconds(15000));
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto r = suite_->call(request("GET", "/localapi/v0/status"));
+      if (r && r->status == 200) return;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    FAIL() << "ipnd never answered through apid";
+  }
+  void TearDown() override {
+    if (HasFailure() && suite_) {
+      std::fprintf(stderr, "apid log:\n%s\nipnd log:\n%s\n", suite_->apidLog().c_str(),
+                   suite_->ipndLog().c_str());
+    }
+  }
+
+  std::optional<HttpResponse> patchPrefs(const std::string& json) {
+    return suite_->call(request("PATCH", "/localapi/v0/prefs", json));
+  }
+
+  std::unique_ptr<Suite> suite_;
+};
+
+TEST_F(ApidWithIpnd, MeasureRoundTrips) {
+  HttpConn c(suite_->socket());
+  auto time = [&](const std::string& raw, int n) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) {
+      EXPECT_TRUE(c.send(raw));
+      auto r = c.read(scaled(IO));
+      EXPECT_TRUE(r && r->status < 500);
+    }
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+               .count() / n;
+  };
+  long local = time(request("GET", "/localapi/v0/nope"), 500);
+  long status = time(request("GET", "/localapi/v0/status"), 200);
+  long patch = time(request("PATCH", "/localapi/v0/prefs", R"({"ShieldsUp":false,"ShieldsUpSet":true})"), 50);
+  std::fprintf(stderr, "[measure] keep-alive round trip: apid-only 404 %ld us, GET status via ipnd %ld us, PATCH prefs via ipnd %ld us\n",
+               local, status, patch);
+}
+
+TEST_F(ApidWithIpnd, StatusAndPrefsComeFromIpnd) {
+  auto st = suite_->call(request("GET", "/localapi/v0/status"));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, 200);
+  EXPECT_EQ(st->header("content-type"), "application/json");
+  EXPECT_EQ(st->header("tailscale-version"), TNET_VERSION);
+  EXPECT_NE(st->body.find("\"BackendState\""), std::string::npos) << st->body;
+  auto prefs = suite_->call(request("GET", "/localapi/v0/prefs"));
+  ASSERT_TRUE(prefs);
+  EXPECT_EQ(prefs->status, 200);
+  EXPECT_NE(prefs->body.find("\"WantRunning\""), std::string::npos) << prefs->body;
+}
+
+TEST_F(ApidWithIpnd, OwnerMayPatchPrefs) {
+  auto r = patchPrefs(R"({"Hostname":"apid-contract","HostnameSet":true})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->body.find("apid-contract"), std::string::npos) << r->body;
+  auto again = suite_->call(request("GET", "/localapi/v0/prefs"));
+  ASSERT_TRUE(again);
+  EXPECT_NE(again->body.find("apid-contract"), std::string::npos);
+}
+
+TEST_F(ApidWithIpnd, WatchStreamsInitialNotifyThenChanges) {
+  HttpConn w(suite_->socket());
+  ASSERT_TRUE(w.send(request("GET", "/localapi/v0/watch-ipn-bus?mask=6")));  // state + prefs
+  auto head = w.readHead(scaled(IO));
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->header("content-type"), "application/json");
+  EXPECT_EQ(head->header("transfer-encoding"), "chunked");
+  auto first = w.readChunk(scaled(IO));
+  ASSERT_TRUE(first);
+  EXPECT_NE(first->find("\"SessionID\""), std::string::npos) << *first;
+  EXPECT_NE(first->find("\"Prefs\""), std::string::npos) << *first;
+  EXPECT_EQ(first->back(), '\n');
+  ASSERT_TRUE(patchPrefs(R"({"Hostname":"watched-change","HostnameSet":true})"));
+  bool seen = false;
+  for (int i = 0; i < 10 && !seen; ++i) {
+    auto line = w.readChunk(scaled(IO));
+    ASSERT_TRUE(line) << "stream ended before the change arrived";
+    EXPECT_EQ(std::count(line->begin(), line->end(), '\n'), 1) << "one Notify per chunk";
+    seen = line->find("watched-change") != std::string::npos;
+  }
+  EXPECT_TRUE(seen);
+}
+
+TEST_F(ApidWithIpnd, MaskZeroWatchSendsHeadersAtOnce) {
+  HttpConn w(suite_->socket());
+  ASSERT_TRUE(w.send(request("GET", "/localapi/v0/watch-ipn-bus?mask=0")));
+  auto head = w.readHead(scaled(milliseconds(2000)));
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+}
+
+TEST_F(ApidWithIpnd, WatchersAreIndependent) {
+  // Several watchers, and ordinary requests keep working while they stream.
+  std::vector<std::unique_ptr<HttpConn>> ws;
+  for (int i = 0; i < 8; ++i) {
+    ws.push_back(std::make_unique<HttpConn>(suite_->socket()));
+    ASSERT_TRUE(ws.back()->send(request("GET", "/localapi/v0/watch-ipn-bus?mask=0")));
+    ASSERT_TRUE(ws.back()->readHead(scaled(IO)));
+  }
+  ASSERT_TRUE(patchPrefs(R"({"Hostname":"fanout","HostnameSet":true})"));
+  for (auto& w : ws) {
+    bool seen = false;
+    for (int i = 0; i < 5 && !seen; ++i) {
+      auto line = w->readChunk(scaled(IO));
+      ASSERT_TRUE(line);
+      seen = line->find("fanout") != std::string::npos;
+    }
+    EXPECT_TRUE(seen);
+  }
+}
+
+TEST_F(ApidWithIpnd, WatcherThatFallsBehindIsCutOffLikeGo) {
+  HttpConn w(suite_->socket());
+  ASSERT_TRUE(w.send(request("GET", "/localapi/v0/watch-ipn-bus?mask=0")));
+  ASSERT_TRUE(w.readHead(scaled(IO)));
+  // The watcher reads nothing while prefs change many times: first the socket buffers fill,
+  // then apid's 128-message queue, and apid gives up on it as Go does.
+  HttpConn writer(suite_->socket());
+  int patches = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  for (; patches < 600; ++patches) {
+    std::string host = "h" + std::to_string(patches) + std::string(200, 'x');
+    ASSERT_TRUE(writer.send(request("PATCH", "/localapi/v0/prefs",
+                                    R"({"Hostname":")" + host + R"(","HostnameSet":true})")));
+    auto r = writer.read(scaled(IO));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+  }
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  std::fprintf(stderr, "[measure] %d PATCH prefs round trips in %lld ms\n", patches,
+               static_cast<long long>(std::chrono::duration_cast<milliseconds>(elapsed).count()));
+  // Drain: ordinary Notify lines, then Go's final error, then the end of the stream.
+  std::string last;
+  int lines = 0;
+  for (;;) {
+    auto chunk = w.readChunk(scaled(IO));
+    ASSERT_TRUE(chunk) << "stream stalled after " << lines << " lines";
+    if (chunk->empty()) break;
+    last = *chunk;
+    ++lines;
+  }
+  EXPECT_LT(lines, patches);
+  EXPECT_NE(last.find("IPN bus consumer fell behind; closing watch"), std::string::npos) << last;
+  EXPECT_NE(last.find("\"ErrMessage\""), std::string::npos);
+  // Other clients are unaffected.
+  auto st = suite_->call(request("GET", "/localapi/v0/status"));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, 200);
+}
+
+TEST_F(ApidWithIpnd, IpndRestartEndsWatchStreams) {
+  HttpConn w(suite_->socket());
+  ASSERT_TRUE(w.send(request("GET", "/localapi/v0/watch-ipn-bus?mask=0")));
+  ASSERT_TRUE(w.readHead(scaled(IO)));
+  suite_->restartIpnd();
+  // The new epoch is seen at ipnd's next hello (1 s); the stream then ends with its last chunk.
+  auto chunk = w.readChunk(scaled(milliseconds(10000)));
+  ASSERT_TRUE(chunk);
+  EXPECT_EQ(*chunk, "");
+  EXPECT_TRUE(w.waitClosed(scaled(IO)));
+}
+
+TEST_F(ApidWithIpnd, NonOwnerReadsButCannotWrite) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to connect as another uid";
+  // A child drops to nobody (not root, not --owner-uid, not the operator) and asks.
+  int pipefd[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(pipefd[0]);
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    auto read = roundTrip(suite_->socket(), request("GET", "/localapi/v0/prefs"), IO);
+    auto write = roundTrip(suite_->socket(),
+                           request("PATCH", "/localapi/v0/prefs",
+                                   R"({"ShieldsUp":true,"ShieldsUpSet":true})"),
+                           IO);
+    std::string out = std::to_string(read ? read->status : 0) + " " +
+                      std::to_string(write ? write->status : 0) + " " +
+                      (write ? write->body : std::string());
+    (void)!::write(pipefd[1], out.data(), out.size());
+    _exit(0);
+  }
+  close(pipefd[1]);
+  char buf[512] = {};
+  ssize_t n = ::read(pipefd[0], buf, sizeof buf - 1);
+  close(pipefd[0]);
+  int status;
+  waitpid(pid, &status, 0);
+  std::string got(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  EXPECT_EQ(got.substr(0, 8), "200 403 ") << got;
 }
 
 }  // namespace
