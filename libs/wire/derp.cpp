@@ -6,11 +6,13 @@ namespace tnet::derp {
 
 namespace {
 
-Key getKey(const uint8_t* p) {
-  Key k;
+NodePublic getKey(const uint8_t* p) {
+  crypto::Key32 k;
   std::memcpy(k.data(), p, KEY_LEN);
-  return k;
+  return NodePublic(k);
 }
+
+void appendKey(Bytes& out, const NodePublic& k) { out.insert(out.end(), k.raw().begin(), k.raw().end()); }
 
 void appendBytes(Bytes& out, const uint8_t* p, size_t n) { out.insert(out.end(), p, p + n); }
 
@@ -65,41 +67,41 @@ Result<void> appendFrame(Bytes& out, FrameType type, ByteSpan payload) {
   return {};
 }
 
-void appendServerKey(Bytes& out, const Key& serverPub) {
+void appendServerKey(Bytes& out, const NodePublic& serverPub) {
   appendFrameHeader(out, FrameType::SERVER_KEY, SERVER_KEY_LEN);
   appendBytes(out, MAGIC, sizeof(MAGIC));
-  appendBytes(out, serverPub.data(), KEY_LEN);
+  appendKey(out, serverPub);
 }
 
-Result<std::array<uint8_t, FRAME_HEADER_LEN + KEY_LEN>> packetFramePrefix(FrameType type, const Key& key,
+Result<std::array<uint8_t, FRAME_HEADER_LEN + KEY_LEN>> packetFramePrefix(FrameType type, const NodePublic& key,
                                                                          size_t packetLen) {
   TNET_TRY_VOID(checkPacketLen(packetLen));
   std::array<uint8_t, FRAME_HEADER_LEN + KEY_LEN> p;
   p[0] = uint8_t(type);
   putU32BE(&p[1], uint32_t(KEY_LEN + packetLen));
-  std::memcpy(&p[FRAME_HEADER_LEN], key.data(), KEY_LEN);
+  std::memcpy(&p[FRAME_HEADER_LEN], key.raw().data(), KEY_LEN);
   return p;
 }
 
-Result<void> appendSendPacket(Bytes& out, const Key& dst, ByteSpan packet) {
+Result<void> appendSendPacket(Bytes& out, const NodePublic& dst, ByteSpan packet) {
   TNET_TRY(auto prefix, packetFramePrefix(FrameType::SEND_PACKET, dst, packet.size()));
   appendBytes(out, prefix.data(), prefix.size());
   appendBytes(out, packet.data(), packet.size());
   return {};
 }
 
-Result<void> appendRecvPacket(Bytes& out, const Key& src, ByteSpan packet) {
+Result<void> appendRecvPacket(Bytes& out, const NodePublic& src, ByteSpan packet) {
   TNET_TRY(auto prefix, packetFramePrefix(FrameType::RECV_PACKET, src, packet.size()));
   appendBytes(out, prefix.data(), prefix.size());
   appendBytes(out, packet.data(), packet.size());
   return {};
 }
 
-Result<void> appendForwardPacket(Bytes& out, const Key& src, const Key& dst, ByteSpan packet) {
+Result<void> appendForwardPacket(Bytes& out, const NodePublic& src, const NodePublic& dst, ByteSpan packet) {
   TNET_TRY_VOID(checkPacketLen(packet.size()));
   appendFrameHeader(out, FrameType::FORWARD_PACKET, uint32_t(2 * KEY_LEN + packet.size()));
-  appendBytes(out, src.data(), KEY_LEN);
-  appendBytes(out, dst.data(), KEY_LEN);
+  appendKey(out, src);
+  appendKey(out, dst);
   appendBytes(out, packet.data(), packet.size());
   return {};
 }
@@ -111,15 +113,15 @@ void appendNotePreferred(Bytes& out, bool preferred) {
   out.push_back(preferred ? 0x01 : 0x00);
 }
 
-void appendPeerGone(Bytes& out, const Key& peer, PeerGoneReason reason) {
+void appendPeerGone(Bytes& out, const NodePublic& peer, PeerGoneReason reason) {
   appendFrameHeader(out, FrameType::PEER_GONE, KEY_LEN + 1);
-  appendBytes(out, peer.data(), KEY_LEN);
+  appendKey(out, peer);
   out.push_back(uint8_t(reason));
 }
 
-void appendPeerPresent(Bytes& out, const Key& peer, const wire::IpPort& ipPort, uint8_t flags) {
+void appendPeerPresent(Bytes& out, const NodePublic& peer, const wire::IpPort& ipPort, uint8_t flags) {
   appendFrameHeader(out, FrameType::PEER_PRESENT, PEER_PRESENT_LEN);
-  appendBytes(out, peer.data(), KEY_LEN);
+  appendKey(out, peer);
   uint8_t ep[wire::IP_PORT_WIRE_LEN];
   wire::putIpPort(ep, ipPort);
   appendBytes(out, ep, sizeof ep);
@@ -128,9 +130,9 @@ void appendPeerPresent(Bytes& out, const Key& peer, const wire::IpPort& ipPort, 
 
 void appendWatchConns(Bytes& out) { appendFrameHeader(out, FrameType::WATCH_CONNS, 0); }
 
-void appendClosePeer(Bytes& out, const Key& target) {
+void appendClosePeer(Bytes& out, const NodePublic& target) {
   appendFrameHeader(out, FrameType::CLOSE_PEER, KEY_LEN);
-  appendBytes(out, target.data(), KEY_LEN);
+  appendKey(out, target);
 }
 
 void appendPing(Bytes& out, const PingData& data) {
@@ -156,7 +158,7 @@ void appendRestarting(Bytes& out, uint32_t reconnectInMs, uint32_t tryForMs) {
   appendBytes(out, b, sizeof b);
 }
 
-Result<Key> parseServerKey(const Frame& f) {
+Result<NodePublic> parseServerKey(const Frame& f) {
   if (f.payload.size() > SERVER_KEY_MAX_LEN) {
     return Error::invalid("derp: server greeting of " + std::to_string(f.payload.size()) +
                           " bytes exceeds the 1024-byte limit");

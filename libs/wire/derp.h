@@ -15,11 +15,14 @@
 #include "libs/base/result.h"
 #include "libs/crypto/crypto.h"
 #include "libs/wire/disco_endpoint.h"
+#include "libs/wire/keys.h"
 
 namespace tnet::derp {
 
-// Until libs/wire/keys.h's NodePublic lands, node keys are raw 32-byte values.
-using Key = crypto::Key32;
+// DERP addresses clients by node public key; a DERP server's own key pair has the same type
+// (Go: key.NodePublic / key.NodePrivate).
+using key::NodePrivate;
+using key::NodePublic;
 
 constexpr size_t FRAME_HEADER_LEN = 5;                  // type[1] || length[4 BE]
 constexpr size_t KEY_LEN = 32;
@@ -82,21 +85,21 @@ void appendFrameHeader(Bytes& out, FrameType type, uint32_t len);
 // Any type and payload; refuses payloads over 10 MiB as Go's WriteFrame does.
 Result<void> appendFrame(Bytes& out, FrameType type, ByteSpan payload);
 
-void appendServerKey(Bytes& out, const Key& serverPub);
+void appendServerKey(Bytes& out, const NodePublic& serverPub);
 // Data frames refuse packets over MAX_PACKET_SIZE (Go: "packet too big").
-Result<void> appendSendPacket(Bytes& out, const Key& dst, ByteSpan packet);
-Result<void> appendRecvPacket(Bytes& out, const Key& src, ByteSpan packet);
-Result<void> appendForwardPacket(Bytes& out, const Key& src, const Key& dst, ByteSpan packet);
+Result<void> appendSendPacket(Bytes& out, const NodePublic& dst, ByteSpan packet);
+Result<void> appendRecvPacket(Bytes& out, const NodePublic& src, ByteSpan packet);
+Result<void> appendForwardPacket(Bytes& out, const NodePublic& src, const NodePublic& dst, ByteSpan packet);
 // Header + key of a Send/RecvPacket frame, for scatter-gather writes that leave the packet in
 // place: write these 37 bytes, then the packet.
-Result<std::array<uint8_t, FRAME_HEADER_LEN + KEY_LEN>> packetFramePrefix(FrameType type, const Key& key,
+Result<std::array<uint8_t, FRAME_HEADER_LEN + KEY_LEN>> packetFramePrefix(FrameType type, const NodePublic& key,
                                                                          size_t packetLen);
 void appendKeepAlive(Bytes& out);
 void appendNotePreferred(Bytes& out, bool preferred);
-void appendPeerGone(Bytes& out, const Key& peer, PeerGoneReason reason);
-void appendPeerPresent(Bytes& out, const Key& peer, const wire::IpPort& ipPort, uint8_t flags);
+void appendPeerGone(Bytes& out, const NodePublic& peer, PeerGoneReason reason);
+void appendPeerPresent(Bytes& out, const NodePublic& peer, const wire::IpPort& ipPort, uint8_t flags);
 void appendWatchConns(Bytes& out);
-void appendClosePeer(Bytes& out, const Key& target);
+void appendClosePeer(Bytes& out, const NodePublic& target);
 void appendPing(Bytes& out, const PingData& data);
 void appendPong(Bytes& out, const PingData& data);
 Result<void> appendHealth(Bytes& out, std::string_view problem);
@@ -104,20 +107,20 @@ void appendRestarting(Bytes& out, uint32_t reconnectInMs, uint32_t tryForMs);
 
 // ---- the server's greeting ----
 // As Go's recvServerKey: type ServerKey, length ≥ 40 (more is allowed), magic, then the key.
-Result<Key> parseServerKey(const Frame& frame);
+Result<NodePublic> parseServerKey(const Frame& frame);
 
 // ---- server → client, as Go's Client.Recv ----
 struct RecvPacket {
-  Key source{};
+  NodePublic source;
   ByteSpan data;
 };
 struct KeepAlive {};
 struct PeerGone {
-  Key peer{};
+  NodePublic peer;
   PeerGoneReason reason = PeerGoneReason::DISCONNECTED;  // missing reason byte means 0
 };
 struct PeerPresent {
-  Key key{};
+  NodePublic key;
   std::optional<wire::IpPort> ipPort;  // absent from old servers
   uint8_t flags = 0;                   // 0 from servers that do not send it
 };
@@ -149,12 +152,12 @@ ServerMessage decodeServerFrame(const Frame& frame);
 
 // ---- client → server, as the Go server's handlers ----
 struct SendPacket {
-  Key dst{};
+  NodePublic dst;
   ByteSpan data;
 };
 struct ForwardPacket {
-  Key src{};
-  Key dst{};
+  NodePublic src;
+  NodePublic dst;
   ByteSpan data;
 };
 struct NotePreferred {
@@ -162,7 +165,7 @@ struct NotePreferred {
 };
 struct WatchConns {};
 struct ClosePeer {
-  Key target{};
+  NodePublic target;
 };
 // Frame types the Go server discards (anything but the handled ones; includes a second
 // ClientInfo and Pong).

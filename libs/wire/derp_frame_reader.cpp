@@ -64,10 +64,13 @@ Result<std::optional<Frame>> FrameReader::next(ByteSpan& input) {
     if (payloadHave_ == 0) {
       // A big frame once should not pin its buffer forever.
       if (payload_.capacity() > (256u << 10) && len_ <= (64u << 10)) Bytes().swap(payload_);
-      payload_.resize(len_);  // len_ ≤ the role's limit, checked above
+      payload_.clear();
+      // Grow with the bytes that actually arrive, not with the length the peer claims: a header
+      // promising 1 MiB costs nothing until the megabyte is sent. len_ ≤ the role's limit.
+      payload_.reserve(std::min<size_t>(len_, 16u << 10));
     }
     size_t n = std::min<size_t>(len_ - payloadHave_, input.size());
-    if (n) std::memcpy(payload_.data() + payloadHave_, input.data(), n);
+    payload_.insert(payload_.end(), input.begin(), input.begin() + ptrdiff_t(n));
     payloadHave_ += n;
     input = input.subspan(n);
     if (payloadHave_ < len_) return std::optional<Frame>();

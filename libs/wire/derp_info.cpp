@@ -118,12 +118,13 @@ Result<void> readString(const Json& v, std::string_view name, std::string& out) 
 
 // key.DERPMesh.UnmarshalJSON: exactly 64 hex digits (either case); anything else, null included,
 // is "invalid mesh key".
-Result<void> readMeshKey(const Json& v, Key& out) {
+Result<void> readMeshKey(const Json& v, crypto::SecretKey32& out) {
   if (v.is_string()) {
     const auto& s = v.get_ref<const std::string&>();
     if (s.size() == 64) {
       if (auto raw = hexDecode(s)) {
-        std::memcpy(out.data(), raw->data(), out.size());
+        std::memcpy(out.mutableBytes().data(), raw->data(), out.size());
+        crypto::wipe(*raw);
         return {};
       }
     }
@@ -140,8 +141,6 @@ Result<Json> parseObject(std::string_view text, const char* what) {
   return doc;
 }
 
-bool isZero(const Key& k) { return crypto::isZeroConstantTime(k); }
-
 ByteSpan asBytes(const std::string& s) { return ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
 
 }  // namespace
@@ -151,8 +150,8 @@ std::string marshalClientInfo(const ClientInfo& info) {
   auto sep = [&] {
     if (out.size() > 1) out.push_back(',');
   };
-  if (!isZero(info.meshKey)) {
-    out += "\"meshKey\":\"" + hexEncode(info.meshKey) + "\"";
+  if (!info.meshKey.isZero()) {
+    out += "\"meshKey\":\"" + hexEncode(info.meshKey.bytes()) + "\"";
   }
   if (info.version != 0) {
     sep();
@@ -219,32 +218,35 @@ Result<ServerInfo> unmarshalServerInfo(std::string_view text) {
   return info;
 }
 
-Result<void> appendClientInfo(Bytes& out, const ClientInfo& info, const Key& clientPriv, const Key& serverPub,
-                              std::span<const uint8_t, NONCE_LEN> nonce) {
-  const std::string json = marshalClientInfo(info);
+Result<void> appendClientInfo(Bytes& out, const ClientInfo& info, const NodePrivate& clientPriv,
+                              const NodePublic& serverPub, std::span<const uint8_t, NONCE_LEN> nonce) {
+  std::string json = marshalClientInfo(info);
   const size_t len = KEY_LEN + NONCE_LEN + crypto::BOX_OVERHEAD + json.size();
-  Key clientPub;
-  crypto::x25519Base(clientPub, clientPriv);
+  const NodePublic clientPub = clientPriv.publicKey();
   const size_t at = out.size();
   appendFrameHeader(out, FrameType::CLIENT_INFO, uint32_t(len));
-  out.insert(out.end(), clientPub.begin(), clientPub.end());
+  out.insert(out.end(), clientPub.raw().begin(), clientPub.raw().end());
   out.insert(out.end(), nonce.begin(), nonce.end());
   const size_t boxAt = out.size();
   out.resize(boxAt + crypto::BOX_OVERHEAD + json.size());
-  if (!crypto::boxSeal(MutableByteSpan(out).subspan(boxAt), asBytes(json), nonce, serverPub, clientPriv)) {
+  const bool sealed = crypto::boxSeal(MutableByteSpan(out).subspan(boxAt), asBytes(json), nonce, serverPub.raw(),
+                                      clientPriv.secret().raw());
+  crypto::wipe(MutableByteSpan(reinterpret_cast<uint8_t*>(json.data()), json.size()));  // may hold the mesh key
+  if (!sealed) {
     out.resize(at);
     return Error::invalid("derp: cannot seal ClientInfo to a low-order server key");
   }
   return {};
 }
 
-Result<void> appendClientInfo(Bytes& out, const ClientInfo& info, const Key& clientPriv, const Key& serverPub) {
+Result<void> appendClientInfo(Bytes& out, const ClientInfo& info, const NodePrivate& clientPriv,
+                              const NodePublic& serverPub) {
   std::array<uint8_t, NONCE_LEN> nonce;
   crypto::randomBytes(nonce);
   return appendClientInfo(out, info, clientPriv, serverPub, nonce);
 }
 
-Result<OpenedClientInfo> openClientInfo(const Frame& frame, const Key& serverPriv) {
+Result<OpenedClientInfo> openClientInfo(const Frame& frame, const NodePrivate& serverPriv) {
   const ByteSpan b = frame.payload;
   if (frame.type != FrameType::CLIENT_INFO) {
     return Error::invalid(std::string("derp: got ") + frameTypeName(frame.type) + " frame, want ClientInfo");
@@ -255,40 +257,47 @@ Result<OpenedClientInfo> openClientInfo(const Frame& frame, const Key& serverPri
     return Error::denied("derp: client info box too short to open");
   }
   OpenedClientInfo r;
-  std::memcpy(r.clientKey.data(), b.data(), KEY_LEN);
+  crypto::Key32 claimed;
+  std::memcpy(claimed.data(), b.data(), KEY_LEN);
+  r.clientKey = NodePublic(claimed);
   std::span<const uint8_t, NONCE_LEN> nonce(b.data() + KEY_LEN, NONCE_LEN);
   const ByteSpan box = b.subspan(KEY_LEN + NONCE_LEN);
   std::string json(box.size() - crypto::BOX_OVERHEAD, '\0');
-  if (!crypto::boxOpen(MutableByteSpan(reinterpret_cast<uint8_t*>(json.data()), json.size()), box, nonce,
-                       r.clientKey, serverPriv)) {
+  const MutableByteSpan plain(reinterpret_cast<uint8_t*>(json.data()), json.size());
+  if (!crypto::boxOpen(plain, box, nonce, claimed, serverPriv.secret().raw())) {
     return Error::denied("derp: client info box does not open with the claimed client key");
   }
-  TNET_TRY(r.info, unmarshalClientInfo(json));
+  auto info = unmarshalClientInfo(json);
+  crypto::wipe(plain);  // may hold the mesh key
+  if (!info) return Unexpected(info.error());
+  r.info = std::move(*info);
   return r;
 }
 
-Result<void> appendServerInfo(Bytes& out, const ServerInfo& info, const Key& serverPriv, const Key& clientPub,
-                              std::span<const uint8_t, NONCE_LEN> nonce) {
+Result<void> appendServerInfo(Bytes& out, const ServerInfo& info, const NodePrivate& serverPriv,
+                              const NodePublic& clientPub, std::span<const uint8_t, NONCE_LEN> nonce) {
   const std::string json = marshalServerInfo(info);
   const size_t at = out.size();
   appendFrameHeader(out, FrameType::SERVER_INFO, uint32_t(NONCE_LEN + crypto::BOX_OVERHEAD + json.size()));
   out.insert(out.end(), nonce.begin(), nonce.end());
   const size_t boxAt = out.size();
   out.resize(boxAt + crypto::BOX_OVERHEAD + json.size());
-  if (!crypto::boxSeal(MutableByteSpan(out).subspan(boxAt), asBytes(json), nonce, clientPub, serverPriv)) {
+  if (!crypto::boxSeal(MutableByteSpan(out).subspan(boxAt), asBytes(json), nonce, clientPub.raw(),
+                       serverPriv.secret().raw())) {
     out.resize(at);
     return Error::invalid("derp: cannot seal ServerInfo to a low-order client key");
   }
   return {};
 }
 
-Result<void> appendServerInfo(Bytes& out, const ServerInfo& info, const Key& serverPriv, const Key& clientPub) {
+Result<void> appendServerInfo(Bytes& out, const ServerInfo& info, const NodePrivate& serverPriv,
+                              const NodePublic& clientPub) {
   std::array<uint8_t, NONCE_LEN> nonce;
   crypto::randomBytes(nonce);
   return appendServerInfo(out, info, serverPriv, clientPub, nonce);
 }
 
-Result<ServerInfo> openServerInfo(ByteSpan b, const Key& clientPriv, const Key& serverPub) {
+Result<ServerInfo> openServerInfo(ByteSpan b, const NodePrivate& clientPriv, const NodePublic& serverPub) {
   if (b.size() < NONCE_LEN) return Error::invalid("derp: short serverInfo frame");
   if (b.size() > NONCE_LEN + MAX_INFO_LEN) return Error::invalid("derp: long serverInfo frame");
   if (b.size() < NONCE_LEN + crypto::BOX_OVERHEAD) return Error::denied("derp: serverInfo box too short to open");
@@ -296,7 +305,7 @@ Result<ServerInfo> openServerInfo(ByteSpan b, const Key& clientPriv, const Key& 
   const ByteSpan box = b.subspan(NONCE_LEN);
   std::string json(box.size() - crypto::BOX_OVERHEAD, '\0');
   if (!crypto::boxOpen(MutableByteSpan(reinterpret_cast<uint8_t*>(json.data()), json.size()), box, nonce,
-                       serverPub, clientPriv)) {
+                       serverPub.raw(), clientPriv.secret().raw())) {
     return Error::denied("derp: serverInfo box does not open with the server key");
   }
   return unmarshalServerInfo(json);

@@ -15,13 +15,15 @@
 
 #include "libs/base/bytes.h"
 #include "libs/base/result.h"
+#include "libs/crypto/secret.h"
 #include "libs/wire/derp.h"
 
 namespace tnet::derp {
 
+// Move-only: it may carry the mesh key, a pre-shared secret.
 struct ClientInfo {
   // Pre-shared mesh key (64 hex digits in JSON); all zero means none and is omitted.
-  Key meshKey{};
+  crypto::SecretKey32 meshKey;
   int64_t version = 0;  // omitted when 0; clients send PROTOCOL_VERSION
   bool canAckPings = false;  // always written
   bool isProber = false;     // omitted when false
@@ -41,26 +43,29 @@ Result<ClientInfo> unmarshalClientInfo(std::string_view json);
 std::string marshalServerInfo(const ServerInfo& info);
 Result<ServerInfo> unmarshalServerInfo(std::string_view json);
 
-// Client: appends a whole ClientInfo frame. The nonce is random unless given (tests).
-Result<void> appendClientInfo(Bytes& out, const ClientInfo& info, const Key& clientPriv, const Key& serverPub);
-Result<void> appendClientInfo(Bytes& out, const ClientInfo& info, const Key& clientPriv, const Key& serverPub,
-                              std::span<const uint8_t, NONCE_LEN> nonce);
+// Client: appends a whole ClientInfo frame. The nonce is random unless given (tests). A zero
+// private key is a bug (Go panics too).
+Result<void> appendClientInfo(Bytes& out, const ClientInfo& info, const NodePrivate& clientPriv,
+                              const NodePublic& serverPub);
+Result<void> appendClientInfo(Bytes& out, const ClientInfo& info, const NodePrivate& clientPriv,
+                              const NodePublic& serverPub, std::span<const uint8_t, NONCE_LEN> nonce);
 
 // Server: checks the frame as Go's recvClientKey (type ClientInfo, 56 ≤ length ≤ 256 KiB), opens
 // the box with the key the client claims (which authenticates it) and parses the JSON.
 struct OpenedClientInfo {
-  Key clientKey{};
+  NodePublic clientKey;
   ClientInfo info;
 };
-Result<OpenedClientInfo> openClientInfo(const Frame& frame, const Key& serverPriv);
+Result<OpenedClientInfo> openClientInfo(const Frame& frame, const NodePrivate& serverPriv);
 
 // Server: appends a whole ServerInfo frame.
-Result<void> appendServerInfo(Bytes& out, const ServerInfo& info, const Key& serverPriv, const Key& clientPub);
-Result<void> appendServerInfo(Bytes& out, const ServerInfo& info, const Key& serverPriv, const Key& clientPub,
-                              std::span<const uint8_t, NONCE_LEN> nonce);
+Result<void> appendServerInfo(Bytes& out, const ServerInfo& info, const NodePrivate& serverPriv,
+                              const NodePublic& clientPub);
+Result<void> appendServerInfo(Bytes& out, const ServerInfo& info, const NodePrivate& serverPriv,
+                              const NodePublic& clientPub, std::span<const uint8_t, NONCE_LEN> nonce);
 
 // Client: opens a ServerInfo payload (decodeServerFrame's ServerInfoSealed) as Go's
 // parseServerInfo: 24 ≤ length ≤ 24 + 1 MiB, box from the server key, JSON.
-Result<ServerInfo> openServerInfo(ByteSpan sealed, const Key& clientPriv, const Key& serverPub);
+Result<ServerInfo> openServerInfo(ByteSpan sealed, const NodePrivate& clientPriv, const NodePublic& serverPub);
 
 }  // namespace tnet::derp

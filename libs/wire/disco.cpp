@@ -8,13 +8,6 @@ namespace {
 
 const Error SHORT = Error::invalid("disco: short message");
 
-bool isZero(const Key& k) {
-  for (uint8_t b : k) {
-    if (b) return false;
-  }
-  return true;
-}
-
 uint8_t* appendHeader(Bytes& out, MessageType t, size_t dataLen) {
   size_t at = out.size();
   out.resize(at + MESSAGE_HEADER_LEN + dataLen);  // zero-filled: Ping padding relies on it
@@ -23,16 +16,19 @@ uint8_t* appendHeader(Bytes& out, MessageType t, size_t dataLen) {
   return out.data() + at + MESSAGE_HEADER_LEN;
 }
 
-uint8_t* putKey(uint8_t* p, const Key& k) {
-  std::memcpy(p, k.data(), k.size());
-  return p + k.size();
+template <typename Tag>
+uint8_t* putKey(uint8_t* p, const key::PublicKey<Tag>& k) {
+  std::memcpy(p, k.raw().data(), KEY_LEN);
+  return p + KEY_LEN;
 }
 
-Key getKey(const uint8_t* p) {
-  Key k;
+crypto::Key32 getRaw(const uint8_t* p) {
+  crypto::Key32 k;
   std::memcpy(k.data(), p, k.size());
   return k;
 }
+DiscoPublic getDisco(const uint8_t* p) { return DiscoPublic(getRaw(p)); }
+NodePublic getNode(const uint8_t* p) { return NodePublic(getRaw(p)); }
 
 std::vector<wire::IpPort> getEndpoints(ByteSpan b) {
   std::vector<wire::IpPort> eps;
@@ -70,9 +66,9 @@ Result<UdpRelayEndpoint> getRelayEndpoint(ByteSpan b) {
   }
   UdpRelayEndpoint e;
   const uint8_t* p = b.data();
-  e.serverDisco = getKey(p);
-  e.clientDisco[0] = getKey(p + 32);
-  e.clientDisco[1] = getKey(p + 64);
+  e.serverDisco = getDisco(p);
+  e.clientDisco[0] = getDisco(p + 32);
+  e.clientDisco[1] = getDisco(p + 64);
   e.lamportId = getU64BE(p + 96);
   e.vni = getU32BE(p + 104);
   e.bindLifetimeNs = int64_t(getU64BE(p + 108));
@@ -85,7 +81,7 @@ struct Appender {
   Bytes& out;
 
   void operator()(const Ping& m) {
-    const bool hasKey = !isZero(m.nodeKey);
+    const bool hasKey = !m.nodeKey.isZero();
     uint8_t* d = appendHeader(out, MessageType::PING, 12 + (hasKey ? KEY_LEN : 0) + m.padding);
     std::memcpy(d, m.txId.data(), 12);
     if (hasKey) putKey(d + 12, m.nodeKey);
@@ -146,7 +142,7 @@ Result<Message> parseMessage(ByteSpan p) {
       m.padding = b.size() - 12;
       // Lax on longer messages, as Go: a key if 32 bytes follow, the rest is padding.
       if (b.size() - 12 >= KEY_LEN) {
-        m.nodeKey = getKey(b.data() + 12);
+        m.nodeKey = getNode(b.data() + 12);
         m.padding -= KEY_LEN;
       }
       return Message(m);
@@ -173,7 +169,7 @@ Result<Message> parseMessage(ByteSpan p) {
       m.type = MessageType(type);
       m.vni = getU32BE(b.data());
       m.generation = getU32BE(b.data() + 4);
-      m.remoteKey = getKey(b.data() + 8);
+      m.remoteKey = getDisco(b.data() + 8);
       std::memcpy(m.challenge.data(), b.data() + 40, 32);
       return Message(m);
     }
@@ -187,8 +183,8 @@ Result<Message> parseMessage(ByteSpan p) {
       AllocateUdpRelayEndpointRequest m;
       if (ver != 0) return Message(m);
       if (b.size() < ALLOCATE_REQUEST_LEN) return SHORT;
-      m.clientDisco[0] = getKey(b.data());
-      m.clientDisco[1] = getKey(b.data() + 32);
+      m.clientDisco[0] = getDisco(b.data());
+      m.clientDisco[1] = getDisco(b.data() + 32);
       m.generation = getU32BE(b.data() + 64);
       return Message(m);
     }
@@ -240,53 +236,52 @@ bool looksLikeDiscoWrapper(ByteSpan p) {
   return p.size() >= WRAPPER_MIN_LEN && std::memcmp(p.data(), MAGIC, MAGIC_LEN) == 0;
 }
 
-std::optional<Key> senderKey(ByteSpan p) {
+std::optional<DiscoPublic> senderKey(ByteSpan p) {
   if (!hasDiscoHeader(p)) return std::nullopt;
-  return getKey(p.data() + MAGIC_LEN);
+  return getDisco(p.data() + MAGIC_LEN);
 }
 
-Result<Bytes> sealPacket(ByteSpan plaintext, const Key& senderPriv, const Key& senderPub,
-                         const Key& receiverPub, std::span<const uint8_t, NONCE_LEN> nonce) {
+Result<Bytes> sealPacket(ByteSpan plaintext, const DiscoPrivate& senderPriv, const DiscoPublic& receiverPub,
+                         std::span<const uint8_t, NONCE_LEN> nonce) {
   Bytes out(PACKET_OVERHEAD + plaintext.size());
   std::memcpy(out.data(), MAGIC, MAGIC_LEN);
-  std::memcpy(out.data() + MAGIC_LEN, senderPub.data(), KEY_LEN);
+  putKey(out.data() + MAGIC_LEN, senderPriv.publicKey());
   std::memcpy(out.data() + HEADER_LEN, nonce.data(), NONCE_LEN);
-  if (!crypto::boxSeal(MutableByteSpan(out).subspan(WRAPPER_MIN_LEN), plaintext, nonce, receiverPub,
-                       senderPriv)) {
+  if (!crypto::boxSeal(MutableByteSpan(out).subspan(WRAPPER_MIN_LEN), plaintext, nonce, receiverPub.raw(),
+                       senderPriv.secret().raw())) {
     return Error::invalid("disco: cannot seal to a low-order key");
   }
   return out;
 }
 
-Result<Bytes> sealPacket(ByteSpan plaintext, const Key& senderPriv, const Key& senderPub,
-                         const Key& receiverPub) {
+Result<Bytes> sealPacket(ByteSpan plaintext, const DiscoPrivate& senderPriv, const DiscoPublic& receiverPub) {
   std::array<uint8_t, NONCE_LEN> nonce;
   crypto::randomBytes(nonce);
-  return sealPacket(plaintext, senderPriv, senderPub, receiverPub, nonce);
+  return sealPacket(plaintext, senderPriv, receiverPub, nonce);
 }
 
-Result<Bytes> sealMessage(const Message& msg, const Key& senderPriv, const Key& senderPub,
-                          const Key& receiverPub) {
+Result<Bytes> sealMessage(const Message& msg, const DiscoPrivate& senderPriv, const DiscoPublic& receiverPub) {
   Bytes plain = marshalMessage(msg);
-  return sealPacket(plain, senderPriv, senderPub, receiverPub);
+  return sealPacket(plain, senderPriv, receiverPub);
 }
 
-Result<OpenedPacket> openPacket(ByteSpan p, const Key& myPriv, MutableByteSpan scratch) {
+Result<OpenedPacket> openPacket(ByteSpan p, const DiscoPrivate& myPriv, MutableByteSpan scratch) {
   if (!hasDiscoHeader(p)) return Error::invalid("disco: not a disco packet");
   if (p.size() < PACKET_OVERHEAD) return Error::invalid("disco: packet too short for a box");
   const size_t plainLen = p.size() - PACKET_OVERHEAD;
   if (scratch.size() < plainLen) return Error::invalid("disco: scratch buffer too small");
   OpenedPacket r;
-  r.sender = getKey(p.data() + MAGIC_LEN);
+  r.sender = getDisco(p.data() + MAGIC_LEN);
   std::span<const uint8_t, NONCE_LEN> nonce(p.data() + HEADER_LEN, NONCE_LEN);
-  if (!crypto::boxOpen(scratch.first(plainLen), p.subspan(WRAPPER_MIN_LEN), nonce, r.sender, myPriv)) {
+  if (!crypto::boxOpen(scratch.first(plainLen), p.subspan(WRAPPER_MIN_LEN), nonce, r.sender.raw(),
+                       myPriv.secret().raw())) {
     return Error::denied("disco: box does not open (wrong key or tampered)");
   }
   r.plaintext = ByteSpan(scratch.data(), plainLen);
   return r;
 }
 
-Result<OpenedMessage> openMessage(ByteSpan packet, const Key& myPriv) {
+Result<OpenedMessage> openMessage(ByteSpan packet, const DiscoPrivate& myPriv) {
   Bytes scratch(packet.size() >= PACKET_OVERHEAD ? packet.size() - PACKET_OVERHEAD : 0);
   TNET_TRY(auto opened, openPacket(packet, myPriv, scratch));
   TNET_TRY(auto msg, parseMessage(opened.plaintext));

@@ -16,11 +16,13 @@
 #include "libs/base/result.h"
 #include "libs/crypto/crypto.h"
 #include "libs/wire/disco_endpoint.h"
+#include "libs/wire/keys.h"
 
 namespace tnet::disco {
 
-// Until libs/wire/keys.h's DiscoPublic/NodePublic land, keys are raw 32-byte values.
-using Key = crypto::Key32;
+using key::DiscoPrivate;
+using key::DiscoPublic;
+using key::NodePublic;
 
 constexpr uint8_t MAGIC[6] = {0x54, 0x53, 0xf0, 0x9f, 0x92, 0xac};  // "TS💬"
 constexpr size_t MAGIC_LEN = 6;
@@ -52,7 +54,7 @@ using TxId = std::array<uint8_t, 12>;
 
 struct Ping {
   TxId txId{};
-  Key nodeKey{};       // all zero: absent (≤ 1.16 senders); written only when non-zero
+  NodePublic nodeKey;  // zero: absent (≤ 1.16 senders); written only when non-zero
   size_t padding = 0;  // zero bytes after the body (path-MTU probing)
   bool operator==(const Ping&) const = default;
 };
@@ -73,14 +75,14 @@ struct BindUdpRelayEndpoint {
   MessageType type = MessageType::BIND_UDP_RELAY_ENDPOINT;
   uint32_t vni = 0;
   uint32_t generation = 0;
-  Key remoteKey{};
+  DiscoPublic remoteKey;
   std::array<uint8_t, 32> challenge{};
   bool operator==(const BindUdpRelayEndpoint&) const = default;
 };
 
 struct UdpRelayEndpoint {
-  Key serverDisco{};
-  std::array<Key, 2> clientDisco{};
+  DiscoPublic serverDisco;
+  std::array<DiscoPublic, 2> clientDisco{};
   uint64_t lamportId = 0;
   uint32_t vni = 0;
   int64_t bindLifetimeNs = 0;
@@ -95,7 +97,7 @@ struct CallMeMaybeVia {
 };
 
 struct AllocateUdpRelayEndpointRequest {
-  std::array<Key, 2> clientDisco{};
+  std::array<DiscoPublic, 2> clientDisco{};
   uint32_t generation = 0;
   bool operator==(const AllocateUdpRelayEndpointRequest&) const = default;
 };
@@ -131,31 +133,30 @@ const char* messageName(const Message& msg);  // Go's MessageSummary words, for 
 bool hasDiscoHeader(ByteSpan packet);
 bool looksLikeDiscoWrapper(ByteSpan packet);
 // The sender's disco public key, when hasDiscoHeader(packet).
-std::optional<Key> senderKey(ByteSpan packet);
+std::optional<DiscoPublic> senderKey(ByteSpan packet);
 
-// Seals `plaintext` from (senderPriv, senderPub) to receiverPub with the given nonce (tests) or
-// a random one. Fails only for a low-order receiver key.
-Result<Bytes> sealPacket(ByteSpan plaintext, const Key& senderPriv, const Key& senderPub,
-                         const Key& receiverPub, std::span<const uint8_t, NONCE_LEN> nonce);
-Result<Bytes> sealPacket(ByteSpan plaintext, const Key& senderPriv, const Key& senderPub,
-                         const Key& receiverPub);
-Result<Bytes> sealMessage(const Message& msg, const Key& senderPriv, const Key& senderPub,
-                          const Key& receiverPub);
+// Seals `plaintext` from senderPriv (whose public key goes in the header) to receiverPub, with
+// the given nonce (tests) or a random one. Fails only for a low-order receiver key; a zero
+// private key is a bug.
+Result<Bytes> sealPacket(ByteSpan plaintext, const DiscoPrivate& senderPriv, const DiscoPublic& receiverPub,
+                         std::span<const uint8_t, NONCE_LEN> nonce);
+Result<Bytes> sealPacket(ByteSpan plaintext, const DiscoPrivate& senderPriv, const DiscoPublic& receiverPub);
+Result<Bytes> sealMessage(const Message& msg, const DiscoPrivate& senderPriv, const DiscoPublic& receiverPub);
 
 struct OpenedPacket {
-  Key sender{};
+  DiscoPublic sender;
   ByteSpan plaintext;  // inside the caller's `scratch`
 };
 // Opens a disco packet addressed to us. `scratch` must hold packet.size() - 78 bytes (a
 // packet-sized buffer always does). A box that does not open is Error::denied (Go drops these
 // silently: typically an old disco key after a restart).
-Result<OpenedPacket> openPacket(ByteSpan packet, const Key& myPriv, MutableByteSpan scratch);
+Result<OpenedPacket> openPacket(ByteSpan packet, const DiscoPrivate& myPriv, MutableByteSpan scratch);
 
 struct OpenedMessage {
-  Key sender{};
+  DiscoPublic sender;
   Message message;
 };
 // openPacket + parseMessage: the one entry point magicsockd uses for received disco.
-Result<OpenedMessage> openMessage(ByteSpan packet, const Key& myPriv);
+Result<OpenedMessage> openMessage(ByteSpan packet, const DiscoPrivate& myPriv);
 
 }  // namespace tnet::disco

@@ -15,24 +15,22 @@ Bytes spacedHex(std::string s) {
   return hexDecode(s).value();
 }
 
-Key keyFill(uint8_t b) {
-  Key k;
+DiscoPrivate keyFill(uint8_t b) {
+  crypto::Key32 k;
   k.fill(b);
-  return k;
+  return DiscoPrivate::fromSpan(k);
 }
 
-Key pubOf(const Key& priv) {
-  Key pub;
-  crypto::x25519Base(pub, priv);
-  return pub;
-}
+DiscoPublic pubOf(const DiscoPrivate& priv) { return priv.publicKey(); }
 
 // Go's test keys: raw bytes with the listed indexes set to their own index.
-Key sparseKey(std::initializer_list<int> idx) {
-  Key k{};
+crypto::Key32 sparseRaw(std::initializer_list<int> idx) {
+  crypto::Key32 k{};
   for (int i : idx) k[size_t(i)] = uint8_t(i);
   return k;
 }
+DiscoPublic sparseKey(std::initializer_list<int> idx) { return DiscoPublic(sparseRaw(idx)); }
+NodePublic sparseNodeKey(std::initializer_list<int> idx) { return NodePublic(sparseRaw(idx)); }
 
 TxId tx1to12() {
   TxId t;
@@ -74,7 +72,7 @@ TEST(DiscoMessages, MarshalAndParseMatchGoGoldens) {
       "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 1e 1f 00 00 00 00 00 00 00 7b 00 "
       "00 01 c8 00 00 00 00 3b 9a ca 00 00 00 00 0d f8 47 58 00 00 00 00 00 00 00 00 00 00 00 ff ff 01 02 03 04 "
       "02 37 20 01 00 00 00 00 00 00 00 00 00 00 00 00 34 56 03 15";
-  Ping pingKey{tx1to12(), sparseKey({1, 2, 30, 31}), 0};
+  Ping pingKey{tx1to12(), sparseNodeKey({1, 2, 30, 31}), 0};
   Ping pingPadKey = pingKey;
   pingPadKey.padding = 3;
   CallMeMaybeVia via{goRelayEndpoint()};
@@ -125,18 +123,20 @@ TEST(DiscoMessages, MarshalAndParseMatchGoGoldens) {
 TEST(DiscoKat, PingAndPongPacketsMatchVectors) {
   TNET_LOAD_KAT_OR_SKIP(kat);
   crypto::init();
-  const Key aPriv = keyFill(0x03), bPriv = keyFill(0x04);
-  const Key aPub = pubOf(aPriv), bPub = pubOf(bPriv);
-  EXPECT_EQ(hexEncode(aPub), hexEncode(testvec::hexAfter(kat, "disco_raw", "A pub")));
-  EXPECT_EQ(hexEncode(bPub), hexEncode(testvec::hexAfter(kat, "disco_raw", "B pub")));
-  const Key nodeKey = pubOf(keyFill(0x02));  // the DERP vectors' client node key
+  const DiscoPrivate aPriv = keyFill(0x03), bPriv = keyFill(0x04);
+  const DiscoPublic aPub = pubOf(aPriv), bPub = pubOf(bPriv);
+  EXPECT_EQ(aPub.untypedHex(), hexEncode(testvec::hexAfter(kat, "disco_raw", "A pub")));
+  EXPECT_EQ(bPub.untypedHex(), hexEncode(testvec::hexAfter(kat, "disco_raw", "B pub")));
+  crypto::Key32 two;
+  two.fill(0x02);
+  const NodePublic nodeKey = key::NodePrivate::fromSpan(two).publicKey();  // the DERP vectors' client node key
 
   Message ping = Ping{tx1to12(), nodeKey, 0};
   Bytes pingPlain = marshalMessage(ping);
   EXPECT_EQ(hexEncode(pingPlain), hexEncode(testvec::hexAfter(kat, "disco_raw", "Ping plaintext")));
   std::array<uint8_t, NONCE_LEN> nonce;
   for (size_t i = 0; i < nonce.size(); ++i) nonce[i] = uint8_t(0x40 + i);
-  auto pingPkt = sealPacket(pingPlain, aPriv, aPub, bPub, nonce);
+  auto pingPkt = sealPacket(pingPlain, aPriv, bPub, nonce);
   ASSERT_TRUE(pingPkt);
   Bytes wantPing = testvec::hexAfter(kat, "disco_raw", "Ping packet A->B");
   EXPECT_EQ(hexEncode(*pingPkt), hexEncode(wantPing));
@@ -151,7 +151,7 @@ TEST(DiscoKat, PingAndPongPacketsMatchVectors) {
   Bytes pongPlain = marshalMessage(pong);
   EXPECT_EQ(hexEncode(pongPlain), hexEncode(testvec::hexAfter(kat, "disco_raw", "Pong plaintext")));
   for (size_t i = 0; i < nonce.size(); ++i) nonce[i] = uint8_t(0x60 + i);
-  auto pongPkt = sealPacket(pongPlain, bPriv, bPub, aPub, nonce);
+  auto pongPkt = sealPacket(pongPlain, bPriv, aPub, nonce);
   ASSERT_TRUE(pongPkt);
   Bytes wantPong = testvec::hexAfter(kat, "disco_raw", "Pong packet B->A");
   EXPECT_EQ(hexEncode(*pongPkt), hexEncode(wantPong));
@@ -165,9 +165,9 @@ TEST(DiscoKat, PingAndPongPacketsMatchVectors) {
 
 TEST(DiscoPacket, OpenRejectsWrongKeyTamperingAndTruncation) {
   crypto::init();
-  const Key aPriv = keyFill(0x03), bPriv = keyFill(0x04), cPriv = keyFill(0x05);
-  const Key aPub = pubOf(aPriv), bPub = pubOf(bPriv);
-  auto pkt = sealMessage(Ping{tx1to12(), {}, 0}, aPriv, aPub, bPub);
+  const DiscoPrivate aPriv = keyFill(0x03), bPriv = keyFill(0x04), cPriv = keyFill(0x05);
+  const DiscoPublic bPub = pubOf(bPriv);
+  auto pkt = sealMessage(Ping{tx1to12(), {}, 0}, aPriv, bPub);
   ASSERT_TRUE(pkt);
   ASSERT_TRUE(openMessage(*pkt, bPriv));
 
@@ -192,7 +192,7 @@ TEST(DiscoPacket, OpenRejectsWrongKeyTamperingAndTruncation) {
   EXPECT_FALSE(openMessage(noMagic, bPriv));
 
   // A box holding no message at all (78 bytes) opens but does not parse.
-  auto empty = sealPacket(ByteSpan(), aPriv, aPub, bPub);
+  auto empty = sealPacket(ByteSpan(), aPriv, bPub);
   ASSERT_TRUE(empty);
   EXPECT_EQ(empty->size(), PACKET_OVERHEAD);
   auto r = openMessage(*empty, bPriv);
@@ -207,10 +207,10 @@ TEST(DiscoPacket, OpenRejectsWrongKeyTamperingAndTruncation) {
 
 TEST(DiscoPacket, UnknownMessageTypesOpenAndReportUnknown) {
   crypto::init();
-  const Key aPriv = keyFill(0x03), bPriv = keyFill(0x04);
-  const Key aPub = pubOf(aPriv), bPub = pubOf(bPriv);
+  const DiscoPrivate aPriv = keyFill(0x03), bPriv = keyFill(0x04);
+  const DiscoPublic bPub = pubOf(bPriv);
   Bytes plain = {0x7f, 0x03, 1, 2, 3, 4};
-  auto pkt = sealPacket(plain, aPriv, aPub, bPub);
+  auto pkt = sealPacket(plain, aPriv, bPub);
   ASSERT_TRUE(pkt);
   auto r = openMessage(*pkt, bPriv);
   ASSERT_TRUE(r) << r.error().message;
@@ -229,7 +229,7 @@ TEST(DiscoPacket, HeaderChecksUseGoThresholds) {
   p[37] = 0xaa;
   EXPECT_TRUE(hasDiscoHeader(p));
   ASSERT_TRUE(senderKey(p));
-  EXPECT_EQ((*senderKey(p))[31], 0xaa);
+  EXPECT_EQ(senderKey(p)->raw()[31], 0xaa);
   EXPECT_FALSE(looksLikeDiscoWrapper(p));
   p.resize(61);
   EXPECT_FALSE(looksLikeDiscoWrapper(p));
@@ -256,13 +256,13 @@ TEST(DiscoMessages, ParseLeniencyAndErrorsAsGo) {
     auto m = parseMessage(b);
     ASSERT_TRUE(m);
     EXPECT_EQ(std::get<Ping>(*m).padding, 31u);
-    EXPECT_EQ(std::get<Ping>(*m).nodeKey, Key{});
+    EXPECT_TRUE(std::get<Ping>(*m).nodeKey.isZero());
     b.resize(2 + 12 + 32 + 1200, 0);
     b[2 + 12] = 0x99;
     m = parseMessage(b);
     ASSERT_TRUE(m);
     EXPECT_EQ(std::get<Ping>(*m).padding, 1200u);
-    EXPECT_EQ(std::get<Ping>(*m).nodeKey[0], 0x99);
+    EXPECT_EQ(std::get<Ping>(*m).nodeKey.raw()[0], 0x99);
   }
   // Pong ignores trailing bytes and unmaps IPv4.
   {
@@ -311,7 +311,7 @@ TEST(DiscoMessages, ParseLeniencyAndErrorsAsGo) {
 TEST(DiscoMessages, PingWithoutKeyOmitsIt) {
   Bytes b = marshalMessage(Ping{tx1to12(), {}, 0});
   EXPECT_EQ(b.size(), 14u);
-  b = marshalMessage(Ping{tx1to12(), keyFill(1), 1000});
+  b = marshalMessage(Ping{tx1to12(), sparseNodeKey({1}), 1000});
   EXPECT_EQ(b.size(), 2 + PING_LEN + 1000);
 }
 

@@ -16,11 +16,11 @@ using namespace tnet;
   } while (0)
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const disco::Key myPriv = [] {
+  static const disco::DiscoPrivate myPriv = [] {
     crypto::init();
-    disco::Key k;
+    crypto::Key32 k;
     k.fill(0x04);  // the vectors' disco key B, so seeded disco packets open
-    return k;
+    return disco::DiscoPrivate::fromSpan(k);
   }();
   ByteSpan in(data, size);
   demux::Datagram d = demux::classifyDatagram(in);

@@ -25,15 +25,18 @@ namespace {
     if (!(cond)) __builtin_trap(); \
   } while (0)
 
+NodePrivate filled(uint8_t b) {
+  crypto::init();
+  crypto::Key32 k;
+  k.fill(b);
+  return NodePrivate::fromSpan(k);
+}
+
 struct Keys {
-  Key serverPriv, serverPub, clientPriv, clientPub;
-  Keys() {
-    crypto::init();
-    serverPriv.fill(0x01);  // the vectors' keys, so seeded boxes open
-    clientPriv.fill(0x02);
-    crypto::x25519Base(serverPub, serverPriv);
-    crypto::x25519Base(clientPub, clientPriv);
-  }
+  NodePrivate serverPriv = filled(0x01);  // the vectors' keys, so seeded boxes open
+  NodePrivate clientPriv = filled(0x02);
+  NodePublic serverPub = serverPriv.publicKey();
+  NodePublic clientPub = clientPriv.publicKey();
 };
 
 void checkClientFrame(const Keys& keys, const Frame& f) {
