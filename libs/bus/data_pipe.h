@@ -2,7 +2,7 @@
 // per pipe, declared in the manifest (ServiceDecl.pipesTo), never the event sockets.
 //
 // The receiver owns the endpoint <runtime>/<to>/p.<from> and admits only the kernel uid of
-// <from> (or the operator). Packets are opaque byte strings up to MAX_PACKET bytes; the sender
+// <from> (or the operator). Packets are opaque non-empty byte strings up to MAX_PACKET bytes; the sender
 // copies them into a preallocated batch and sends the batch when flush() is called at the end of
 // its input drain pass (never on a timer). Sends never block: a batch that does not fit the small
 // queue is dropped and counted. Nothing is allocated per packet.
@@ -49,7 +49,7 @@ struct PipeStats {
   uint64_t batches = 0;
   uint64_t dropsFull = 0;      // packets dropped because the queue was full or no peer connected
   uint64_t dropsTooBig = 0;    // packets larger than PipeOptions.maxPacket
-  uint64_t dropsMalformed = 0; // received batches that did not parse
+  uint64_t dropsMalformed = 0; // received batches that did not parse; empty packets pushed
   uint64_t rejectedPeers = 0;  // connections from a uid other than the sender's
 };
 

@@ -1,0 +1,278 @@
+// DataPipe over AF_UNIX SOCK_SEQPACKET: one datagram per packet, sendmmsg/recvmmsg, the
+// receiver listens on <to>/p.<from> and admits only <from>'s uid (SO_PEERCRED).
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "libs/bus/bus.h"
+#include "libs/bus/data_pipe_internal.h"
+#include "libs/bus/endpoints.h"
+#include "libs/log/log.h"
+
+namespace tnet::bus {
+
+namespace {
+
+constexpr auto RECONNECT_MIN = std::chrono::milliseconds(50);
+constexpr auto RECONNECT_MAX = std::chrono::seconds(2);
+constexpr int SOCKET_BUFFER = 4 * 1024 * 1024;  // capped by net.core.{w,r}mem_max
+
+sockaddr_un unixAddress(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);  // length checked by the caller
+  return addr;
+}
+
+// Preallocated mmsghdr/iovec arrays over a slab of maxBatch slots of maxPacket bytes.
+struct Slots {
+  Slots(size_t batch, size_t packet) : size(packet), slab(batch * packet), iov(batch), msgs(batch) {
+    for (size_t i = 0; i < batch; ++i) {
+      iov[i].iov_base = slab.data() + i * packet;
+      iov[i].iov_len = packet;
+      msgs[i].msg_hdr = msghdr{};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+  }
+  size_t size;
+  std::vector<uint8_t> slab;
+  std::vector<iovec> iov;
+  std::vector<mmsghdr> msgs;
+};
+
+class SeqpacketReceiver final : public PipeReceiver {
+ public:
+  SeqpacketReceiver(Loop& loop, std::string path, std::string from, PipeBatchHandler onBatch,
+                    const PipeOptions& options)
+      : loop_(loop),
+        path_(std::move(path)),
+        from_(std::move(from)),
+        onBatch_(std::move(onBatch)),
+        // One spare byte per slot so an oversized packet shows as MSG_TRUNC.
+        slots_(options.maxBatch, options.maxPacket + 1),
+        spans_(options.maxBatch),
+        maxPacket_(options.maxPacket) {}
+
+  ~SeqpacketReceiver() override {
+    *alive_ = false;
+    connWatch_.reset();
+    listenWatch_.reset();
+    if (conn_ >= 0) close(conn_);
+    if (listen_ >= 0) {
+      close(listen_);
+      unlink(path_.c_str());
+    }
+  }
+
+  Result<void> start() {
+    TNET_TRY_VOID(prepareSocketPath(path_));
+    listen_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listen_ < 0) return Error::failed(std::string("socket: ") + std::strerror(errno));
+    auto addr = unixAddress(path_);
+    if (bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(listen_, 4) != 0) {
+      return Error::failed("bind " + path_ + ": " + std::strerror(errno));
+    }
+    TNET_TRY_VOID(publishSocketPath(path_));
+    listenWatch_ = loop_.watchFd(listen_, [this] { acceptAll(); });
+    return {};
+  }
+
+  const PipeStats& stats() const override { return stats_; }
+
+ private:
+  void acceptAll() {
+    for (;;) {
+      int fd = accept4(listen_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;  // EAGAIN (or a transient error: the next edge retries)
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      std::string who;
+      if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) who = identityForUid(cred.uid);
+      if (who.empty() || (who != from_ && who != "operator")) {
+        ++stats_.rejectedPeers;
+        log::logger().warn("pipe.peer.rejected path={} uid={} pid={} expected={}", path_, cred.uid,
+                           cred.pid, from_);
+        close(fd);
+        continue;
+      }
+      // One sender per pipe: a new connection (a restarted sender) replaces the old one.
+      connWatch_.reset();
+      if (conn_ >= 0) close(conn_);
+      conn_ = fd;
+      setsockopt(conn_, SOL_SOCKET, SO_RCVBUF, &SOCKET_BUFFER, sizeof SOCKET_BUFFER);
+      connWatch_ = loop_.watchFd(conn_, [this] { drain(); });
+      drain();
+    }
+  }
+
+  void drain() {
+    for (int pass = 0; pass < 16; ++pass) {
+      int n = recvmmsg(conn_, slots_.msgs.data(), static_cast<unsigned>(slots_.msgs.size()),
+                       MSG_DONTWAIT, nullptr);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) return;
+        return closeConn();
+      }
+      if (n == 0) return closeConn();  // peer closed
+      size_t count = 0;
+      bool eof = false;
+      for (int i = 0; i < n; ++i) {
+        auto& m = slots_.msgs[i];
+        if (m.msg_len == 0) {  // a zero-length datagram is how SEQPACKET reports EOF
+          eof = true;
+          break;
+        }
+        if ((m.msg_hdr.msg_flags & MSG_TRUNC) || m.msg_len > maxPacket_) {
+          ++stats_.dropsTooBig;
+          continue;
+        }
+        spans_[count++] = std::span<const uint8_t>(static_cast<const uint8_t*>(slots_.iov[i].iov_base), m.msg_len);
+      }
+      if (count > 0) {
+        stats_.packets += count;
+        ++stats_.batches;
+        onBatch_(std::span<const std::span<const uint8_t>>(spans_.data(), count));
+      }
+      if (eof) return closeConn();
+      if (static_cast<size_t>(n) < slots_.msgs.size()) return;  // drained
+    }
+    // Still more: let other work run, then continue (edge-triggered, so we must come back).
+    loop_.post([this, alive = alive_, fd = conn_] {
+      if (*alive && conn_ == fd) drain();
+    });
+  }
+
+  void closeConn() {
+    connWatch_.reset();
+    if (conn_ >= 0) close(conn_);
+    conn_ = -1;
+  }
+
+  Loop& loop_;
+  std::string path_;
+  std::string from_;
+  PipeBatchHandler onBatch_;
+  Slots slots_;
+  std::vector<std::span<const uint8_t>> spans_;
+  size_t maxPacket_;
+  int listen_ = -1;
+  int conn_ = -1;
+  Handle listenWatch_;
+  Handle connWatch_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  PipeStats stats_;
+};
+
+class SeqpacketSender final : public PipeSender {
+ public:
+  SeqpacketSender(Loop& loop, std::string path, const PipeOptions& options)
+      : loop_(loop), path_(std::move(path)), options_(options), slots_(options.maxBatch, options.maxPacket) {}
+
+  ~SeqpacketSender() override {
+    retry_.reset();
+    if (fd_ >= 0) close(fd_);
+  }
+
+  void start() { tryConnect(); }
+
+  bool push(std::span<const uint8_t> packet) override {
+    if (packet.empty()) {  // a zero-length SEQPACKET datagram reads as end-of-stream
+      ++stats_.dropsMalformed;
+      return false;
+    }
+    if (packet.size() > options_.maxPacket) {
+      ++stats_.dropsTooBig;
+      return false;
+    }
+    if (count_ == slots_.msgs.size()) flush();
+    if (!packet.empty()) std::memcpy(slots_.iov[count_].iov_base, packet.data(), packet.size());
+    slots_.iov[count_].iov_len = packet.size();
+    ++count_;
+    return true;
+  }
+
+  void flush() override {
+    if (count_ == 0) return;
+    if (fd_ < 0) {
+      stats_.dropsFull += count_;
+      count_ = 0;
+      return;
+    }
+    size_t sent = 0;
+    while (sent < count_) {
+      int n = sendmmsg(fd_, slots_.msgs.data() + sent, static_cast<unsigned>(count_ - sent),
+                       MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0) {
+        sent += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno != EAGAIN) disconnect();
+      break;
+    }
+    stats_.packets += sent;
+    if (sent > 0) ++stats_.batches;
+    stats_.dropsFull += count_ - sent;
+    count_ = 0;
+  }
+
+  bool connected() const override { return fd_ >= 0; }
+  const PipeStats& stats() const override { return stats_; }
+
+ private:
+  void tryConnect() {
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &SOCKET_BUFFER, sizeof SOCKET_BUFFER);
+      auto addr = unixAddress(path_);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        fd_ = fd;
+        backoff_ = RECONNECT_MIN;
+        return;
+      }
+      close(fd);
+    }
+    retry_ = loop_.after(backoff_, [this] { tryConnect(); });
+    backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, RECONNECT_MAX);
+  }
+
+  void disconnect() {
+    close(fd_);
+    fd_ = -1;
+    retry_ = loop_.after(RECONNECT_MIN, [this] { tryConnect(); });
+  }
+
+  Loop& loop_;
+  std::string path_;
+  PipeOptions options_;
+  Slots slots_;
+  size_t count_ = 0;
+  int fd_ = -1;
+  std::chrono::milliseconds backoff_ = RECONNECT_MIN;
+  Handle retry_;
+  PipeStats stats_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PipeReceiver>> openSeqpacketReceiver(Bus& bus, const std::string& path,
+                                                            std::string_view from,
+                                                            PipeBatchHandler onBatch,
+                                                            const PipeOptions& options) {
+  auto r = std::make_unique<SeqpacketReceiver>(bus.loop(), path, std::string(from), std::move(onBatch), options);
+  TNET_TRY_VOID(r->start());
+  return std::unique_ptr<PipeReceiver>(std::move(r));
+}
+
+Result<std::unique_ptr<PipeSender>> openSeqpacketSender(Bus& bus, const std::string& path,
+                                                        const PipeOptions& options) {
+  auto s = std::make_unique<SeqpacketSender>(bus.loop(), path, options);
+  s->start();
+  return std::unique_ptr<PipeSender>(std::move(s));
+}
+
+}  // namespace tnet::bus
