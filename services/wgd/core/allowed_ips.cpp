@@ -1,50 +1,37 @@
 #include "services/wgd/core/allowed_ips.h"
 
-#include <arpa/inet.h>
-
-#include <cstring>
+#include "libs/ipn/netip.h"
 
 namespace tnet::wg {
 
+// Text forms are Go's netip (libs/ipn), as Tailscale's netmap carries them.
 Result<IpPrefix> IpPrefix::parse(std::string_view text) {
-  std::string addrText(text);
-  int bits = -1;
-  if (const size_t slash = text.find('/'); slash != std::string_view::npos) {
-    addrText = std::string(text.substr(0, slash));
-    const std::string_view b = text.substr(slash + 1);
-    if (b.empty() || b.size() > 3) return Error::invalid("bad prefix length in " + std::string(text));
-    bits = 0;
-    for (char c : b) {
-      if (c < '0' || c > '9') return Error::invalid("bad prefix length in " + std::string(text));
-      bits = bits * 10 + (c - '0');
-    }
-  }
-  IpPrefix p;
-  if (inet_pton(AF_INET, addrText.c_str(), p.addr.data()) == 1) {
-    p.isV6 = false;
-    if (bits < 0) bits = 32;
-    if (bits > 32) return Error::invalid("IPv4 prefix longer than 32 bits: " + std::string(text));
-  } else if (inet_pton(AF_INET6, addrText.c_str(), p.addr.data()) == 1) {
-    p.isV6 = true;
-    if (bits < 0) bits = 128;
-    if (bits > 128) return Error::invalid("IPv6 prefix longer than 128 bits: " + std::string(text));
+  ipn::IpPrefix parsed;
+  if (text.find('/') != std::string_view::npos) {
+    auto p = ipn::parseIpPrefix(text);
+    if (!p) return Unexpected(p.error());
+    parsed = *p;
   } else {
-    return Error::invalid("not an IP address: " + std::string(text));
+    auto a = ipn::parseIpAddr(text);
+    if (!a) return Unexpected(a.error());
+    if (!a->zone.empty()) return Error::invalid("an allowed IP has no zone: " + std::string(text));
+    parsed.addr = *a;
+    parsed.bits = a->bitLen();
   }
-  p.bits = static_cast<uint8_t>(bits);
-  const unsigned total = p.isV6 ? 16 : 4;
-  for (unsigned i = 0; i < total; ++i) {
-    const int keep = bits - int(i) * 8;
-    if (keep >= 8) continue;
-    p.addr[i] &= keep <= 0 ? 0 : uint8_t(0xff << (8 - keep));
-  }
-  return p;
+  parsed = parsed.masked();
+  IpPrefix out;
+  out.isV6 = parsed.addr.v6;
+  out.bits = uint8_t(parsed.bits);
+  out.addr = parsed.addr.bytes;
+  return out;
 }
 
 std::string IpPrefix::toString() const {
-  char buf[INET6_ADDRSTRLEN] = {};
-  inet_ntop(isV6 ? AF_INET6 : AF_INET, addr.data(), buf, sizeof buf);
-  return std::string(buf) + "/" + std::to_string(bits);
+  ipn::IpPrefix p;
+  p.addr.v6 = isV6;
+  p.addr.bytes = addr;
+  p.bits = bits;
+  return p.toString();
 }
 
 AllowedIps::Key AllowedIps::maskedKey(const uint8_t* addr, bool v6, unsigned bits) {
