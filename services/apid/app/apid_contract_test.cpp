@@ -528,8 +528,13 @@ TEST_F(ApidWithIpnd, NonOwnerReadsButCannotWrite) {
                            request("PATCH", "/localapi/v0/prefs",
                                    R"({"ShieldsUp":true,"ShieldsUpSet":true})"),
                            IO);
+    // Go checks permission before method and body: 403 here too, not 400.
+    auto wrongMethod = roundTrip(suite_->socket(), request("GET", "/localapi/v0/start"), IO);
+    auto badJson = roundTrip(suite_->socket(), request("PATCH", "/localapi/v0/prefs", "{"), IO);
     std::string out = std::to_string(read ? read->status : 0) + " " +
                       std::to_string(write ? write->status : 0) + " " +
+                      std::to_string(wrongMethod ? wrongMethod->status : 0) + " " +
+                      std::to_string(badJson ? badJson->status : 0) + " " +
                       (write ? write->body : std::string());
     (void)!::write(pipefd[1], out.data(), out.size());
     _exit(0);
@@ -541,7 +546,7 @@ TEST_F(ApidWithIpnd, NonOwnerReadsButCannotWrite) {
   int status;
   waitpid(pid, &status, 0);
   std::string got(buf, n > 0 ? static_cast<size_t>(n) : 0);
-  EXPECT_EQ(got.substr(0, 8), "200 403 ") << got;
+  EXPECT_EQ(got, "200 403 403 403 prefs write access denied\n") << got;
 }
 
 }  // namespace

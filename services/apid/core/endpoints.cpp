@@ -20,18 +20,18 @@ constexpr MethodRule CHECK_PREFS[] = {
 
 constexpr MethodRule START[] = {{"POST", true, BodyCheck::JSON_DECODE, "ipn.Options"}};
 constexpr MethodRule POST_WRITE[] = {{"POST", true}};
-constexpr MethodRule GET_READ[] = {{"GET", false}, {"HEAD", false}};
+constexpr MethodRule GET_READ[] = {{"GET", false}};
 
 constexpr Endpoint TABLE[] = {
     {"status", ANY_READ, 0, "", "status access denied"},
     {"prefs", PREFS, 405, "unsupported method", "prefs write access denied"},
-    {"check-prefs", CHECK_PREFS, 405, "unsupported method", "checkprefs access denied"},
-    {"start", START, 400, "want POST", "access denied"},
-    {"login-interactive", POST_WRITE, 400, "want POST", "login access denied"},
-    {"logout", POST_WRITE, 400, "want POST", "logout access denied"},
-    {"watch-ipn-bus", ANY_READ, 0, "", "watch ipn bus access denied", true},
+    {"check-prefs", CHECK_PREFS, 405, "unsupported method", "checkprefs access denied", true},
+    {"start", START, 400, "want POST", "access denied", true},
+    {"login-interactive", POST_WRITE, 400, "want POST", "login access denied", true},
+    {"logout", POST_WRITE, 400, "want POST", "logout access denied", true},
+    {"watch-ipn-bus", ANY_READ, 0, "", "watch ipn bus access denied", false, true},
     // tailnetd's own: per-service health and isolation facts for `tnet debug isolation`.
-    {"tailnetd/isolation", GET_READ, 405, "want GET", "isolation access denied"},
+    {"tailnetd/isolation", GET_READ, 405, "unsupported method", "isolation access denied"},
 };
 
 }  // namespace

@@ -96,9 +96,22 @@ TEST(Endpoints, WritesArePostOnlyWithGoStatuses) {
   EXPECT_EQ(rule("/localapi/v0/login-interactive", "POST")->body, BodyCheck::NONE);
 }
 
-TEST(Endpoints, IsolationIsReadOnly) {
+TEST(Endpoints, IsolationIsReadOnlyGet) {
   EXPECT_FALSE(rule("/localapi/v0/tailnetd/isolation", "GET")->needsWrite);
   EXPECT_EQ(rule("/localapi/v0/tailnetd/isolation", "POST"), nullptr);
+  EXPECT_EQ(rule("/localapi/v0/tailnetd/isolation", "HEAD"), nullptr);  // as ipnd
+  EXPECT_EQ(findEndpoint("/localapi/v0/tailnetd/isolation")->wrongMethodMessage,
+            "unsupported method");
+}
+
+TEST(Endpoints, WriteOnlyEndpointsCheckPermissionFirstAsGo) {
+  for (const char* p : {"check-prefs", "start", "login-interactive", "logout"}) {
+    EXPECT_TRUE(findEndpoint(std::string("/localapi/v0/") + p)->writeCheckedFirst) << p;
+  }
+  // servePrefs switches on the method before looking at write permission.
+  for (const char* p : {"status", "prefs", "watch-ipn-bus", "tailnetd/isolation"}) {
+    EXPECT_FALSE(findEndpoint(std::string("/localapi/v0/") + p)->writeCheckedFirst) << p;
+  }
 }
 
 }  // namespace

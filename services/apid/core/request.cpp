@@ -144,16 +144,25 @@ Decision decideRequest(const HttpRequest& req, const Caller& caller, const Polic
   }
   const Endpoint* endpoint = findEndpoint(path);
   if (!endpoint) return localApiError(policy, 404, "404 page not found");
+  const bool privileged = isPrivileged(caller, policy);
+  // Where Go checks write permission first, only ipnd can answer an unprivileged caller's
+  // wrong method or bad body (it may be the operator); see Endpoint::writeCheckedFirst.
+  bool deferToIpnd = false;
   const MethodRule* rule = findMethod(*endpoint, req.method);
   if (!rule) {
-    return localApiError(policy, endpoint->wrongMethodStatus, endpoint->wrongMethodMessage);
-  }
-  if (rule->body != BodyCheck::NONE) {
+    if (!(endpoint->writeCheckedFirst && !privileged)) {
+      return localApiError(policy, endpoint->wrongMethodStatus, endpoint->wrongMethodMessage);
+    }
+    deferToIpnd = true;
+  } else if (rule->body != BodyCheck::NONE) {
     auto ok = checkJsonForStruct(req.body, rule->goType);
     if (!ok) {
-      return localApiError(policy, 400, rule->body == BodyCheck::JSON_FIXED
-                                            ? rule->fixedJsonError
-                                            : std::string_view(ok.error().message));
+      if (privileged || !rule->needsWrite) {
+        return localApiError(policy, 400, rule->body == BodyCheck::JSON_FIXED
+                                              ? rule->fixedJsonError
+                                              : std::string_view(ok.error().message));
+      }
+      deferToIpnd = true;  // Go: 403 before decoding for anyone but the operator
     }
   }
   ForwardRequest f;
@@ -163,8 +172,8 @@ Decision decideRequest(const HttpRequest& req, const Caller& caller, const Polic
   f.body = std::string(req.body);
   f.callerUid = caller.uid;
   f.callerPid = caller.pid;
-  f.callerPrivileged = isPrivileged(caller, policy);
-  f.needsWrite = rule->needsWrite;
+  f.callerPrivileged = privileged;
+  f.needsWrite = deferToIpnd || rule->needsWrite;
   f.head = req.method == "HEAD";
   if (endpoint->streaming) {
     auto mask = parseWatchMask(target->rawQuery);

@@ -192,6 +192,31 @@ TEST(Request, WrongMethodOnStartLoginLogoutIs400WantPost) {
   }
 }
 
+TEST(Request, UnprivilegedWrongMethodOnWriteOnlyEndpointGoesToIpnd) {
+  // Go answers a non-writer 403 before looking at the method; only ipnd knows whether this uid
+  // is the operator (then it answers the method error itself).
+  for (const char* p : {"/localapi/v0/start", "/localapi/v0/login-interactive",
+                        "/localapi/v0/logout", "/localapi/v0/check-prefs"}) {
+    ForwardRequest f = forwarded(decide(with("GET", p), OTHER));
+    EXPECT_TRUE(f.needsWrite) << p;
+    EXPECT_FALSE(f.callerPrivileged) << p;
+    EXPECT_EQ(f.method, "GET") << p;
+  }
+  // prefs checks the method first in Go: a wrong one is 405 for everyone.
+  EXPECT_EQ(answer(decide(with("POST", "/localapi/v0/prefs"), OTHER)).status, 405);
+  EXPECT_EQ(answer(decide(with("PUT", "/localapi/v0/tailnetd/isolation"), OTHER)).status, 405);
+}
+
+TEST(Request, UnprivilegedBadJsonOnWritesGoesToIpnd) {
+  ForwardRequest f = forwarded(decide(with("PATCH", "/localapi/v0/prefs", "{bad"), OTHER));
+  EXPECT_TRUE(f.needsWrite);
+  EXPECT_EQ(f.body, "{bad");
+  EXPECT_TRUE(forwarded(decide(with("POST", "/localapi/v0/start", "[]"), OTHER)).needsWrite);
+  EXPECT_TRUE(forwarded(decide(with("POST", "/localapi/v0/check-prefs", ""), OTHER)).needsWrite);
+  // The owner gets apid's own 400 at once.
+  EXPECT_EQ(answer(decide(with("PATCH", "/localapi/v0/prefs", "{bad"), OWNER)).status, 400);
+}
+
 TEST(Request, BadJsonBodiesAre400WithGoDecoderText) {
   HttpResponse a = answer(decide(with("PATCH", "/localapi/v0/prefs", "{\"WantRunning\":tru")));
   EXPECT_EQ(a.status, 400);
