@@ -9,17 +9,27 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "libs/base/bytes.h"
 
 namespace tnet::testing {
 
+// TNET_VECTORS_DIR first; then the places the top-level CMakeLists looks, relative to
+// TNET_SOURCE_DIR (CMake 3.25's gtest_discover_tests passes only the first variable of a
+// multi-variable ENVIRONMENT property, so TNET_VECTORS_DIR may be missing).
 inline std::optional<nlohmann::json> loadVector(const std::string& name) {
-  const char* dir = std::getenv("TNET_VECTORS_DIR");
-  if (dir == nullptr || *dir == '\0') return std::nullopt;
-  std::ifstream in(std::string(dir) + "/" + name);
-  if (!in) return std::nullopt;
-  return nlohmann::json::parse(in);
+  std::vector<std::string> dirs;
+  if (const char* d = std::getenv("TNET_VECTORS_DIR"); d != nullptr && *d != '\0') dirs.emplace_back(d);
+  if (const char* s = std::getenv("TNET_SOURCE_DIR"); s != nullptr && *s != '\0') {
+    dirs.push_back(std::string(s) + "/tests/vectors");
+    dirs.push_back(std::string(s) + "/../shared/vectors");
+  }
+  for (const auto& dir : dirs) {
+    std::ifstream in(dir + "/" + name);
+    if (in) return nlohmann::json::parse(in);
+  }
+  return std::nullopt;
 }
 
 inline Bytes unhex(const nlohmann::json& j) {
@@ -32,5 +42,5 @@ inline Bytes unhex(const nlohmann::json& j) {
 
 #define TNET_LOAD_VECTOR_OR_SKIP(var, name)                                             \
   auto var##_opt = ::tnet::testing::loadVector(name);                                   \
-  if (!var##_opt) GTEST_SKIP() << "vector " << name << " not found (set TNET_VECTORS_DIR)"; \
+  if (!var##_opt) GTEST_SKIP() << "vector " << name << " not found (set TNET_VECTORS_DIR or TNET_SOURCE_DIR)"; \
   const nlohmann::json& var = *var##_opt
