@@ -99,6 +99,49 @@ TEST(Noise, CacophonyVectors) {
   for (const auto& entry : v["vectors"]) runCacophony(entry);
 }
 
+// Reuse check: WireGuard's handshake is Noise_IKpsk2 with its own framing. The Noise parts of
+// the initiation (bytes 8..116: e, static, timestamp) and response (bytes 12..60: e, empty
+// payload) of tailscale-dataplane-kat.json, and the transport keys, come out of IkHandshake.
+TEST(Noise, ReproducesTheNoisePartOfWireGuardKat) {
+  TNET_LOAD_VECTOR_OR_SKIP(v, "tailscale-dataplane-kat.json");
+  const auto& w = v["wireguard"];
+  auto firstWord = [](const nlohmann::json& j) {
+    std::string t = j.get<std::string>();
+    return t.substr(0, t.find(' '));
+  };
+  auto hexOf = [&](const char* k) { return *hexDecode(firstWord(w[k])); };
+  auto iStatic = PrivateKey::fromSpan(hexOf("initiator static priv"));
+  auto rStatic = PrivateKey::fromSpan(hexOf("responder static priv"));
+  const std::string prologue = "WireGuard v1 zx2c4 Jason@zx2c4.com";
+  IkOptions o{IKPSK2_PROTOCOL_NAME, ByteSpan(reinterpret_cast<const uint8_t*>(prologue.data()), prologue.size()),
+              true};
+  auto ini = IkHandshake::initiator(o, iStatic, rStatic.publicKey());
+  auto res = IkHandshake::responder(o, rStatic);
+  ASSERT_TRUE(ini && res);
+  ini->setEphemeralForTest(SecretKey32::fromSpan(hexOf("initiator eph priv")));
+  res->setEphemeralForTest(SecretKey32::fromSpan(hexOf("responder eph priv")));
+  ini->setPresharedKey(SecretKey32());  // Tailscale uses the zero PSK
+  const Bytes timestamp = hexOf("TAI64N timestamp");
+  const std::string initiation = w["initiation (148)"];
+  const std::string response = w["response (92)"];
+
+  auto m1 = ini->writeMessage1(timestamp);
+  ASSERT_TRUE(m1);
+  EXPECT_EQ(hexEncode(*m1), initiation.substr(2 * 8, 2 * 108));
+  auto ts = res->readMessage1(*m1);
+  ASSERT_TRUE(ts);
+  EXPECT_EQ(*ts, timestamp);
+  res->setPresharedKey(SecretKey32());
+  auto m2 = res->writeMessage2({});
+  ASSERT_TRUE(m2);
+  EXPECT_EQ(hexEncode(*m2), response.substr(2 * 12, 2 * 48));
+  ASSERT_TRUE(ini->readMessage2(*m2));
+  auto keys = ini->split();
+  ASSERT_TRUE(keys);
+  EXPECT_TRUE(keys->send.equals(hexOf("initiator send key")));
+  EXPECT_TRUE(keys->receive.equals(hexOf("initiator recv key")));
+}
+
 TEST(Noise, ShortProtocolNameIsPaddedNotHashed) {
   // Noise §5.2: names of at most 32 bytes are used as h directly, zero-padded.
   SymmetricState s("Noise_NN_25519_AESGCM_SHA256");
