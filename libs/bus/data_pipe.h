@@ -41,7 +41,7 @@ inline constexpr size_t MAX_BATCH = 64;  // packets per batch; push() flushes a 
 struct PipeOptions {
   size_t maxPacket = 2048;   // bytes per packet slot (preallocated); larger packets are dropped
   size_t maxBatch = MAX_BATCH;
-  int queueBatches = 64;     // batches queued in the kernel/ZeroMQ before sends drop
+  int queueBatches = 16;     // batches queued in the kernel/ZeroMQ before sends drop
 };
 
 struct PipeStats {

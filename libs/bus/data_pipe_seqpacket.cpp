@@ -4,6 +4,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -18,7 +19,12 @@ namespace {
 
 constexpr auto RECONNECT_MIN = std::chrono::milliseconds(50);
 constexpr auto RECONNECT_MAX = std::chrono::seconds(2);
-constexpr int SOCKET_BUFFER = 4 * 1024 * 1024;  // capped by net.core.{w,r}mem_max
+// The send buffer bounds the queue: about queueBatches * maxBatch packets (each datagram also
+// costs its skb overhead), never megabytes of latency. The kernel caps it at net.core.wmem_max.
+int sendBufferFor(const PipeOptions& o) {
+  size_t bytes = static_cast<size_t>(o.queueBatches) * o.maxBatch * (o.maxPacket + 768);
+  return static_cast<int>(std::clamp<size_t>(bytes, 64 * 1024, 8 * 1024 * 1024));
+}
 
 sockaddr_un unixAddress(const std::string& path) {
   sockaddr_un addr{};
@@ -103,7 +109,6 @@ class SeqpacketReceiver final : public PipeReceiver {
       connWatch_.reset();
       if (conn_ >= 0) close(conn_);
       conn_ = fd;
-      setsockopt(conn_, SOL_SOCKET, SO_RCVBUF, &SOCKET_BUFFER, sizeof SOCKET_BUFFER);
       connWatch_ = loop_.watchFd(conn_, [this] { drain(); });
       drain();
     }
@@ -227,7 +232,8 @@ class SeqpacketSender final : public PipeSender {
   void tryConnect() {
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd >= 0) {
-      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &SOCKET_BUFFER, sizeof SOCKET_BUFFER);
+      int sndbuf = sendBufferFor(options_);
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
       auto addr = unixAddress(path_);
       if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
         fd_ = fd;
