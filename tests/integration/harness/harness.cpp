@@ -55,6 +55,27 @@ struct CStrings {
   }
 };
 
+// Processes of process group pgid that are not zombies.
+int liveProcessesInGroup(pid_t pgid) {
+  int n = 0;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return 0;
+  while (dirent* e = readdir(d)) {
+    pid_t pid = std::atoi(e->d_name);
+    if (pid <= 0) continue;
+    std::string stat = readWholeFile("/proc/" + std::to_string(pid) + "/stat");
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0, group = 0;
+    rest >> state >> ppid >> group;
+    if (group == pgid && state != 'Z') ++n;
+  }
+  closedir(d);
+  return n;
+}
+
 }  // namespace
 
 double timeScale() {
@@ -358,9 +379,9 @@ Suite::~Suite() {
     // The whole process group: tailnetd and every service it started.
     kill(-pid_, SIGKILL);
     if (!exited_) waitpid(pid_, nullptr, 0);
-    // Services die with tailnetd (PR_SET_PDEATHSIG) and are reaped by init; wait until the
-    // group is empty so the next test starts clean.
-    waitUntil([&] { return kill(-pid_, 0) != 0; }, 5s);
+    // Services die with tailnetd (PR_SET_PDEATHSIG) and are reaped by init, maybe slowly:
+    // wait until no live (non-zombie) process is left in the group.
+    waitUntil([&] { return liveProcessesInGroup(pid_) == 0; }, 5s);
   }
   unlink(logPath_.c_str());
 }
