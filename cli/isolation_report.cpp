@@ -84,7 +84,12 @@ Result<ServiceIsolation> parseService(const Json& j, std::string name) {
         if (i.is_string()) f.nonLoopbackInterfaces.push_back(i.get<std::string>());
       }
     }
-    s.facts = std::move(f);
+    std::string err = text(*iso, "Error");
+    if (err.empty()) {
+      s.facts = std::move(f);
+    } else {
+      s.factsError = err;  // the service could not read its own /proc entry
+    }
   } else {
     s.factsError = "no isolation facts reported";
   }

@@ -43,6 +43,28 @@ TEST(IsolationReport, DistinctUidsAreNotSingle) {
   EXPECT_EQ(formatIsolation(*services, 0, true).find("single uid"), std::string::npos);
 }
 
+// The shape ipnd serves (services/ipnd/core/health_cache.cpp): a bare array.
+TEST(IsolationReport, IpndShape) {
+  auto report = nlohmann::json::parse(R"([
+    {"Service":"apid","Present":false,"State":"absent","Message":"no health report received","Epoch":0,
+     "ReceivedAtUnixMs":0,"Isolation":null},
+    {"Service":"wgd","Present":true,"State":"ok","Message":"","Epoch":7,"ReceivedAtUnixMs":1,
+     "Isolation":{"Pid":4242,"Uid":0,"Gid":0,"NoNewPrivs":true,"CapEff":0,"CapBnd":0,"SeccompMode":2,
+                  "NetnsInode":4026532000,"NonLoopbackInterfaces":[]}},
+    {"Service":"ipnd","Present":true,"State":"ok","Message":"","Isolation":{"Pid":1,"Error":"cannot read"}}])");
+  auto services = parseIsolationReport(report);
+  ASSERT_TRUE(services) << services.error().message;
+  ASSERT_EQ(services->size(), 3u);
+  EXPECT_EQ((*services)[0].name, "apid");
+  EXPECT_EQ((*services)[0].state, "absent");
+  EXPECT_FALSE((*services)[0].facts);
+  EXPECT_EQ((*services)[1].pid, 4242);
+  EXPECT_EQ((*services)[1].facts->seccompMode, 2);
+  EXPECT_EQ((*services)[1].facts->netnsInode, 4026532000u);
+  EXPECT_FALSE((*services)[2].facts);
+  EXPECT_EQ((*services)[2].factsError, "cannot read");
+}
+
 TEST(IsolationReport, RejectsWrongShapes) {
   EXPECT_FALSE(parseIsolationReport(nlohmann::json::parse(R"({"x":1})")));
   EXPECT_FALSE(parseIsolationReport(nlohmann::json::parse(R"({"Services":5})")));
