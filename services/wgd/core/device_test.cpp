@@ -461,5 +461,54 @@ TEST_F(Pair, CountersPastRekeyAfterMessagesTriggerRekey) {
   EXPECT_EQ(a_->sendPacket(ipv4(IP_A, IP_B), at(6)).send.size(), 1u);  // handshakes are spaced
 }
 
+TEST_F(Pair, PersistentKeepaliveWhenConfigured) {
+  DeviceConfig cc;
+  crypto::generatePrivateKey(cc.privateKey);
+  Device c(cc);
+  PeerConfig pc{b_->publicKey(), {prefix("100.64.0.2/32")}, EP_B, 25};
+  PeerId toB = *c.addPeer(pc);
+  b_->addPeer({c.publicKey(), {prefix("100.64.0.3/32")}, EP_A}).value();
+  auto init = c.initiateHandshake(toB, at(0));
+  auto resp = b_->handleDatagram(init[0].bytes, EP_A, at(0));
+  auto ka = c.handleDatagram(resp.send.at(0).bytes, EP_B, at(0));
+  ASSERT_EQ(ka.send.size(), 1u);
+  EXPECT_TRUE(c.tick(at(24.9)).send.empty());
+  auto t = c.tick(at(25));
+  ASSERT_EQ(t.send.size(), 1u);
+  EXPECT_EQ(t.send[0].bytes.size(), wire::WG_KEEPALIVE_SIZE);
+  EXPECT_TRUE(b_->handleDatagram(t.send[0].bytes, EP_A, at(25)).keepalive);
+}
+
+TEST_F(Pair, ManyHandshakesInASecondPutTheDeviceUnderLoad) {
+  // 128 handshake messages within one second (valid mac1, unknown peers) switch on cookies.
+  DeviceConfig cc;
+  crypto::generatePrivateKey(cc.privateKey);
+  Device c(cc);
+  PeerId toB = *c.addPeer({b_->publicKey(), {prefix("100.64.0.2/32")}, EP_B});
+  DropReason last = DropReason::NONE;
+  for (size_t i = 0; i < UNDER_LOAD_QUEUE_LENGTH; ++i) {
+    auto init = c.initiateHandshake(toB, at(double(i) * 5.0));  // spaced by REKEY_TIMEOUT on c's clock
+    last = b_->handleDatagram(init.at(0).bytes, EP_A, at(0.001 * double(i))).drop;
+    if (i + 1 < UNDER_LOAD_QUEUE_LENGTH) {
+      EXPECT_EQ(last, DropReason::UNKNOWN_PEER) << i;
+    }
+  }
+  EXPECT_EQ(last, DropReason::COOKIE_REQUIRED);
+  // A second later the load has passed.
+  auto init = c.initiateHandshake(toB, at(1000));
+  EXPECT_EQ(b_->handleDatagram(init.at(0).bytes, EP_A, at(2.5)).drop, DropReason::UNKNOWN_PEER);
+}
+
+TEST_F(Pair, RemovedPeerIsForgotten) {
+  handshake(at(0));
+  Bytes pkt = a_->sendPacket(ipv4(IP_A, IP_B), at(1)).send.at(0).bytes;
+  b_->removePeer(peerA_);
+  EXPECT_FALSE(b_->peerStatus(peerA_));
+  EXPECT_EQ(b_->handleDatagram(pkt, EP_A, at(1)).drop, DropReason::UNKNOWN_INDEX);
+  EXPECT_EQ(b_->sendPacket(ipv4(IP_B, IP_A), at(1)).drop, DropReason::NO_ROUTE);
+  auto init = a_->initiateHandshake(peerB_, at(10));
+  EXPECT_EQ(b_->handleDatagram(init.at(0).bytes, EP_A, at(10)).drop, DropReason::UNKNOWN_PEER);
+}
+
 }  // namespace
 }  // namespace tnet::wg
