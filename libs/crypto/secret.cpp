@@ -48,9 +48,13 @@ PrivateKey PrivateKey::fromSpan(ByteSpan raw) {
   return k;
 }
 
-bool PrivateKey::isZero() const { return isZeroConstantTime(raw()); }
+bool PrivateKey::isZero() const {
+  return isZeroConstantTime(raw());
+}
 
-bool PrivateKey::equals(const PrivateKey& other) const { return equalConstantTime(raw(), other.raw()); }
+bool PrivateKey::equals(const PrivateKey& other) const {
+  return equalConstantTime(raw(), other.raw());
+}
 
 Key32 PrivateKey::publicKey() const {
   assert(!isZero() && "public key of a zero private key");
@@ -63,9 +67,13 @@ bool PrivateKey::sharedSecret(SecretKey32& out, const Key32& peerPublic) const {
   return x25519(out.mutableArray(), raw(), peerPublic);
 }
 
-const Key32& PrivateKey::raw() const { return key_ != nullptr ? *key_ : ZERO_KEY; }
+const Key32& PrivateKey::raw() const {
+  return key_ != nullptr ? *key_ : ZERO_KEY;
+}
 
-SecretString::SecretString(SecretString&& other) noexcept : text_(other.text_) { other.clear(); }
+SecretString::SecretString(SecretString&& other) noexcept : text_(other.text_) {
+  other.clear();
+}
 
 SecretString& SecretString::operator=(SecretString&& other) noexcept {
   if (this != &other) {

@@ -11,9 +11,13 @@ namespace {
 
 // Logging a secret must not compile: no operator<<, no copies, no range access for fmt.
 template <typename T>
-concept Streamable = requires(std::ostream& os, const T& t) { os << t; };
+concept Streamable = requires(std::ostream& os, const T& t) {
+  os << t;
+};
 template <typename T>
-concept Iterable = requires(const T& t) { t.begin(); };
+concept Iterable = requires(const T& t) {
+  t.begin();
+};
 
 static_assert(!Streamable<SecretKey32>);
 static_assert(!Streamable<PrivateKey>);
@@ -117,9 +121,9 @@ TEST(Base64, MatchesGoStdEncoding) {
   auto back = base64Decode("j0DFrQ==");
   ASSERT_TRUE(back);
   EXPECT_EQ(*back, four);
-  EXPECT_FALSE(base64Decode("j0DFrQ"));     // padding required
-  EXPECT_FALSE(base64Decode("j0DFrR=="));   // non-canonical trailing bits
-  EXPECT_FALSE(base64Decode("j0DF-Q=="));   // URL alphabet is not std
+  EXPECT_FALSE(base64Decode("j0DFrQ"));    // padding required
+  EXPECT_FALSE(base64Decode("j0DFrR=="));  // non-canonical trailing bits
+  EXPECT_FALSE(base64Decode("j0DF-Q=="));  // URL alphabet is not std
   EXPECT_FALSE(base64Decode("j0DFrQ==AAAA"));
 }
 

@@ -83,7 +83,8 @@ Result<void> RecordOpener::fail(Error e) {
 }
 
 Result<void> RecordOpener::open(ByteSpan in, Bytes& out) {
-  if (broken_) return Error::failed("controlbase: connection unusable after an earlier read error: " + broken_->message);
+  if (broken_)
+    return Error::failed("controlbase: connection unusable after an earlier read error: " + broken_->message);
   // Records are handled in place from `in` when whole; only a partial tail is copied into
   // pending_. When pending_ holds a partial record, it is completed from `in` first.
   while (true) {
@@ -102,8 +103,8 @@ Result<void> RecordOpener::open(ByteSpan in, Bytes& out) {
       return {};
     }
     if (head[0] != MSG_TYPE_RECORD) {
-      return fail(Error::invalid("controlbase: received message with unexpected type " + std::to_string(head[0]) +
-                                 ", want 4"));
+      return fail(Error::invalid("controlbase: received message with unexpected type " +
+                                 std::to_string(head[0]) + ", want 4"));
     }
     const size_t total = HEADER_LEN + getU16BE(head.data() + 1);
     if (total > MAX_MESSAGE_SIZE) {
@@ -127,7 +128,8 @@ Result<void> RecordOpener::open(ByteSpan in, Bytes& out) {
     }
     auto r = cipher_.decryptWithAd({}, frame.subspan(HEADER_LEN), out);
     if (!r) {
-      return fail(Error::invalid("controlbase: record " + std::to_string(cipher_.nonce()) + ": " + r.error().message));
+      return fail(Error::invalid("controlbase: record " + std::to_string(cipher_.nonce()) + ": " +
+                                 r.error().message));
     }
     if (in.empty() && pending_.empty()) return {};
   }
@@ -136,18 +138,21 @@ Result<void> RecordOpener::open(ByteSpan in, Bytes& out) {
 // ---- client --------------------------------------------------------------------------------
 
 Result<ClientHandshake> ClientHandshake::start(const key::MachinePrivate& machineKey,
-                                               const key::MachinePublic& controlKey, uint16_t protocolVersion) {
+                                               const key::MachinePublic& controlKey,
+                                               uint16_t protocolVersion) {
   return startImpl(machineKey, controlKey, protocolVersion, nullptr);
 }
 
 Result<ClientHandshake> ClientHandshake::startForTest(const key::MachinePrivate& machineKey,
                                                       const key::MachinePublic& controlKey,
-                                                      uint16_t protocolVersion, const crypto::SecretKey32& ephemeral) {
+                                                      uint16_t protocolVersion,
+                                                      const crypto::SecretKey32& ephemeral) {
   return startImpl(machineKey, controlKey, protocolVersion, &ephemeral);
 }
 
 Result<ClientHandshake> ClientHandshake::startImpl(const key::MachinePrivate& machineKey,
-                                                   const key::MachinePublic& controlKey, uint16_t protocolVersion,
+                                                   const key::MachinePublic& controlKey,
+                                                   uint16_t protocolVersion,
                                                    const crypto::SecretKey32* ephemeral) {
   if (controlKey.isZero()) return Error::invalid("controlbase: zero control key");
   const std::string pro = prologue(protocolVersion);
@@ -164,7 +169,9 @@ Result<ClientHandshake> ClientHandshake::startImpl(const key::MachinePrivate& ma
   return c;
 }
 
-std::string ClientHandshake::initiationHeaderValue() const { return crypto::base64Encode(initiation_); }
+std::string ClientHandshake::initiationHeaderValue() const {
+  return crypto::base64Encode(initiation_);
+}
 
 Result<ClientProgress> ClientHandshake::receive(ByteSpan in) {
   if (finished_) return Error::failed("controlbase: handshake already finished");
@@ -189,7 +196,8 @@ Result<ClientProgress> ClientHandshake::receive(ByteSpan in) {
   }
   if (length != RESPONSE_LEN - HEADER_LEN) {
     finished_ = true;
-    return Error::invalid("controlbase: wrong length " + std::to_string(length) + " received for handshake response");
+    return Error::invalid("controlbase: wrong length " + std::to_string(length) +
+                          " received for handshake response");
   }
   if (in.size() < RESPONSE_LEN) {
     progress.needed = RESPONSE_LEN;
@@ -210,18 +218,21 @@ ServerHandshake::Outcome ServerHandshake::accept(const key::MachinePrivate& cont
   return acceptImpl(controlKey, initiation, nullptr);
 }
 
-ServerHandshake::Outcome ServerHandshake::acceptForTest(const key::MachinePrivate& controlKey, ByteSpan initiation,
+ServerHandshake::Outcome ServerHandshake::acceptForTest(const key::MachinePrivate& controlKey,
+                                                        ByteSpan initiation,
                                                         const crypto::SecretKey32& ephemeral) {
   return acceptImpl(controlKey, initiation, &ephemeral);
 }
 
-ServerHandshake::Outcome ServerHandshake::acceptImpl(const key::MachinePrivate& controlKey, ByteSpan initiation,
+ServerHandshake::Outcome ServerHandshake::acceptImpl(const key::MachinePrivate& controlKey,
+                                                     ByteSpan initiation,
                                                      const crypto::SecretKey32* ephemeral) {
   Outcome outcome;
   // The three checks Go answers with an error message, in Go's order; the texts are Go's.
   auto refuse = [&](std::string_view text) {
-    outcome.refused = ServerRefusal{Error::invalid("controlbase: refused client handshake: " + std::string(text)),
-                                    encodeErrorMessage(text)};
+    outcome.refused =
+        ServerRefusal{Error::invalid("controlbase: refused client handshake: " + std::string(text)),
+                      encodeErrorMessage(text)};
     return std::move(outcome);
   };
   auto fail = [&](Error e) {
@@ -254,8 +265,8 @@ ServerHandshake::Outcome ServerHandshake::acceptImpl(const key::MachinePrivate& 
   response.insert(response.end(), body->begin(), body->end());
   assert(response.size() == RESPONSE_LEN);
   auto peer = key::MachinePublic(hs->remoteStatic());
-  outcome.accepted.emplace(ServerAccept{std::move(response),
-                                        Session(version, peer, hs->handshakeHash(), std::move(*keys))});
+  outcome.accepted.emplace(
+      ServerAccept{std::move(response), Session(version, peer, hs->handshakeHash(), std::move(*keys))});
   return outcome;
 }
 

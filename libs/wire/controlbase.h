@@ -40,8 +40,8 @@ constexpr size_t INITIATION_HEADER_LEN = 5;  // version u16 BE | type | length u
 constexpr size_t INITIATION_LEN = 101;
 constexpr size_t RESPONSE_LEN = 51;
 constexpr size_t MAX_MESSAGE_SIZE = 4096;
-constexpr size_t MAX_CIPHERTEXT_SIZE = MAX_MESSAGE_SIZE - HEADER_LEN;           // 4093
-constexpr size_t MAX_PLAINTEXT_SIZE = MAX_CIPHERTEXT_SIZE - noise::TAG_LEN;     // 4077
+constexpr size_t MAX_CIPHERTEXT_SIZE = MAX_MESSAGE_SIZE - HEADER_LEN;        // 4093
+constexpr size_t MAX_PLAINTEXT_SIZE = MAX_CIPHERTEXT_SIZE - noise::TAG_LEN;  // 4077
 constexpr size_t MAX_ERROR_TEXT = 0xffff;
 
 constexpr std::string_view PROTOCOL_VERSION_PREFIX = "Tailscale Control Protocol v";
@@ -96,8 +96,11 @@ class Session {
  public:
   Session(uint16_t protocolVersion, key::MachinePublic peer, const crypto::Key32& handshakeHash,
           noise::TransportKeys keys)
-      : version_(protocolVersion), peer_(peer), handshakeHash_(handshakeHash),
-        tx_(std::move(keys.send)), rx_(std::move(keys.receive)) {}
+      : version_(protocolVersion),
+        peer_(peer),
+        handshakeHash_(handshakeHash),
+        tx_(std::move(keys.send)),
+        rx_(std::move(keys.receive)) {}
 
   uint16_t protocolVersion() const { return version_; }
   // The other side's long-term key (the client's machine key, on the server).
@@ -131,8 +134,8 @@ struct ClientProgress {
 // The client (initiator) side.
 class ClientHandshake {
  public:
-  static Result<ClientHandshake> start(const key::MachinePrivate& machineKey, const key::MachinePublic& controlKey,
-                                       uint16_t protocolVersion);
+  static Result<ClientHandshake> start(const key::MachinePrivate& machineKey,
+                                       const key::MachinePublic& controlKey, uint16_t protocolVersion);
   // Fixed ephemeral private key, for known-answer tests only.
   static Result<ClientHandshake> startForTest(const key::MachinePrivate& machineKey,
                                               const key::MachinePublic& controlKey, uint16_t protocolVersion,

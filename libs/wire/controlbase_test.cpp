@@ -24,7 +24,9 @@ struct KatKeys {
   SecretKey32 controlEphemeral = SecretKey32::fromSpan(run(0x60));
 };
 
-std::string text(ByteSpan b) { return std::string(b.begin(), b.end()); }
+std::string text(ByteSpan b) {
+  return std::string(b.begin(), b.end());
+}
 
 struct Established {
   Session client;
@@ -266,7 +268,9 @@ TEST_F(BadRecord, Replayed) {
   expectDead(first_, "authentication failed");
 }
 
-TEST_F(BadRecord, OutOfOrder) { expectDead(second_, "authentication failed"); }
+TEST_F(BadRecord, OutOfOrder) {
+  expectDead(second_, "authentication failed");
+}
 
 TEST_F(BadRecord, Oversized) {
   Bytes bad{MSG_TYPE_RECORD, 0x0f, 0xfe};  // 3 + 4094 = 4097 > 4096

@@ -117,16 +117,12 @@ class PrivateKeyOf {
   static PrivateKeyOf fromSecret(crypto::PrivateKey secret) { return PrivateKeyOf(std::move(secret)); }
 
   // "privkey:" + 64 hex (Go's UnmarshalText). Disco private keys have no text form.
-  static Result<PrivateKeyOf> parse(std::string_view text)
-    requires Tag::PRIVATE_HAS_TEXT
-  {
+  static Result<PrivateKeyOf> parse(std::string_view text) requires Tag::PRIVATE_HAS_TEXT {
     crypto::SecretKey32 raw;
     TNET_TRY_VOID(parseHexKey(raw.mutableBytes(), text, Tag::PRIVATE_PREFIX));
     return PrivateKeyOf(crypto::PrivateKey::fromSecret(raw));
   }
-  crypto::SecretString toText() const
-    requires Tag::PRIVATE_HAS_TEXT
-  {
+  crypto::SecretString toText() const requires Tag::PRIVATE_HAS_TEXT {
     return crypto::SecretString(crypto::hexEncodeWithPrefix(Tag::PRIVATE_PREFIX, secret_.raw()));
   }
 

@@ -9,16 +9,21 @@ namespace tnet::key {
 namespace {
 
 template <typename T>
-concept Streamable = requires(std::ostream& os, const T& t) { os << t; };
+concept Streamable = requires(std::ostream& os, const T& t) {
+  os << t;
+};
 static_assert(!Streamable<MachinePrivate> && !Streamable<NodePrivate> && !Streamable<DiscoPrivate>);
 static_assert(!std::is_copy_constructible_v<NodePrivate>);
 static_assert(std::is_trivially_copyable_v<NodePublic>);
 // Go's DiscoPrivate has no text form; ours neither.
 template <typename T>
-concept HasText = requires(const T& t) { t.toText(); };
+concept HasText = requires(const T& t) {
+  t.toText();
+};
 static_assert(HasText<MachinePrivate> && HasText<NodePrivate> && !HasText<DiscoPrivate>);
 
-constexpr std::string_view MACHINE_PUB_HEX = "8f40c5adb68f25624ae5b214ea767a6ec94d829d3d7b5e1ad1ba6f3e2138285f";
+constexpr std::string_view MACHINE_PUB_HEX =
+    "8f40c5adb68f25624ae5b214ea767a6ec94d829d3d7b5e1ad1ba6f3e2138285f";
 
 MachinePrivate machineKeyFromKat() {
   Bytes raw(32);

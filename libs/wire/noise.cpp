@@ -56,7 +56,9 @@ SymmetricState::SymmetricState(std::string_view protocolName) {
   ck_ = SecretKey32(std::span<const uint8_t, HASH_LEN>(h_));
 }
 
-void SymmetricState::mixHash(ByteSpan data) { crypto::blake2s(h_, {ByteSpan(h_), data}); }
+void SymmetricState::mixHash(ByteSpan data) {
+  crypto::blake2s(h_, {ByteSpan(h_), data});
+}
 
 void SymmetricState::mixKey(ByteSpan inputKeyMaterial) {
   SecretKey32 ck, k;
@@ -144,7 +146,8 @@ void IkHandshake::setPresharedKey(const SecretKey32& psk) {
 Result<void> IkHandshake::expect(Role role, Step step) const {
   if (step_ == Step::FAILED) return Error::failed("noise: handshake already failed");
   if (role_ != role || step_ != step) return Error::failed("noise: handshake step out of order");
-  if (step == Step::MESSAGE2 && psk2_ && !hasPsk_) return Error::failed("noise: IKpsk2 needs a preshared key");
+  if (step == Step::MESSAGE2 && psk2_ && !hasPsk_)
+    return Error::failed("noise: IKpsk2 needs a preshared key");
   return {};
 }
 
@@ -164,12 +167,12 @@ void IkHandshake::mixEphemeral(const Key32& pub) {
 
 Result<Bytes> IkHandshake::writeMessage1(ByteSpan payload) {
   TNET_TRY_VOID(expect(Role::INITIATOR, Step::MESSAGE1));
-  step_ = Step::FAILED;  // until the message is complete
+  step_ = Step::FAILED;                                         // until the message is complete
   Bytes msg(ephemeralPublic_.begin(), ephemeralPublic_.end());  // e
   mixEphemeral(ephemeralPublic_);
-  TNET_TRY_VOID(mixDh(ephemeral_, remoteStatic_));                 // es
+  TNET_TRY_VOID(mixDh(ephemeral_, remoteStatic_));                    // es
   TNET_TRY_VOID(symmetric_.encryptAndHash(localStaticPublic_, msg));  // s
-  TNET_TRY_VOID(mixDh(localStatic_, remoteStatic_));               // ss
+  TNET_TRY_VOID(mixDh(localStatic_, remoteStatic_));                  // ss
   TNET_TRY_VOID(symmetric_.encryptAndHash(payload, msg));
   step_ = Step::MESSAGE2;
   return msg;

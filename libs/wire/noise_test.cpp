@@ -11,7 +11,9 @@ using crypto::PrivateKey;
 using crypto::SecretKey32;
 using testing::unhex;
 
-SecretKey32 secretFrom(const nlohmann::json& j) { return SecretKey32::fromSpan(unhex(j)); }
+SecretKey32 secretFrom(const nlohmann::json& j) {
+  return SecretKey32::fromSpan(unhex(j));
+}
 
 // Runs one cacophony IK / IKpsk2 entry through an initiator and a responder, checking every
 // message byte for byte, the handshake hash, and the transport messages (standard Noise:
@@ -113,8 +115,8 @@ TEST(Noise, ReproducesTheNoisePartOfWireGuardKat) {
   auto iStatic = PrivateKey::fromSpan(hexOf("initiator static priv"));
   auto rStatic = PrivateKey::fromSpan(hexOf("responder static priv"));
   const std::string prologue = "WireGuard v1 zx2c4 Jason@zx2c4.com";
-  IkOptions o{IKPSK2_PROTOCOL_NAME, ByteSpan(reinterpret_cast<const uint8_t*>(prologue.data()), prologue.size()),
-              true};
+  IkOptions o{IKPSK2_PROTOCOL_NAME,
+              ByteSpan(reinterpret_cast<const uint8_t*>(prologue.data()), prologue.size()), true};
   auto ini = IkHandshake::initiator(o, iStatic, rStatic.publicKey());
   auto res = IkHandshake::responder(o, rStatic);
   ASSERT_TRUE(ini && res);

@@ -3,10 +3,10 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,7 +40,8 @@ inline Bytes unhex(const nlohmann::json& j) {
 
 }  // namespace tnet::testing
 
-#define TNET_LOAD_VECTOR_OR_SKIP(var, name)                                             \
-  auto var##_opt = ::tnet::testing::loadVector(name);                                   \
-  if (!var##_opt) GTEST_SKIP() << "vector " << name << " not found (set TNET_VECTORS_DIR or TNET_SOURCE_DIR)"; \
+#define TNET_LOAD_VECTOR_OR_SKIP(var, name)                                                      \
+  auto var##_opt = ::tnet::testing::loadVector(name);                                            \
+  if (!var##_opt)                                                                                \
+    GTEST_SKIP() << "vector " << name << " not found (set TNET_VECTORS_DIR or TNET_SOURCE_DIR)"; \
   const nlohmann::json& var = *var##_opt

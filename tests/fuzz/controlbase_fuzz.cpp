@@ -20,8 +20,8 @@ namespace {
     if (!(cond)) std::abort(); \
   } while (0)
 
-using tnet::ByteSpan;
 using tnet::Bytes;
+using tnet::ByteSpan;
 using tnet::crypto::SecretKey32;
 namespace cb = tnet::controlbase;
 
