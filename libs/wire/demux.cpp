@@ -28,15 +28,22 @@ GoClassification packetLooksLike(ByteSpan msg) {
 WgType wireGuardType(ByteSpan b) {
   if (b.size() < WG_TRANSPORT_MIN_LEN) return WgType::NONE;  // wireguard-go's MinMessageSize
   switch (getU32LE(b.data())) {
-    case 1: return b.size() == WG_INITIATION_LEN ? WgType::INITIATION : WgType::NONE;
-    case 2: return b.size() == WG_RESPONSE_LEN ? WgType::RESPONSE : WgType::NONE;
-    case 3: return b.size() == WG_COOKIE_REPLY_LEN ? WgType::COOKIE_REPLY : WgType::NONE;
-    case 4: return WgType::TRANSPORT;
-    default: return WgType::NONE;
+    case 1:
+      return b.size() == WG_INITIATION_LEN ? WgType::INITIATION : WgType::NONE;
+    case 2:
+      return b.size() == WG_RESPONSE_LEN ? WgType::RESPONSE : WgType::NONE;
+    case 3:
+      return b.size() == WG_COOKIE_REPLY_LEN ? WgType::COOKIE_REPLY : WgType::NONE;
+    case 4:
+      return WgType::TRANSPORT;
+    default:
+      return WgType::NONE;
   }
 }
 
-bool looksLikeInitiation(ByteSpan b) { return b.size() == WG_INITIATION_LEN && getU32LE(b.data()) == 1; }
+bool looksLikeInitiation(ByteSpan b) {
+  return b.size() == WG_INITIATION_LEN && getU32LE(b.data()) == 1;
+}
 
 Datagram classifyDatagram(ByteSpan msg) {
   Datagram d;
@@ -65,10 +72,14 @@ Datagram classifyDatagram(ByteSpan msg) {
 
 const char* kindName(Kind k) {
   switch (k) {
-    case Kind::STUN: return "stun";
-    case Kind::DISCO: return "disco";
-    case Kind::WIREGUARD: return "wireguard";
-    case Kind::UNKNOWN: return "unknown";
+    case Kind::STUN:
+      return "stun";
+    case Kind::DISCO:
+      return "disco";
+    case Kind::WIREGUARD:
+      return "wireguard";
+    case Kind::UNKNOWN:
+      return "unknown";
   }
   return "unknown";
 }

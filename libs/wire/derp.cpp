@@ -12,9 +12,13 @@ NodePublic getKey(const uint8_t* p) {
   return NodePublic(k);
 }
 
-void appendKey(Bytes& out, const NodePublic& k) { out.insert(out.end(), k.raw().begin(), k.raw().end()); }
+void appendKey(Bytes& out, const NodePublic& k) {
+  out.insert(out.end(), k.raw().begin(), k.raw().end());
+}
 
-void appendBytes(Bytes& out, const uint8_t* p, size_t n) { out.insert(out.end(), p, p + n); }
+void appendBytes(Bytes& out, const uint8_t* p, size_t n) {
+  out.insert(out.end(), p, p + n);
+}
 
 Result<void> checkPacketLen(size_t n) {
   if (n > MAX_PACKET_SIZE) {
@@ -28,22 +32,38 @@ Result<void> checkPacketLen(size_t n) {
 
 const char* frameTypeName(FrameType t) {
   switch (t) {
-    case FrameType::SERVER_KEY: return "ServerKey";
-    case FrameType::CLIENT_INFO: return "ClientInfo";
-    case FrameType::SERVER_INFO: return "ServerInfo";
-    case FrameType::SEND_PACKET: return "SendPacket";
-    case FrameType::RECV_PACKET: return "RecvPacket";
-    case FrameType::KEEP_ALIVE: return "KeepAlive";
-    case FrameType::NOTE_PREFERRED: return "NotePreferred";
-    case FrameType::PEER_GONE: return "PeerGone";
-    case FrameType::PEER_PRESENT: return "PeerPresent";
-    case FrameType::FORWARD_PACKET: return "ForwardPacket";
-    case FrameType::WATCH_CONNS: return "WatchConns";
-    case FrameType::CLOSE_PEER: return "ClosePeer";
-    case FrameType::PING: return "Ping";
-    case FrameType::PONG: return "Pong";
-    case FrameType::HEALTH: return "Health";
-    case FrameType::RESTARTING: return "Restarting";
+    case FrameType::SERVER_KEY:
+      return "ServerKey";
+    case FrameType::CLIENT_INFO:
+      return "ClientInfo";
+    case FrameType::SERVER_INFO:
+      return "ServerInfo";
+    case FrameType::SEND_PACKET:
+      return "SendPacket";
+    case FrameType::RECV_PACKET:
+      return "RecvPacket";
+    case FrameType::KEEP_ALIVE:
+      return "KeepAlive";
+    case FrameType::NOTE_PREFERRED:
+      return "NotePreferred";
+    case FrameType::PEER_GONE:
+      return "PeerGone";
+    case FrameType::PEER_PRESENT:
+      return "PeerPresent";
+    case FrameType::FORWARD_PACKET:
+      return "ForwardPacket";
+    case FrameType::WATCH_CONNS:
+      return "WatchConns";
+    case FrameType::CLOSE_PEER:
+      return "ClosePeer";
+    case FrameType::PING:
+      return "Ping";
+    case FrameType::PONG:
+      return "Pong";
+    case FrameType::HEALTH:
+      return "Health";
+    case FrameType::RESTARTING:
+      return "Restarting";
   }
   return "unknown";
 }
@@ -73,8 +93,9 @@ void appendServerKey(Bytes& out, const NodePublic& serverPub) {
   appendKey(out, serverPub);
 }
 
-Result<std::array<uint8_t, FRAME_HEADER_LEN + KEY_LEN>> packetFramePrefix(FrameType type, const NodePublic& key,
-                                                                         size_t packetLen) {
+Result<std::array<uint8_t, FRAME_HEADER_LEN + KEY_LEN>> packetFramePrefix(FrameType type,
+                                                                          const NodePublic& key,
+                                                                          size_t packetLen) {
   TNET_TRY_VOID(checkPacketLen(packetLen));
   std::array<uint8_t, FRAME_HEADER_LEN + KEY_LEN> p;
   p[0] = uint8_t(type);
@@ -106,7 +127,9 @@ Result<void> appendForwardPacket(Bytes& out, const NodePublic& src, const NodePu
   return {};
 }
 
-void appendKeepAlive(Bytes& out) { appendFrameHeader(out, FrameType::KEEP_ALIVE, 0); }
+void appendKeepAlive(Bytes& out) {
+  appendFrameHeader(out, FrameType::KEEP_ALIVE, 0);
+}
 
 void appendNotePreferred(Bytes& out, bool preferred) {
   appendFrameHeader(out, FrameType::NOTE_PREFERRED, 1);
@@ -128,7 +151,9 @@ void appendPeerPresent(Bytes& out, const NodePublic& peer, const wire::IpPort& i
   out.push_back(flags);
 }
 
-void appendWatchConns(Bytes& out) { appendFrameHeader(out, FrameType::WATCH_CONNS, 0); }
+void appendWatchConns(Bytes& out) {
+  appendFrameHeader(out, FrameType::WATCH_CONNS, 0);
+}
 
 void appendClosePeer(Bytes& out, const NodePublic& target) {
   appendFrameHeader(out, FrameType::CLOSE_PEER, KEY_LEN);
@@ -253,7 +278,8 @@ Result<ClientMessage> decodeClientFrame(const Frame& f) {
         return Error::invalid("derp: data packet longer (" + std::to_string(b.size() - 2 * KEY_LEN) +
                               ") than max of 65536");
       }
-      return ClientMessage(ForwardPacket{getKey(b.data()), getKey(b.data() + KEY_LEN), b.subspan(2 * KEY_LEN)});
+      return ClientMessage(
+          ForwardPacket{getKey(b.data()), getKey(b.data() + KEY_LEN), b.subspan(2 * KEY_LEN)});
     }
     case FrameType::NOTE_PREFERRED:
       if (b.size() != 1) return Error::invalid("derp: frameNotePreferred wrong size");
@@ -266,7 +292,8 @@ Result<ClientMessage> decodeClientFrame(const Frame& f) {
       return ClientMessage(ClosePeer{getKey(b.data())});
     case FrameType::PING: {
       if (b.size() < 8) return Error::invalid("derp: short ping: " + std::to_string(b.size()));
-      if (b.size() > SERVER_MAX_PING_LEN) return Error::invalid("derp: ping body too large: " + std::to_string(b.size()));
+      if (b.size() > SERVER_MAX_PING_LEN)
+        return Error::invalid("derp: ping body too large: " + std::to_string(b.size()));
       Ping m;
       std::memcpy(m.data.data(), b.data(), 8);
       return ClientMessage(m);

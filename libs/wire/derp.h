@@ -24,16 +24,16 @@ namespace tnet::derp {
 using key::NodePrivate;
 using key::NodePublic;
 
-constexpr size_t FRAME_HEADER_LEN = 5;                  // type[1] || length[4 BE]
+constexpr size_t FRAME_HEADER_LEN = 5;  // type[1] || length[4 BE]
 constexpr size_t KEY_LEN = 32;
 constexpr size_t NONCE_LEN = 24;
-constexpr size_t MAX_PACKET_SIZE = 64 << 10;            // data bytes in Send/Recv/ForwardPacket
-constexpr size_t MAX_INFO_LEN = 1 << 20;                // ServerInfo JSON, client side
-constexpr uint32_t CLIENT_MAX_FRAME_LEN = 1 << 20;      // Go client refuses larger frames
+constexpr size_t MAX_PACKET_SIZE = 64 << 10;        // data bytes in Send/Recv/ForwardPacket
+constexpr size_t MAX_INFO_LEN = 1 << 20;            // ServerInfo JSON, client side
+constexpr uint32_t CLIENT_MAX_FRAME_LEN = 1 << 20;  // Go client refuses larger frames
 constexpr uint32_t SERVER_MAX_CLIENT_INFO_LEN = 256 << 10;
 constexpr uint32_t SERVER_MAX_PING_LEN = 1000;
-constexpr uint32_t SERVER_KEY_MAX_LEN = 1 << 10;        // Go client reads the greeting with this cap
-constexpr size_t MAX_WRITE_FRAME_LEN = 10 << 20;        // Go's WriteFrame refuses larger
+constexpr uint32_t SERVER_KEY_MAX_LEN = 1 << 10;  // Go client reads the greeting with this cap
+constexpr size_t MAX_WRITE_FRAME_LEN = 10 << 20;  // Go's WriteFrame refuses larger
 constexpr int PROTOCOL_VERSION = 2;
 constexpr uint8_t MAGIC[8] = {0x44, 0x45, 0x52, 0x50, 0xf0, 0x9f, 0x94, 0x91};  // "DERP🔑"
 constexpr size_t SERVER_KEY_LEN = sizeof(MAGIC) + KEY_LEN;                      // 40
@@ -92,8 +92,9 @@ Result<void> appendRecvPacket(Bytes& out, const NodePublic& src, ByteSpan packet
 Result<void> appendForwardPacket(Bytes& out, const NodePublic& src, const NodePublic& dst, ByteSpan packet);
 // Header + key of a Send/RecvPacket frame, for scatter-gather writes that leave the packet in
 // place: write these 37 bytes, then the packet.
-Result<std::array<uint8_t, FRAME_HEADER_LEN + KEY_LEN>> packetFramePrefix(FrameType type, const NodePublic& key,
-                                                                         size_t packetLen);
+Result<std::array<uint8_t, FRAME_HEADER_LEN + KEY_LEN>> packetFramePrefix(FrameType type,
+                                                                          const NodePublic& key,
+                                                                          size_t packetLen);
 void appendKeepAlive(Bytes& out);
 void appendNotePreferred(Bytes& out, bool preferred);
 void appendPeerGone(Bytes& out, const NodePublic& peer, PeerGoneReason reason);
@@ -146,8 +147,8 @@ struct Ignored {
   FrameType type{};
   const char* why = "";
 };
-using ServerMessage =
-    std::variant<RecvPacket, KeepAlive, PeerGone, PeerPresent, Ping, Pong, Health, Restarting, ServerInfoSealed, Ignored>;
+using ServerMessage = std::variant<RecvPacket, KeepAlive, PeerGone, PeerPresent, Ping, Pong, Health,
+                                   Restarting, ServerInfoSealed, Ignored>;
 ServerMessage decodeServerFrame(const Frame& frame);
 
 // ---- client → server, as the Go server's handlers ----

@@ -8,14 +8,22 @@ namespace tnet::derp {
 std::optional<uint32_t> FrameReader::maxLenFor(FrameType type) const {
   if (role_ == ReaderRole::CLIENT) return CLIENT_MAX_FRAME_LEN;
   switch (type) {
-    case FrameType::CLIENT_INFO: return SERVER_MAX_CLIENT_INFO_LEN;
-    case FrameType::SEND_PACKET: return uint32_t(KEY_LEN + MAX_PACKET_SIZE);
-    case FrameType::FORWARD_PACKET: return uint32_t(2 * KEY_LEN + MAX_PACKET_SIZE);
-    case FrameType::PING: return SERVER_MAX_PING_LEN;
-    case FrameType::NOTE_PREFERRED: return 1;
-    case FrameType::CLOSE_PEER: return uint32_t(KEY_LEN);
-    case FrameType::WATCH_CONNS: return 0;
-    default: return std::nullopt;
+    case FrameType::CLIENT_INFO:
+      return SERVER_MAX_CLIENT_INFO_LEN;
+    case FrameType::SEND_PACKET:
+      return uint32_t(KEY_LEN + MAX_PACKET_SIZE);
+    case FrameType::FORWARD_PACKET:
+      return uint32_t(2 * KEY_LEN + MAX_PACKET_SIZE);
+    case FrameType::PING:
+      return SERVER_MAX_PING_LEN;
+    case FrameType::NOTE_PREFERRED:
+      return 1;
+    case FrameType::CLOSE_PEER:
+      return uint32_t(KEY_LEN);
+    case FrameType::WATCH_CONNS:
+      return 0;
+    default:
+      return std::nullopt;
   }
 }
 

@@ -34,6 +34,7 @@ class FrameReader {
   std::optional<uint32_t> maxLenFor(FrameType type) const;
   bool failed() const { return error_.has_value(); }
   size_t bufferedBytes() const { return headerHave_ + payloadHave_; }
+  size_t bufferCapacity() const { return payload_.capacity(); }  // for tests and metrics
 
  private:
   ReaderRole role_;

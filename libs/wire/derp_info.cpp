@@ -1,9 +1,8 @@
 #include "libs/wire/derp_info.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cstring>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 namespace tnet::derp {
 
@@ -21,14 +20,30 @@ void appendGoJsonString(std::string& out, std::string_view s) {
     const uint8_t c = uint8_t(s[i]);
     if (c < 0x80) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '<': case '>': case '&':
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '<':
+        case '>':
+        case '&':
           out += "\\u00";
           out.push_back(HEX[c >> 4]);
           out.push_back(HEX[c & 0xf]);
@@ -48,9 +63,19 @@ void appendGoJsonString(std::string& out, std::string_view s) {
     // Decode one UTF-8 sequence strictly (no overlongs, no surrogates, ≤ U+10FFFF).
     size_t len = 0;
     uint32_t cp = 0, min = 0;
-    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
-    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
-    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+      min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+      min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+      min = 0x10000;
+    }
     bool ok = len != 0 && i + len <= s.size();
     for (size_t k = 1; ok && k < len; ++k) {
       const uint8_t cc = uint8_t(s[i + k]);
@@ -141,7 +166,9 @@ Result<Json> parseObject(std::string_view text, const char* what) {
   return doc;
 }
 
-ByteSpan asBytes(const std::string& s) { return ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
+ByteSpan asBytes(const std::string& s) {
+  return ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
 
 }  // namespace
 
@@ -229,9 +256,10 @@ Result<void> appendClientInfo(Bytes& out, const ClientInfo& info, const NodePriv
   out.insert(out.end(), nonce.begin(), nonce.end());
   const size_t boxAt = out.size();
   out.resize(boxAt + crypto::BOX_OVERHEAD + json.size());
-  const bool sealed = crypto::boxSeal(MutableByteSpan(out).subspan(boxAt), asBytes(json), nonce, serverPub.raw(),
-                                      clientPriv.secret().raw());
-  crypto::wipe(MutableByteSpan(reinterpret_cast<uint8_t*>(json.data()), json.size()));  // may hold the mesh key
+  const bool sealed = crypto::boxSeal(MutableByteSpan(out).subspan(boxAt), asBytes(json), nonce,
+                                      serverPub.raw(), clientPriv.secret().raw());
+  crypto::wipe(
+      MutableByteSpan(reinterpret_cast<uint8_t*>(json.data()), json.size()));  // may hold the mesh key
   if (!sealed) {
     out.resize(at);
     return Error::invalid("derp: cannot seal ClientInfo to a low-order server key");
@@ -300,7 +328,8 @@ Result<void> appendServerInfo(Bytes& out, const ServerInfo& info, const NodePriv
 Result<ServerInfo> openServerInfo(ByteSpan b, const NodePrivate& clientPriv, const NodePublic& serverPub) {
   if (b.size() < NONCE_LEN) return Error::invalid("derp: short serverInfo frame");
   if (b.size() > NONCE_LEN + MAX_INFO_LEN) return Error::invalid("derp: long serverInfo frame");
-  if (b.size() < NONCE_LEN + crypto::BOX_OVERHEAD) return Error::denied("derp: serverInfo box too short to open");
+  if (b.size() < NONCE_LEN + crypto::BOX_OVERHEAD)
+    return Error::denied("derp: serverInfo box too short to open");
   std::span<const uint8_t, NONCE_LEN> nonce(b.data(), NONCE_LEN);
   const ByteSpan box = b.subspan(NONCE_LEN);
   std::string json(box.size() - crypto::BOX_OVERHEAD, '\0');

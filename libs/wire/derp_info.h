@@ -24,7 +24,7 @@ namespace tnet::derp {
 struct ClientInfo {
   // Pre-shared mesh key (64 hex digits in JSON); all zero means none and is omitted.
   crypto::SecretKey32 meshKey;
-  int64_t version = 0;  // omitted when 0; clients send PROTOCOL_VERSION
+  int64_t version = 0;       // omitted when 0; clients send PROTOCOL_VERSION
   bool canAckPings = false;  // always written
   bool isProber = false;     // omitted when false
   std::string appName;       // omitted when empty
@@ -66,6 +66,7 @@ Result<void> appendServerInfo(Bytes& out, const ServerInfo& info, const NodePriv
 
 // Client: opens a ServerInfo payload (decodeServerFrame's ServerInfoSealed) as Go's
 // parseServerInfo: 24 ≤ length ≤ 24 + 1 MiB, box from the server key, JSON.
-Result<ServerInfo> openServerInfo(ByteSpan sealed, const NodePrivate& clientPriv, const NodePublic& serverPub);
+Result<ServerInfo> openServerInfo(ByteSpan sealed, const NodePrivate& clientPriv,
+                                  const NodePublic& serverPub);
 
 }  // namespace tnet::derp

@@ -17,7 +17,9 @@ NodePrivate keyFill(uint8_t b) {
   return NodePrivate::fromSpan(k);
 }
 
-NodePublic pubOf(const NodePrivate& priv) { return priv.publicKey(); }
+NodePublic pubOf(const NodePrivate& priv) {
+  return priv.publicKey();
+}
 
 NodePublic keyRun(uint8_t from) {  // from, from+1, … (the vectors' "a0..bf")
   crypto::Key32 k;
@@ -129,8 +131,9 @@ TEST(DerpKat, DataAndControlFramesMatchVectors) {
 // Every vector frame, concatenated, read back byte by byte and in odd-sized chunks.
 TEST(DerpFrameReader, VectorStreamInAnyChunkingDecodesTheSame) {
   TNET_LOAD_KAT_OR_SKIP(kat);
-  const char* labels[] = {"ServerKey frame", "ServerInfo frame", "RecvPacket(src=a0..bf, deadbeef)", "KeepAlive",
-                          "PeerGone(a0..bf, NotHere)", "Ping ", "Pong ", "Restarting(5000,10000)"};
+  const char* labels[] = {"ServerKey frame", "ServerInfo frame",          "RecvPacket(src=a0..bf, deadbeef)",
+                          "KeepAlive",       "PeerGone(a0..bf, NotHere)", "Ping ",
+                          "Pong ",           "Restarting(5000,10000)"};
   Bytes stream;
   for (const char* l : labels) {
     Bytes f = testvec::hexAfter(kat, "derp_raw", l);
@@ -211,6 +214,18 @@ TEST(DerpFrameReader, OversizeFrameIsRejectedFromItsHeader) {
   EXPECT_EQ(frames[0].second.size(), CLIENT_MAX_FRAME_LEN);
 }
 
+TEST(DerpFrameReader, ClaimedLengthIsNotAllocatedUpFront) {
+  Bytes head;
+  appendFrameHeader(head, FrameType::HEALTH, CLIENT_MAX_FRAME_LEN);
+  head.resize(head.size() + 10, 'x');
+  FrameReader reader(ReaderRole::CLIENT);
+  ByteSpan in = head;
+  auto r = reader.next(in);
+  ASSERT_TRUE(r && !*r);
+  EXPECT_EQ(reader.bufferedBytes(), 10u);
+  EXPECT_LE(reader.bufferCapacity(), 16u << 10);  // not the 1 MiB the header claims
+}
+
 TEST(DerpFrameReader, ServerRoleLimitsPerTypeAndSkipsUnknownTypes) {
   struct Case {
     FrameType type;
@@ -278,7 +293,8 @@ TEST(DerpFrames, ClientFramesDecodeAsTheGoServerDoes) {
     msgs.push_back(*m);
   }
   EXPECT_EQ(std::get<SendPacket>(msgs[0]).dst, a);
-  EXPECT_EQ(Bytes(std::get<SendPacket>(msgs[0]).data.begin(), std::get<SendPacket>(msgs[0]).data.end()), DEADBEEF);
+  EXPECT_EQ(Bytes(std::get<SendPacket>(msgs[0]).data.begin(), std::get<SendPacket>(msgs[0]).data.end()),
+            DEADBEEF);
   EXPECT_EQ(std::get<ForwardPacket>(msgs[1]).src, a);
   EXPECT_EQ(std::get<ForwardPacket>(msgs[1]).dst, b);
   EXPECT_FALSE(std::get<NotePreferred>(msgs[2]).preferred);
@@ -312,7 +328,8 @@ TEST(DerpFrames, ServerFramesDecodeAsTheGoClientDoes) {
   const NodePublic k = keyRun(0x20);
   // PeerPresent: the 51 bytes current servers send, then the shorter forms of older servers.
   Bytes pp;
-  appendPeerPresent(pp, k, wire::IpPort::parse("1.2.3.4:5678").value(), PEER_PRESENT_IS_REGULAR | PEER_PRESENT_NOT_IDEAL);
+  appendPeerPresent(pp, k, wire::IpPort::parse("1.2.3.4:5678").value(),
+                    PEER_PRESENT_IS_REGULAR | PEER_PRESENT_NOT_IDEAL);
   ASSERT_EQ(pp.size(), FRAME_HEADER_LEN + PEER_PRESENT_LEN);
   EXPECT_EQ(hexEncode(ByteSpan(pp).subspan(0, 5)), "0900000033");
   auto m = decodeServerFrame(frameOf(pp));
@@ -327,7 +344,8 @@ TEST(DerpFrames, ServerFramesDecodeAsTheGoClientDoes) {
   EXPECT_EQ(p.flags, 0);
   p = std::get<PeerPresent>(decodeServerFrame(Frame{FrameType::PEER_PRESENT, ByteSpan(pp).subspan(5, 49)}));
   EXPECT_FALSE(p.ipPort);
-  EXPECT_TRUE(std::holds_alternative<Ignored>(decodeServerFrame(Frame{FrameType::PEER_PRESENT, ByteSpan(pp).subspan(5, 31)})));
+  EXPECT_TRUE(std::holds_alternative<Ignored>(
+      decodeServerFrame(Frame{FrameType::PEER_PRESENT, ByteSpan(pp).subspan(5, 31)})));
 
   // PeerGone without a reason byte (old servers) means Disconnected.
   auto g = decodeServerFrame(Frame{FrameType::PEER_GONE, ByteSpan(k.raw())});
@@ -348,8 +366,10 @@ TEST(DerpFrames, ServerFramesDecodeAsTheGoClientDoes) {
   for (FrameType t : {FrameType::PING, FrameType::PONG, FrameType::RESTARTING}) {
     EXPECT_TRUE(std::holds_alternative<Ignored>(decodeServerFrame(Frame{t, seven}))) << frameTypeName(t);
   }
-  EXPECT_TRUE(std::holds_alternative<Ignored>(decodeServerFrame(Frame{FrameType::RECV_PACKET, ByteSpan(k.raw()).first(31)})));
-  EXPECT_TRUE(std::holds_alternative<Ignored>(decodeServerFrame(Frame{FrameType::SERVER_KEY, ByteSpan(k.raw())})));
+  EXPECT_TRUE(std::holds_alternative<Ignored>(
+      decodeServerFrame(Frame{FrameType::RECV_PACKET, ByteSpan(k.raw()).first(31)})));
+  EXPECT_TRUE(
+      std::holds_alternative<Ignored>(decodeServerFrame(Frame{FrameType::SERVER_KEY, ByteSpan(k.raw())})));
   EXPECT_TRUE(std::holds_alternative<Ignored>(decodeServerFrame(Frame{FrameType(0x33), ByteSpan()})));
   // A RecvPacket with an empty packet is still a packet.
   auto rp = decodeServerFrame(Frame{FrameType::RECV_PACKET, ByteSpan(k.raw())});
@@ -390,6 +410,86 @@ TEST(DerpFrames, ServerKeyGreetingChecks) {
   EXPECT_FALSE(parseServerKey(Frame{FrameType::SERVER_KEY, huge}));
 }
 
+// A whole DERP session through the codecs alone: greeting, authenticated handshake, a packet from
+// A to B relayed by the server, the server's ping answered, and B leaving.
+TEST(DerpSession, HandshakeAndRelayThroughTheCodecs) {
+  crypto::init();
+  const NodePrivate serverPriv = NodePrivate::generate(), aPriv = NodePrivate::generate(),
+                    bPriv = NodePrivate::generate();
+  const NodePublic serverPub = serverPriv.publicKey(), aPub = aPriv.publicKey(), bPub = bPriv.publicKey();
+  FrameReader aReads(ReaderRole::CLIENT), serverReadsA(ReaderRole::SERVER), bReads(ReaderRole::CLIENT);
+  auto one = [](FrameReader& r, const Bytes& wire) {
+    ByteSpan in = wire;
+    auto f = r.next(in);
+    EXPECT_TRUE(f && *f && in.empty());
+    return f && *f ? std::make_pair((*f)->type, Bytes((*f)->payload.begin(), (*f)->payload.end()))
+                   : std::make_pair(FrameType(0), Bytes{});
+  };
+
+  Bytes toA;
+  appendServerKey(toA, serverPub);
+  auto [t1, p1] = one(aReads, toA);
+  auto learned = parseServerKey(Frame{t1, p1});
+  ASSERT_TRUE(learned);
+  ASSERT_EQ(*learned, serverPub);
+
+  ClientInfo info;
+  info.version = PROTOCOL_VERSION;
+  info.canAckPings = true;
+  Bytes toServer;
+  ASSERT_TRUE(appendClientInfo(toServer, info, aPriv, *learned));
+  auto [t2, p2] = one(serverReadsA, toServer);
+  auto hello = openClientInfo(Frame{t2, p2}, serverPriv);
+  ASSERT_TRUE(hello) << hello.error().message;
+  EXPECT_EQ(hello->clientKey, aPub);  // authenticated: only A's private key seals this
+  EXPECT_TRUE(hello->info.canAckPings);
+
+  toA.clear();
+  ASSERT_TRUE(appendServerInfo(toA, ServerInfo{PROTOCOL_VERSION, 0, 0}, serverPriv, hello->clientKey));
+  auto [t3, p3] = one(aReads, toA);
+  auto sealed = decodeServerFrame(Frame{t3, p3});
+  ASSERT_TRUE(std::holds_alternative<ServerInfoSealed>(sealed));
+  auto si = openServerInfo(std::get<ServerInfoSealed>(sealed).sealed, aPriv, *learned);
+  ASSERT_TRUE(si);
+  EXPECT_EQ(si->version, PROTOCOL_VERSION);
+
+  toServer.clear();
+  const Bytes packet = {0x04, 0, 0, 0, 1, 2, 3, 4};
+  ASSERT_TRUE(appendSendPacket(toServer, bPub, packet));
+  auto [t4, p4] = one(serverReadsA, toServer);
+  auto send = decodeClientFrame(Frame{t4, p4});
+  ASSERT_TRUE(send);
+  auto& sp = std::get<SendPacket>(*send);
+  ASSERT_EQ(sp.dst, bPub);
+  Bytes toB;
+  ASSERT_TRUE(appendRecvPacket(toB, hello->clientKey, sp.data));
+  auto [t5, p5] = one(bReads, toB);
+  auto recv = decodeServerFrame(Frame{t5, p5});
+  ASSERT_TRUE(std::holds_alternative<RecvPacket>(recv));
+  EXPECT_EQ(std::get<RecvPacket>(recv).source, aPub);
+  EXPECT_EQ(Bytes(std::get<RecvPacket>(recv).data.begin(), std::get<RecvPacket>(recv).data.end()), packet);
+
+  toA.clear();
+  appendPing(toA, PING_DATA);
+  auto [t6, p6] = one(aReads, toA);
+  auto ping = decodeServerFrame(Frame{t6, p6});
+  ASSERT_TRUE(std::holds_alternative<Ping>(ping));
+  toServer.clear();
+  appendPong(toServer, std::get<Ping>(ping).data);
+  ByteSpan pongIn = toServer;
+  auto pong = serverReadsA.next(pongIn);  // the Go server ignores a client's Pong
+  ASSERT_TRUE(pong);
+  EXPECT_FALSE(*pong);
+  EXPECT_TRUE(pongIn.empty());
+
+  toA.clear();
+  appendPeerGone(toA, bPub, PeerGoneReason::DISCONNECTED);
+  auto [t7, p7] = one(aReads, toA);
+  auto gone = decodeServerFrame(Frame{t7, p7});
+  ASSERT_TRUE(std::holds_alternative<PeerGone>(gone));
+  EXPECT_EQ(std::get<PeerGone>(gone).peer, bPub);
+}
+
 TEST(DerpInfo, ClientInfoJsonMatchesGo) {
   ClientInfo ci;
   EXPECT_EQ(marshalClientInfo(ci), R"({"CanAckPings":false})");
@@ -398,9 +498,10 @@ TEST(DerpInfo, ClientInfoJsonMatchesGo) {
   ci.canAckPings = true;
   ci.isProber = true;
   ci.appName = "a<b>&\"c\"\n\x01\xff\u2028é";
-  EXPECT_EQ(marshalClientInfo(ci),
-            R"({"meshKey":"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f","version":2,)"
-            R"("CanAckPings":true,"IsProber":true,"AppName":"a\u003cb\u003e\u0026\"c\"\n\u0001\ufffd\u2028é"})");
+  EXPECT_EQ(
+      marshalClientInfo(ci),
+      R"({"meshKey":"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f","version":2,)"
+      R"("CanAckPings":true,"IsProber":true,"AppName":"a\u003cb\u003e\u0026\"c\"\n\u0001\ufffd\u2028é"})");
   auto back = unmarshalClientInfo(marshalClientInfo(ci));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_TRUE(back->meshKey == ci.meshKey);
@@ -421,20 +522,22 @@ TEST(DerpInfo, ClientInfoUnmarshalAsGo) {
     EXPECT_EQ(r->version, 5);
     EXPECT_EQ(hexEncode(r->meshKey.bytes()), mesh);
   }
-  for (const char* json : {R"({"version":5,"meshKey":"abcdefg"})",
-                           R"({"version":5,"meshKey":"ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"})",
-                           R"({"meshKey":null})", R"({"meshKey":""})",
-                           R"({"meshKey":"zz529e9d4ef632d22d4a4214cb49da8f1ba1b72697061fb24e312984c35ec8d8"})"}) {
+  for (const char* json :
+       {R"({"version":5,"meshKey":"abcdefg"})",
+        R"({"version":5,"meshKey":"ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"})",
+        R"({"meshKey":null})", R"({"meshKey":""})",
+        R"({"meshKey":"zz529e9d4ef632d22d4a4214cb49da8f1ba1b72697061fb24e312984c35ec8d8"})"}) {
     auto r = unmarshalClientInfo(json);
     ASSERT_FALSE(r) << json;
     EXPECT_NE(r.error().message.find("invalid mesh key"), std::string::npos) << json;
   }
-  auto upper = unmarshalClientInfo(R"({"meshKey":"6D529E9D4EF632D22D4A4214CB49DA8F1BA1B72697061FB24E312984C35EC8D8"})");
+  auto upper = unmarshalClientInfo(
+      R"({"meshKey":"6D529E9D4EF632D22D4A4214CB49DA8F1BA1B72697061FB24E312984C35EC8D8"})");
   ASSERT_TRUE(upper);
   EXPECT_EQ(hexEncode(upper->meshKey.bytes()), mesh);
   for (const char* json : {R"({"version":"2"})", R"({"version":2.5})", R"({"version":2e0})",
-                           R"({"version":9223372036854775808})", R"({"CanAckPings":1})", R"({"AppName":3})", "[]",
-                           "2", "{", R"({"version":2} x)", ""}) {
+                           R"({"version":9223372036854775808})", R"({"CanAckPings":1})", R"({"AppName":3})",
+                           "[]", "2", "{", R"({"version":2} x)", ""}) {
     EXPECT_FALSE(unmarshalClientInfo(json)) << json;
   }
   auto nul = unmarshalClientInfo("null");  // Go: a no-op, not an error
@@ -454,7 +557,8 @@ TEST(DerpInfo, ServerInfoJson) {
   ServerInfo si;
   EXPECT_EQ(marshalServerInfo(si), "{}");
   si = {2, 1000, 2000};
-  EXPECT_EQ(marshalServerInfo(si), R"({"version":2,"TokenBucketBytesPerSecond":1000,"TokenBucketBytesBurst":2000})");
+  EXPECT_EQ(marshalServerInfo(si),
+            R"({"version":2,"TokenBucketBytesPerSecond":1000,"TokenBucketBytesBurst":2000})");
   auto back = unmarshalServerInfo(marshalServerInfo(si));
   ASSERT_TRUE(back);
   EXPECT_EQ(*back, si);
@@ -513,8 +617,8 @@ TEST(DerpInfo, OpenClientInfoRejectsBadFrames) {
   size_t at = junk.size();
   junk.resize(at + 16 + notJson.size());
   ASSERT_TRUE(crypto::boxSeal(MutableByteSpan(junk).subspan(at),
-                              ByteSpan(reinterpret_cast<const uint8_t*>(notJson.data()), notJson.size()), nonce,
-                              serverPub.raw(), clientPriv.secret().raw()));
+                              ByteSpan(reinterpret_cast<const uint8_t*>(notJson.data()), notJson.size()),
+                              nonce, serverPub.raw(), clientPriv.secret().raw()));
   auto bad = openClientInfo(frameOf(junk), serverPriv);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().kind, ErrorKind::INVALID);

@@ -4,10 +4,10 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -91,8 +91,8 @@ inline Bytes hexAfter(const nlohmann::json& doc, const std::string& section, con
   return {};
 }
 
-#define TNET_LOAD_KAT_OR_SKIP(var)                                                             \
-  auto var##_opt = ::tnet::testvec::loadDataplaneKat();                                        \
+#define TNET_LOAD_KAT_OR_SKIP(var)                                                                  \
+  auto var##_opt = ::tnet::testvec::loadDataplaneKat();                                             \
   if (!var##_opt) GTEST_SKIP() << "TNET_VECTORS_DIR unset or tailscale-dataplane-kat.json missing"; \
   const nlohmann::json& var = *var##_opt
 

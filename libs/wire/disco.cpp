@@ -27,8 +27,12 @@ crypto::Key32 getRaw(const uint8_t* p) {
   std::memcpy(k.data(), p, k.size());
   return k;
 }
-DiscoPublic getDisco(const uint8_t* p) { return DiscoPublic(getRaw(p)); }
-NodePublic getNode(const uint8_t* p) { return NodePublic(getRaw(p)); }
+DiscoPublic getDisco(const uint8_t* p) {
+  return DiscoPublic(getRaw(p));
+}
+NodePublic getNode(const uint8_t* p) {
+  return NodePublic(getRaw(p));
+}
 
 std::vector<wire::IpPort> getEndpoints(ByteSpan b) {
   std::vector<wire::IpPort> eps;
@@ -200,7 +204,9 @@ Result<Message> parseMessage(ByteSpan p) {
   return Message(UnknownMessage{type, ver});
 }
 
-void appendMessage(Bytes& out, const Message& msg) { std::visit(Appender{out}, msg); }
+void appendMessage(Bytes& out, const Message& msg) {
+  std::visit(Appender{out}, msg);
+}
 
 Bytes marshalMessage(const Message& msg) {
   Bytes out;
@@ -215,14 +221,21 @@ const char* messageName(const Message& msg) {
     const char* operator()(const CallMeMaybe&) { return "call-me-maybe"; }
     const char* operator()(const BindUdpRelayEndpoint& m) {
       switch (m.type) {
-        case MessageType::BIND_UDP_RELAY_ENDPOINT_CHALLENGE: return "bind-udp-relay-endpoint-challenge";
-        case MessageType::BIND_UDP_RELAY_ENDPOINT_ANSWER: return "bind-udp-relay-endpoint-answer";
-        default: return "bind-udp-relay-endpoint";
+        case MessageType::BIND_UDP_RELAY_ENDPOINT_CHALLENGE:
+          return "bind-udp-relay-endpoint-challenge";
+        case MessageType::BIND_UDP_RELAY_ENDPOINT_ANSWER:
+          return "bind-udp-relay-endpoint-answer";
+        default:
+          return "bind-udp-relay-endpoint";
       }
     }
     const char* operator()(const CallMeMaybeVia&) { return "call-me-maybe-via"; }
-    const char* operator()(const AllocateUdpRelayEndpointRequest&) { return "allocate-udp-relay-endpoint-request"; }
-    const char* operator()(const AllocateUdpRelayEndpointResponse&) { return "allocate-udp-relay-endpoint-response"; }
+    const char* operator()(const AllocateUdpRelayEndpointRequest&) {
+      return "allocate-udp-relay-endpoint-request";
+    }
+    const char* operator()(const AllocateUdpRelayEndpointResponse&) {
+      return "allocate-udp-relay-endpoint-response";
+    }
     const char* operator()(const UnknownMessage&) { return "unknown"; }
   };
   return std::visit(Namer{}, msg);
@@ -260,7 +273,8 @@ Result<Bytes> sealPacket(ByteSpan plaintext, const DiscoPrivate& senderPriv, con
   return sealPacket(plaintext, senderPriv, receiverPub, nonce);
 }
 
-Result<Bytes> sealMessage(const Message& msg, const DiscoPrivate& senderPriv, const DiscoPublic& receiverPub) {
+Result<Bytes> sealMessage(const Message& msg, const DiscoPrivate& senderPriv,
+                          const DiscoPublic& receiverPub) {
   Bytes plain = marshalMessage(msg);
   return sealPacket(plain, senderPriv, receiverPub);
 }

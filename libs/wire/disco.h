@@ -28,11 +28,11 @@ constexpr uint8_t MAGIC[6] = {0x54, 0x53, 0xf0, 0x9f, 0x92, 0xac};  // "TS💬"
 constexpr size_t MAGIC_LEN = 6;
 constexpr size_t KEY_LEN = 32;
 constexpr size_t NONCE_LEN = 24;
-constexpr size_t HEADER_LEN = MAGIC_LEN + KEY_LEN;               // 38: magicsock's receive check
-constexpr size_t WRAPPER_MIN_LEN = HEADER_LEN + NONCE_LEN;       // 62: LooksLikeDiscoWrapper
+constexpr size_t HEADER_LEN = MAGIC_LEN + KEY_LEN;                          // 38: magicsock's receive check
+constexpr size_t WRAPPER_MIN_LEN = HEADER_LEN + NONCE_LEN;                  // 62: LooksLikeDiscoWrapper
 constexpr size_t PACKET_OVERHEAD = WRAPPER_MIN_LEN + crypto::BOX_OVERHEAD;  // 78
-constexpr size_t MESSAGE_HEADER_LEN = 2;                         // type, version
-constexpr size_t PING_LEN = 12 + KEY_LEN;                        // without header or padding
+constexpr size_t MESSAGE_HEADER_LEN = 2;                                    // type, version
+constexpr size_t PING_LEN = 12 + KEY_LEN;                                   // without header or padding
 constexpr size_t PONG_LEN = 12 + 16 + 2;
 constexpr size_t BIND_COMMON_LEN = 72;
 constexpr size_t RELAY_ENDPOINT_FIXED_LEN = KEY_LEN * 3 + 8 + 4 + 8 + 8;  // 124, before AddrPorts
@@ -115,9 +115,9 @@ struct UnknownMessage {
   bool operator==(const UnknownMessage&) const = default;
 };
 
-using Message = std::variant<Ping, Pong, CallMeMaybe, BindUdpRelayEndpoint, CallMeMaybeVia,
-                             AllocateUdpRelayEndpointRequest, AllocateUdpRelayEndpointResponse,
-                             UnknownMessage>;
+using Message =
+    std::variant<Ping, Pong, CallMeMaybe, BindUdpRelayEndpoint, CallMeMaybeVia,
+                 AllocateUdpRelayEndpointRequest, AllocateUdpRelayEndpointResponse, UnknownMessage>;
 
 // --- inner messages ---
 // Parses a decrypted payload (type, version, body) as Go's disco.Parse. Errors are Go's

@@ -32,9 +32,13 @@ IpPort IpPort::v6(std::span<const uint8_t, 16> addr, uint16_t port) {
   return r;
 }
 
-bool IpPort::is4() const { return std::memcmp(ip16.data(), V4_MAPPED_PREFIX, 12) == 0; }
+bool IpPort::is4() const {
+  return std::memcmp(ip16.data(), V4_MAPPED_PREFIX, 12) == 0;
+}
 
-std::array<uint8_t, 4> IpPort::v4Bytes() const { return {ip16[12], ip16[13], ip16[14], ip16[15]}; }
+std::array<uint8_t, 4> IpPort::v4Bytes() const {
+  return {ip16[12], ip16[13], ip16[14], ip16[15]};
+}
 
 std::string IpPort::addrString() const {
   char buf[INET6_ADDRSTRLEN] = {};

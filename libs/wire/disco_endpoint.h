@@ -29,10 +29,10 @@ struct IpPort {
   // "1.2.3.4:5678" or "[2001:db8::1]:5678"; nullopt on anything else (no zones, no names).
   static std::optional<IpPort> parse(std::string_view text);
 
-  bool is4() const;                          // v4-mapped
-  std::array<uint8_t, 4> v4Bytes() const;    // meaningful only when is4()
-  std::string addrString() const;            // Go netip.Addr.String() of the unmapped address
-  std::string toString() const;              // Go netip.AddrPort.String()
+  bool is4() const;                        // v4-mapped
+  std::array<uint8_t, 4> v4Bytes() const;  // meaningful only when is4()
+  std::string addrString() const;          // Go netip.Addr.String() of the unmapped address
+  std::string toString() const;            // Go netip.AddrPort.String()
 
   bool operator==(const IpPort&) const = default;
 };

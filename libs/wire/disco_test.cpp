@@ -21,7 +21,9 @@ DiscoPrivate keyFill(uint8_t b) {
   return DiscoPrivate::fromSpan(k);
 }
 
-DiscoPublic pubOf(const DiscoPrivate& priv) { return priv.publicKey(); }
+DiscoPublic pubOf(const DiscoPrivate& priv) {
+  return priv.publicKey();
+}
 
 // Go's test keys: raw bytes with the listed indexes set to their own index.
 crypto::Key32 sparseRaw(std::initializer_list<int> idx) {
@@ -29,8 +31,12 @@ crypto::Key32 sparseRaw(std::initializer_list<int> idx) {
   for (int i : idx) k[size_t(i)] = uint8_t(i);
   return k;
 }
-DiscoPublic sparseKey(std::initializer_list<int> idx) { return DiscoPublic(sparseRaw(idx)); }
-NodePublic sparseNodeKey(std::initializer_list<int> idx) { return NodePublic(sparseRaw(idx)); }
+DiscoPublic sparseKey(std::initializer_list<int> idx) {
+  return DiscoPublic(sparseRaw(idx));
+}
+NodePublic sparseNodeKey(std::initializer_list<int> idx) {
+  return NodePublic(sparseRaw(idx));
+}
 
 TxId tx1to12() {
   TxId t;
@@ -63,14 +69,20 @@ BindUdpRelayEndpoint goBind(MessageType t) {
 // Every golden of Go's disco_test.go TestMarshalAndParse: marshal byte for byte, parse back equal.
 TEST(DiscoMessages, MarshalAndParseMatchGoGoldens) {
   const std::string bindBody =
-      "00 00 00 00 01 00 00 00 02 00 01 02 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 "
-      "00 00 00 00 1e 1f 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10 11 12 13 14 15 16 17 18 19 1a 1b 1c "
+      "00 00 00 00 01 00 00 00 02 00 01 02 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 "
+      "00 "
+      "00 00 00 00 1e 1f 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10 11 12 13 14 15 16 17 18 19 1a 1b "
+      "1c "
       "1d 1e 1f";
   const std::string relayBody =
-      "00 01 02 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 1e 1f 00 01 02 "
-      "03 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 1e 1f 00 01 02 00 04 00 "
-      "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 1e 1f 00 00 00 00 00 00 00 7b 00 "
-      "00 01 c8 00 00 00 00 3b 9a ca 00 00 00 00 0d f8 47 58 00 00 00 00 00 00 00 00 00 00 00 ff ff 01 02 03 04 "
+      "00 01 02 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 1e 1f 00 01 "
+      "02 "
+      "03 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 1e 1f 00 01 02 00 04 "
+      "00 "
+      "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 1e 1f 00 00 00 00 00 00 00 7b "
+      "00 "
+      "00 01 c8 00 00 00 00 3b 9a ca 00 00 00 00 0d f8 47 58 00 00 00 00 00 00 00 00 00 00 00 ff ff 01 02 03 "
+      "04 "
       "02 37 20 01 00 00 00 00 00 00 00 00 00 00 00 00 34 56 03 15";
   Ping pingKey{tx1to12(), sparseNodeKey({1, 2, 30, 31}), 0};
   Ping pingPadKey = pingKey;
@@ -96,15 +108,20 @@ TEST(DiscoMessages, MarshalAndParseMatchGoGoldens) {
        "02 00 01 02 03 04 05 06 07 08 09 0a 0b 0c fe d0 00 00 00 00 00 00 00 00 00 00 00 00 00 12 1a 0a"},
       {"call_me_maybe", CallMeMaybe{}, "03 00"},
       {"call_me_maybe_endpoints",
-       CallMeMaybe{{wire::IpPort::parse("1.2.3.4:567").value(), wire::IpPort::parse("[2001::3456]:789").value()}},
-       "03 00 00 00 00 00 00 00 00 00 00 00 ff ff 01 02 03 04 02 37 20 01 00 00 00 00 00 00 00 00 00 00 00 00 34 56 03 "
+       CallMeMaybe{
+           {wire::IpPort::parse("1.2.3.4:567").value(), wire::IpPort::parse("[2001::3456]:789").value()}},
+       "03 00 00 00 00 00 00 00 00 00 00 00 ff ff 01 02 03 04 02 37 20 01 00 00 00 00 00 00 00 00 00 00 00 "
+       "00 34 56 03 "
        "15"},
       {"bind_udp_relay_endpoint", goBind(MessageType::BIND_UDP_RELAY_ENDPOINT), "04 " + bindBody},
-      {"bind_udp_relay_endpoint_challenge", goBind(MessageType::BIND_UDP_RELAY_ENDPOINT_CHALLENGE), "05 " + bindBody},
-      {"bind_udp_relay_endpoint_answer", goBind(MessageType::BIND_UDP_RELAY_ENDPOINT_ANSWER), "06 " + bindBody},
+      {"bind_udp_relay_endpoint_challenge", goBind(MessageType::BIND_UDP_RELAY_ENDPOINT_CHALLENGE),
+       "05 " + bindBody},
+      {"bind_udp_relay_endpoint_answer", goBind(MessageType::BIND_UDP_RELAY_ENDPOINT_ANSWER),
+       "06 " + bindBody},
       {"call_me_maybe_via", via, "07 00 " + relayBody},
       {"allocate_udp_relay_endpoint_request", allocReq,
-       "08 00 00 01 02 03 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 1e 1f 00 01 02 "
+       "08 00 00 01 02 03 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 1e "
+       "1f 00 01 02 "
        "00 04 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 1e 1f 00 00 00 01"},
       {"allocate_udp_relay_endpoint_response", allocResp, "09 00 00 00 00 01 " + relayBody},
   };
@@ -129,7 +146,8 @@ TEST(DiscoKat, PingAndPongPacketsMatchVectors) {
   EXPECT_EQ(bPub.untypedHex(), hexEncode(testvec::hexAfter(kat, "disco_raw", "B pub")));
   crypto::Key32 two;
   two.fill(0x02);
-  const NodePublic nodeKey = key::NodePrivate::fromSpan(two).publicKey();  // the DERP vectors' client node key
+  const NodePublic nodeKey =
+      key::NodePrivate::fromSpan(two).publicKey();  // the DERP vectors' client node key
 
   Message ping = Ping{tx1to12(), nodeKey, 0};
   Bytes pingPlain = marshalMessage(ping);
@@ -246,7 +264,8 @@ TEST(DiscoMessages, ParseLeniencyAndErrorsAsGo) {
   EXPECT_FALSE(parseMessage(Bytes{}));
   EXPECT_FALSE(parseMessage(Bytes{0x01}));
   EXPECT_FALSE(parse("01 00 01 02 03 04 05 06 07 08 09 0a 0b"));  // 11-byte ping
-  EXPECT_FALSE(parse("02 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 00 00 00 00 00 00 00 00 00 00 ff ff 02 03 04 05 04"));
+  EXPECT_FALSE(
+      parse("02 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 00 00 00 00 00 00 00 00 00 00 ff ff 02 03 04 05 04"));
   EXPECT_FALSE(parseMessage(Bytes(2 + 71, 0x04)));  // bind body 71 bytes
 
   // Ping: 12..43 body bytes have no key (all padding); a key once 32 bytes follow the txid.
@@ -266,7 +285,8 @@ TEST(DiscoMessages, ParseLeniencyAndErrorsAsGo) {
   }
   // Pong ignores trailing bytes and unmaps IPv4.
   {
-    auto m = parse("02 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 00 00 00 00 00 00 00 00 00 00 ff ff 02 03 04 05 04 d2 ee");
+    auto m = parse(
+        "02 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 00 00 00 00 00 00 00 00 00 00 ff ff 02 03 04 05 04 d2 ee");
     ASSERT_TRUE(m);
     EXPECT_EQ(std::get<Pong>(*m).src.toString(), "2.3.4.5:1234");
   }
@@ -305,6 +325,25 @@ TEST(DiscoMessages, ParseLeniencyAndErrorsAsGo) {
     EXPECT_FALSE(parseMessage(resp));
     resp[1] = 2;
     EXPECT_TRUE(parseMessage(resp));
+  }
+}
+
+TEST(DiscoEndpoint, IpPortTextAndWireForms) {
+  auto v4 = wire::IpPort::parse("1.2.3.4:567");
+  ASSERT_TRUE(v4);
+  EXPECT_TRUE(v4->is4());
+  EXPECT_EQ(v4->toString(), "1.2.3.4:567");
+  uint8_t w[wire::IP_PORT_WIRE_LEN];
+  wire::putIpPort(w, *v4);
+  EXPECT_EQ(hexEncode(w), "00000000000000000000ffff010203040237");
+  EXPECT_EQ(wire::getIpPort(w), *v4);
+  auto v6 = wire::IpPort::parse("[2001::3456]:789");
+  ASSERT_TRUE(v6);
+  EXPECT_FALSE(v6->is4());
+  EXPECT_EQ(v6->toString(), "[2001::3456]:789");
+  for (const char* bad : {"", "1.2.3.4", "1.2.3.4:", "1.2.3.4:65536", "1.2.3:4", "[::1]", "::1:80", "[::1]:x",
+                          "host:80", "1.2.3.4:-1"}) {
+    EXPECT_FALSE(wire::IpPort::parse(bad)) << bad;
   }
 }
 

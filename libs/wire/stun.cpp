@@ -49,9 +49,12 @@ Result<void> forEachAttr(ByteSpan b, Fn&& fn) {
 
 size_t familyAddrLen(uint8_t family) {
   switch (family) {
-    case 0x01: return 4;
-    case 0x02: return 16;
-    default: return 0;
+    case 0x01:
+      return 4;
+    case 0x02:
+      return 16;
+    default:
+      return 0;
   }
 }
 
@@ -68,11 +71,13 @@ TxId newTxId() {
   return t;
 }
 
-uint32_t fingerprint(ByteSpan data) { return crc32Ieee(data) ^ FINGERPRINT_XOR; }
+uint32_t fingerprint(ByteSpan data) {
+  return crc32Ieee(data) ^ FINGERPRINT_XOR;
+}
 
 std::array<uint8_t, REQUEST_LEN> bindingRequest(const TxId& txId) {
   std::array<uint8_t, REQUEST_LEN> b{};
-  putU16BE(&b[0], 0x0001);                                      // Binding request
+  putU16BE(&b[0], 0x0001);  // Binding request
   putU16BE(&b[2], uint16_t(4 + SOFTWARE.size() + FINGERPRINT_ATTR_LEN));
   std::memcpy(&b[4], MAGIC_COOKIE, 4);
   std::memcpy(&b[8], txId.data(), txId.size());

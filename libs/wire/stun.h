@@ -17,7 +17,7 @@ namespace tnet::stun {
 using TxId = std::array<uint8_t, 12>;
 
 constexpr size_t HEADER_LEN = 20;
-constexpr size_t REQUEST_LEN = 40;                       // header + SOFTWARE(12) + FINGERPRINT(8)
+constexpr size_t REQUEST_LEN = 40;                        // header + SOFTWARE(12) + FINGERPRINT(8)
 constexpr size_t MAX_RESPONSE_LEN = HEADER_LEN + 8 + 16;  // our writer, IPv6 case
 constexpr uint8_t MAGIC_COOKIE[4] = {0x21, 0x12, 0xa4, 0x42};
 constexpr uint16_t ATTR_MAPPED_ADDRESS = 0x0001;

@@ -16,7 +16,9 @@ TxId txRun() {  // 00..0b, the vectors' transaction ID
   return t;
 }
 
-Bytes hex(const char* s) { return hexDecode(s).value(); }
+Bytes hex(const char* s) {
+  return hexDecode(s).value();
+}
 
 TEST(StunKat, RequestMatchesVector) {
   TNET_LOAD_KAT_OR_SKIP(kat);
@@ -111,27 +113,46 @@ struct Captured {
   const char* want;
 };
 const Captured CAPTURED[] = {
-    {"google-1", "0101000c2112a4422360b11e3ec68ffa93e0800700200008" "0001c7866957856f", "72.69.33.45:59028"},
-    {"google-2", "0101000c2112a442f9f121cbde7d7c75923ce27100200008" "0001c7876957856f", "72.69.33.45:59029"},
+    {"google-1",
+     "0101000c2112a4422360b11e3ec68ffa93e0800700200008"
+     "0001c7866957856f",
+     "72.69.33.45:59028"},
+    {"google-2",
+     "0101000c2112a442f9f121cbde7d7c75923ce27100200008"
+     "0001c7876957856f",
+     "72.69.33.45:59029"},
     {"stun-sipgate-net-10000",
-     "010100442112a442482eb64715e8b28eaead644400010008" "0001e4ab4845212d000400080001" "2710d90a4498000500080001"
+     "010100442112a442482eb64715e8b28eaead644400010008"
+     "0001e4ab4845212d000400080001"
+     "2710d90a4498000500080001"
      "2711d9747a8a802000080001c5b96957856f80220010566f766964612e6f726720302e393600",
      "72.69.33.45:58539"},
     {"stun-powervoip-com-3478",
-     "010100242112a4427e57966829f444609d1deaa600010008" "0001e9d34845212d00040008" "00010d964d48a9d400050008"
+     "010100242112a4427e57966829f444609d1deaa600010008"
+     "0001e9d34845212d00040008"
+     "00010d964d48a9d400050008"
      "00010d974d48a9d5",
      "72.69.33.45:59859"},
     {"in-process-pion-server",
-     "010100242112a442ebc2d36ef471217c4f3e308e8022000a" "656e64706f696e7465720000" "002000080001ce665e12a443"
+     "010100242112a442ebc2d36ef471217c4f3e308e8022000a"
+     "656e64706f696e7465720000"
+     "002000080001ce665e12a443"
      "80280004b699bb02010100242112a442",
      "127.0.0.1:61300"},
     {"stuntman-server-ipv6",
-     "010100482112a44206f56685d28af3e69ce341e200010014" "000290ce260200d1b4cfc10038b231fffeef96f6802b0014"
-     "00020d962604a880000200d10000000000c57001" "00200014" "0002b1dc0710a493b23aa785ea38c219620cd714",
+     "010100482112a44206f56685d28af3e69ce341e200010014"
+     "000290ce260200d1b4cfc10038b231fffeef96f6802b0014"
+     "00020d962604a880000200d10000000000c57001"
+     "00200014"
+     "0002b1dc0710a493b23aa785ea38c219620cd714",
      "[2602:d1:b4cf:c100:38b2:31ff:feef:96f6]:37070"},
-    {"software-a", "010100142112a442ebc2d36ef471217c4f3e308e80220001" "61000000002000080001ce665e12a443",
+    {"software-a",
+     "010100142112a442ebc2d36ef471217c4f3e308e80220001"
+     "61000000002000080001ce665e12a443",
      "127.0.0.1:61300"},
-    {"software-abc", "010100142112a442ebc2d36ef471217c4f3e308e80220003" "61626300002000080001ce665e12a443",
+    {"software-abc",
+     "010100142112a442ebc2d36ef471217c4f3e308e80220003"
+     "61626300002000080001ce665e12a443",
      "127.0.0.1:61300"},
     {"no-4in6", "010100182112a4424fd5d202dcb37d31fc773306002000140002cd3d2112a4424fd5d202dcb382ce2dc3fcc7",
      "209.180.207.193:60463"},
@@ -166,8 +187,8 @@ TEST(Stun, IsMatchesGo) {
 
 TEST(Stun, ResponseWriterRoundTrips) {
   crypto::init();
-  const char* addrs[] = {"1.2.3.4:254", "1.2.3.4:257", "[1::4]:254", "[1::4]:257", "0.0.0.0:0",
-                         "[ffff::ffff]:65535"};
+  const char* addrs[] = {"1.2.3.4:254", "1.2.3.4:257", "[1::4]:254",
+                         "[1::4]:257",  "0.0.0.0:0",   "[ffff::ffff]:65535"};
   for (const char* a : addrs) {
     TxId tx = newTxId();
     auto ipp = wire::IpPort::parse(a).value();
@@ -181,18 +202,24 @@ TEST(Stun, ResponseWriterRoundTrips) {
 
 TEST(Stun, MappedAddressIsOnlyAFallback) {
   // MAPPED-ADDRESS 9.8.7.6:1000 alone.
-  Bytes mapped = hex("0101000c2112a442000102030405060708090a0b" "00010008000103e809080706");
+  Bytes mapped =
+      hex("0101000c2112a442000102030405060708090a0b"
+          "00010008000103e809080706");
   auto r = parseResponse(mapped);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->mapped.toString(), "9.8.7.6:1000");
   // MAPPED-ADDRESS then XOR-MAPPED-ADDRESS (1.2.3.4:5678): XOR wins whatever the order.
-  Bytes both = hex("010100182112a442000102030405060708090a0b" "00010008000103e809080706"
-                   "002000080001373c2010a746");
+  Bytes both =
+      hex("010100182112a442000102030405060708090a0b"
+          "00010008000103e809080706"
+          "002000080001373c2010a746");
   r = parseResponse(both);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->mapped.toString(), "1.2.3.4:5678");
   // The non-standard 0x8020 type is accepted as XOR-MAPPED-ADDRESS.
-  Bytes alt = hex("0101000c2112a442000102030405060708090a0b" "802000080001373c2010a746");
+  Bytes alt =
+      hex("0101000c2112a442000102030405060708090a0b"
+          "802000080001373c2010a746");
   r = parseResponse(alt);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->mapped.toString(), "1.2.3.4:5678");
@@ -242,11 +269,15 @@ TEST(Stun, RejectsMalformedResponses) {
     expectBad(b, "no attributes", "no mapped address");
   }
   {
-    Bytes b = hex("010100082112a442000102030405060708090a0b" "8022000474657374");  // SOFTWARE only
+    Bytes b =
+        hex("010100082112a442000102030405060708090a0b"
+            "8022000474657374");  // SOFTWARE only
     expectBad(b, "no address attribute", "no mapped address");
   }
   {
-    Bytes b = hex("010100022112a442000102030405060708090a0b" "0020");  // 2-byte attribute header
+    Bytes b =
+        hex("010100022112a442000102030405060708090a0b"
+            "0020");  // 2-byte attribute header
     expectBad(b, "truncated attribute header", "malformed");
   }
   EXPECT_FALSE(parseResponse(Bytes(good.begin(), good.begin() + 19)));

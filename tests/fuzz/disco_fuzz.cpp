@@ -15,8 +15,8 @@ using namespace tnet::disco;
 
 namespace {
 
-#define FUZZ_CHECK(cond) \
-  do {                   \
+#define FUZZ_CHECK(cond)           \
+  do {                             \
     if (!(cond)) __builtin_trap(); \
   } while (0)
 
@@ -38,7 +38,8 @@ struct Keys {
 // key is zero but present, or a v≠0 relay message parsed as empty, do not round-trip).
 void checkRoundTrip(const Message& m) {
   const bool exact = std::holds_alternative<Pong>(m) || std::holds_alternative<CallMeMaybe>(m) ||
-                     std::holds_alternative<BindUdpRelayEndpoint>(m) || std::holds_alternative<UnknownMessage>(m);
+                     std::holds_alternative<BindUdpRelayEndpoint>(m) ||
+                     std::holds_alternative<UnknownMessage>(m);
   Bytes wire = marshalMessage(m);
   auto back = parseMessage(wire);
   if (exact) FUZZ_CHECK(back && *back == m);

@@ -8,8 +8,8 @@
 using namespace tnet;
 using namespace tnet::stun;
 
-#define FUZZ_CHECK(cond) \
-  do {                   \
+#define FUZZ_CHECK(cond)           \
+  do {                             \
     if (!(cond)) __builtin_trap(); \
   } while (0)
 
