@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 namespace tnet::ipn {
 namespace {
 
@@ -87,6 +89,46 @@ TEST(MaskedPrefs, JsonRoundTrip) {
   EXPECT_EQ(back->set, m->set);
   EXPECT_TRUE(prefsEqual(back->prefs, m->prefs));
   EXPECT_EQ(goMarshal(maskedPrefsToJson(*back)), text);
+}
+
+}  // namespace
+}  // namespace tnet::ipn
+
+namespace tnet::ipn {
+namespace {
+
+TEST(MaskedPrefs, EveryGoSetFlagIsKnown) {
+  // The Set fields of Go's ipn.MaskedPrefs (ipn/prefs.go), in declaration order.
+  const char* goSetFields[] = {
+      "ControlURLSet", "RouteAllSet", "ExitNodeIDSet", "ExitNodeIPSet", "AutoExitNodeSet",
+      "InternalExitNodePriorSet", "ExitNodeAllowLANAccessSet", "CorpDNSSet", "RunSSHSet",
+      "RunWebClientSet", "WantRunningSet", "LoggedOutSet", "ShieldsUpSet", "AdvertiseTagsSet",
+      "HostnameSet", "NotepadURLsSet", "ForceDaemonSet", "EggSet", "AdvertiseRoutesSet",
+      "AdvertiseServicesSet", "SyncSet", "NoSNATSet", "NoStatefulFilteringSet",
+      "NetfilterModeSet", "OperatorUserSet", "ProfileNameSet", "AppConnectorSet",
+      "PostureCheckingSet", "NetfilterKindSet", "RemoteConfigSet", "DriveSharesSet",
+      "RelayServerPortSet", "RelayServerStaticEndpointsSet"};
+  for (const char* f : goSetFields) {
+    auto m = parseMaskedPrefs(std::string("{\"") + f + "\":true}");
+    ASSERT_TRUE(m) << f << ": " << m.error().message;
+    std::string field(f, std::strlen(f) - 3);
+    EXPECT_TRUE(m->isSet(field)) << f;
+  }
+  auto au = parseMaskedPrefs(R"({"AutoUpdateSet":{"CheckSet":true,"ApplySet":true}})");
+  ASSERT_TRUE(au);
+  EXPECT_TRUE(au->autoUpdateCheckSet && au->autoUpdateApplySet);
+  // And the Prefs fields Go marshals, in order, are exactly ours (omitempty ones included here).
+  const char* goPrefsFields[] = {
+      "ControlURL", "RouteAll", "ExitNodeID", "ExitNodeIP", "AutoExitNode",
+      "InternalExitNodePrior", "ExitNodeAllowLANAccess", "CorpDNS", "RunSSH", "RunWebClient",
+      "WantRunning", "LoggedOut", "ShieldsUp", "AdvertiseTags", "Hostname", "NotepadURLs",
+      "ForceDaemon", "Egg", "AdvertiseRoutes", "AdvertiseServices", "Sync", "NoSNAT",
+      "NoStatefulFiltering", "NetfilterMode", "OperatorUser", "ProfileName", "AutoUpdate",
+      "AppConnector", "PostureChecking", "NetfilterKind", "RemoteConfig", "DriveShares",
+      "RelayServerPort", "RelayServerStaticEndpoints", "Config"};
+  auto fields = prefsFields();
+  ASSERT_EQ(fields.size(), std::size(goPrefsFields));
+  for (size_t i = 0; i < fields.size(); ++i) EXPECT_EQ(fields[i].name, goPrefsFields[i]);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "libs/bus/bus.h"
 #include "libs/ipn/config_valpha.h"
 #include "libs/log/log.h"
+#include "libs/sandbox/isolation.h"
 #include "schemas/common.capnp.h"
 #include "schemas/ipnd.capnp.h"
 #include "services/ipnd/app/prefs_store.h"
@@ -90,6 +91,32 @@ ipn::OrderedJson isolationToJson(schema::Health::Reader h) {
   return o;
 }
 
+// ipnd's own entry in the health cache: it does not subscribe to itself.
+ServiceHealth selfHealth(bool storeUsable) {
+  ServiceHealth h;
+  h.service = "ipnd";
+  h.state = storeUsable ? "ok" : "degraded";
+  h.message = storeUsable ? "running" : "state store unhealthy";
+  h.receivedAtUnixMs = nowUnixMs();
+  auto facts = sandbox::readIsolationFacts(0);
+  if (!facts) {
+    h.isolation = ipn::OrderedJson{{"Error", facts.error().message}};
+    return h;
+  }
+  ipn::OrderedJson o = ipn::OrderedJson::object();
+  o["Pid"] = facts->pid;
+  o["Uid"] = facts->uid;
+  o["Gid"] = facts->gid;
+  o["NoNewPrivs"] = facts->noNewPrivs;
+  o["CapEff"] = facts->capEff;
+  o["CapBnd"] = facts->capBnd;
+  o["SeccompMode"] = facts->seccompMode;
+  o["NetnsInode"] = facts->netnsInode;
+  o["NonLoopbackInterfaces"] = facts->nonLoopbackInterfaces;
+  h.isolation = std::move(o);
+  return h;
+}
+
 // Everything the process owns; lives until shutdown.
 class App {
  public:
@@ -117,6 +144,7 @@ class App {
       svc_.log().info("config.applied locked={}", config->isLocked());
     }
     backend_.startAtBoot();
+    backend_.updateServiceHealth(selfHealth(storeUsable_));
 
     auto& bus = svc_.bus();
     bus.serve("ipnd.localapi", [this](bus::Request req) { onLocalApi(std::move(req)); });
@@ -184,13 +212,21 @@ class App {
     if (auto sc = backend_.takeStateChange()) {
       svc_.log().info("state.change state={} have_node_key={}", ipn::stateName(sc->state),
                       sc->haveNodeKey);
+    }
+    // ipnd.state is retained: publish the first value at start (even NoState) and then
+    // whenever state, HaveNodeKey or WantRunning changes.
+    StateEvent cur{0, backend_.state(), backend_.haveNodeKey(), backend_.prefs().wantRunning};
+    if (!published_ || published_->state != cur.state || published_->haveNodeKey != cur.haveNodeKey ||
+        published_->wantRunning != cur.wantRunning) {
+      cur.seq = published_ ? published_->seq + 1 : 1;
+      published_ = cur;
       bus.publish("ipnd.state", [&](capnp::AnyPointer::Builder b) {
         auto s = b.initAs<schema::IpnState>();
-        s.setSeq(sc->seq);
-        s.setState(uint8_t(sc->state));
-        s.setName(std::string(ipn::stateName(sc->state)));
-        s.setHaveNodeKey(sc->haveNodeKey);
-        s.setWantRunning(sc->wantRunning);
+        s.setSeq(cur.seq);
+        s.setState(uint8_t(cur.state));
+        s.setName(std::string(ipn::stateName(cur.state)));
+        s.setHaveNodeKey(cur.haveNodeKey);
+        s.setWantRunning(cur.wantRunning);
       });
     }
     for (auto& n : backend_.takeNotifies()) {
@@ -211,6 +247,7 @@ class App {
   service::Service& svc_;
   Backend backend_;
   bool storeUsable_ = true;
+  std::optional<StateEvent> published_;
 };
 
 }  // namespace

@@ -31,7 +31,11 @@ using namespace std::chrono_literals;
 using bus::testing::runUntil;
 using bus::testing::TempRuntime;
 
+// Every executable is written to <build>/bin, so ipnd sits beside this test binary.
 std::string ipndBinary() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) return (self.parent_path() / "ipnd").string();
   const char* dir = std::getenv("TNET_BINARY_DIR");
   return std::string(dir ? dir : ".") + "/bin/ipnd";
 }
@@ -88,6 +92,7 @@ class IpndProcess {
     }
   }
   ~IpndProcess() { terminate(); }
+  pid_t pid() const { return pid_; }
   int terminate() {
     if (pid_ <= 0) return 0;
     kill(pid_, SIGTERM);
@@ -261,7 +266,15 @@ TEST(IpndContract, EveryLocalApiEndpointEndToEndOverTheBus) {
   EXPECT_EQ(r.status, 200);
   auto iso = json(r.body);
   ASSERT_TRUE(iso.is_array());
-  EXPECT_EQ(iso.size(), 5u);
+  EXPECT_EQ(iso.size(), 6u) << "ipnd itself plus the five services it expects";
+  for (const auto& e : iso) {
+    if (e["Service"] == "ipnd") {
+      EXPECT_EQ(e["Present"], true);
+      EXPECT_EQ(e["Isolation"]["Pid"], ipnd->pid()) << "ipnd's own /proc facts";
+    } else {
+      EXPECT_EQ(e["Present"], false) << e.dump();
+    }
+  }
 
   // The prefs file: 0600, no auth key.
   std::string prefsPath = state + "/prefs.json";
@@ -306,6 +319,13 @@ TEST(IpndContract, ConfigFdMergesOverPrefsAndLocks) {
                    std::string(R"({"version":"alpha0","Hostname":"fromconfig","AuthKey":"tskey-auth-CFG","ServerURL":"http://127.0.0.1:9"})"));
   ASSERT_TRUE(notify.waitReady(5000ms));
   Apid apid(rt.path());
+  std::optional<int> stateNum;
+  apid.bus().subscribe("ipnd.state", [&](const bus::Event& ev) {
+    stateNum = ev.as<schema::IpnState>().getState();
+  });
+  ASSERT_TRUE(runUntil(apid.loop, [&] { return stateNum.has_value(); }, 3000ms))
+      << "ipnd.state is published at start even when the state is NoState";
+  EXPECT_EQ(*stateNum, 0);
   auto prefs = json(apid.call("GET", "prefs").body);
   EXPECT_EQ(prefs["Hostname"], "fromconfig");
   EXPECT_EQ(prefs["ControlURL"], "http://127.0.0.1:9");

@@ -1,6 +1,7 @@
 #include "services/ipnd/app/prefs_store.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -91,18 +92,42 @@ TEST(PrefsStore, UnreadableFileIsSetAside) {
 }
 
 TEST(PrefsStore, UnmovableBadFileMakesTheStoreUnhealthy) {
-  if (::geteuid() == 0) {
-    // Root ignores directory permissions; use an immutable-free trick instead: a read-only
-    // bind is not available here, so run the check only as non-root.
-    GTEST_SKIP() << "needs a non-root uid (root can rename inside a read-only directory)";
-  }
+  // A directory the process may read but not write: the bad file cannot be set aside. Root
+  // ignores directory permissions, so as root the check runs in a child that drops to nobody.
   TempDir d;
   { std::ofstream(d.path + "/prefs.json") << "bad"; }
+  uid_t nobody = 65534;
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(d.path.c_str(), nobody, nobody), 0);
+    ASSERT_EQ(::chown((d.path + "/prefs.json").c_str(), nobody, nobody), 0);
+  }
   ::chmod(d.path.c_str(), 0500);
-  auto l = loadPrefsFile(d.path, 5);
+  auto check = [&]() -> int {
+    auto l = loadPrefsFile(d.path, 5);
+    if (!l.unhealthy) return 10;
+    if (l.unhealthy->find("could not be set aside") == std::string::npos) return 11;
+    return 0;
+  };
+  int rc;
+  if (::geteuid() == 0) {
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      if (::setgroups(0, nullptr) != 0 || ::setresgid(nobody, nobody, nobody) != 0 ||
+          ::setresuid(nobody, nobody, nobody) != 0) {
+        ::_exit(20);
+      }
+      ::_exit(check());
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    rc = WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+  } else {
+    rc = check();
+  }
   ::chmod(d.path.c_str(), 0700);
-  ASSERT_TRUE(l.unhealthy);
-  EXPECT_EQ(readFile(d.path + "/prefs.json"), "bad");
+  EXPECT_EQ(rc, 0) << "10: not unhealthy, 11: wrong message, 20: could not drop to nobody";
+  EXPECT_EQ(readFile(d.path + "/prefs.json"), "bad") << "the bad file is left untouched";
 }
 
 TEST(PrefsStore, KilledDuringWritesTheFileIsAlwaysReadable) {
