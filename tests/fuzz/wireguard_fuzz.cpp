@@ -56,8 +56,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   config.privateKey = keyRange(0x40);  // the vector's responder
   config.random = &random;
   Device device(config);
-  Key32 initiatorPub;
-  crypto::x25519Base(initiatorPub, keyRange(0x00));
+  static const Key32 initiatorPub = [] {
+    Key32 pub;
+    crypto::x25519Base(pub, keyRange(0x00));
+    return pub;
+  }();
   PeerConfig peer;
   peer.publicKey = initiatorPub;
   peer.allowedIps = {*IpPrefix::parse("100.64.0.1/32"), *IpPrefix::parse("fd7a:115c:a1e0::1/128")};
