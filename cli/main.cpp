@@ -35,7 +35,8 @@ struct PrefFlagOptions {
     }
     acceptRoutesOpt = cmd->add_flag("--accept-routes", acceptRoutes,
                                     "accept routes advertised by other Tailscale nodes");
-    acceptDnsOpt = cmd->add_flag("--accept-dns", acceptDns, "accept DNS configuration from the admin panel");
+    acceptDnsOpt = cmd->add_flag("--accept-dns", acceptDns,
+                                 "accept DNS configuration from the admin panel (default true)");
     exitNodeOpt = cmd->add_option("--exit-node", exitNode,
                                   "Tailscale exit node (IP or base name) for internet traffic, or empty "
                                   "string to not use an exit node");
@@ -142,8 +143,8 @@ int run(int argc, char** argv) {
   StatusArgs statusArgs;
   status->add_flag("--json", statusArgs.json, "output in JSON format (the daemon's Status JSON, unchanged)");
   status->add_flag("--active", statusArgs.view.active, "filter output to only peers with active sessions");
-  status->add_flag("--self", statusArgs.view.self, "show status of local machine");
-  status->add_flag("--peers", statusArgs.view.peers, "show status of peers");
+  status->add_flag("--self", statusArgs.view.self, "show status of local machine (default true; --self=false hides it)");
+  status->add_flag("--peers", statusArgs.view.peers, "show status of peers (default true; --peers=false asks the daemon for none)");
   status->add_flag("--header", statusArgs.view.header, "show column headers in table format");
 
   // version
@@ -186,7 +187,7 @@ int run(int argc, char** argv) {
     if (timeoutOpt->count()) {
       auto d = parseDuration(timeoutText);
       if (!d) {
-        return usageError(*up, "invalid value \"" + timeoutText + "\" for flag --timeout: " + d.error().message);
+        return usageError(app, "invalid value \"" + timeoutText + "\" for flag --timeout: " + d.error().message);
       }
       u.timeout = *d;
     }
@@ -210,7 +211,7 @@ int run(int argc, char** argv) {
     auto rc = runSet(ctx, setPrefs.collect());
     if (!rc) {
       // Nothing to change: Go shows the usage (and exits 0).
-      std::cerr << set->help();
+      std::cerr << app.help();
       return EXIT_OK;
     }
     return *rc;
