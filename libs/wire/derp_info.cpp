@@ -8,8 +8,6 @@ namespace tnet::derp {
 
 namespace {
 
-using Json = nlohmann::ordered_json;
-
 // Go encoding/json string quoting: HTML-safe escapes for < > &, U+2028/U+2029 escaped, invalid
 // UTF-8 replaced by U+FFFD, short escapes for \b \f \n \r \t, \u00XX for other controls.
 void appendGoJsonString(std::string& out, std::string_view s) {
@@ -109,61 +107,170 @@ bool keyIs(std::string_view got, std::string_view want) {
   return true;
 }
 
-// Go's encoding/json into an `int`: a JSON integer literal that fits int64; null leaves it.
-Result<void> readInt(const Json& v, std::string_view name, int64_t& out) {
-  if (v.is_null()) return {};
-  if (v.is_number_unsigned()) {
-    auto u = v.get<uint64_t>();
-    if (u > uint64_t(std::numeric_limits<int64_t>::max())) {
-      return Error::invalid("derp: JSON " + std::string(name) + " overflows int");
+// One member of the top-level JSON object, as the SAX parser delivered it. Nested objects and
+// arrays are only noted (NESTED), never built: a DOM of attacker-chosen depth is what we avoid.
+struct Field {
+  enum class Kind { NUL, BOOL, INT, UINT, FLOAT, STRING, NESTED };
+  std::string key;
+  Kind kind = Kind::NUL;
+  bool b = false;
+  int64_t i = 0;
+  uint64_t u = 0;
+  std::string s;
+};
+
+// Go's encoding/json refuses nesting deeper than this (scanner maxNestingDepth).
+constexpr size_t GO_MAX_NESTING_DEPTH = 10000;
+
+// nlohmann SAX handler collecting the top-level members in document order (Go applies them in
+// that order, so a later duplicate wins).
+class TopLevelFields {
+ public:
+  using Json = nlohmann::json;
+
+  bool null() { return scalar(Field{{}, Field::Kind::NUL}); }
+  bool boolean(bool v) {
+    Field f{{}, Field::Kind::BOOL};
+    f.b = v;
+    return scalar(std::move(f));
+  }
+  bool number_integer(Json::number_integer_t v) {
+    Field f{{}, Field::Kind::INT};
+    f.i = v;
+    return scalar(std::move(f));
+  }
+  bool number_unsigned(Json::number_unsigned_t v) {
+    Field f{{}, Field::Kind::UINT};
+    f.u = v;
+    return scalar(std::move(f));
+  }
+  bool number_float(Json::number_float_t, const Json::string_t&) {
+    return scalar(Field{{}, Field::Kind::FLOAT});
+  }
+  bool string(Json::string_t& v) {
+    Field f{{}, Field::Kind::STRING};
+    if (depth_ == 1) f.s = std::move(v);
+    return scalar(std::move(f));
+  }
+  bool binary(Json::binary_t&) { return scalar(Field{{}, Field::Kind::NESTED}); }
+  bool start_object(size_t) { return open(true); }
+  bool start_array(size_t) { return open(false); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool key(Json::string_t& k) {
+    if (depth_ == 1) pendingKey_ = std::move(k);
+    return true;
+  }
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception&) {
+    if (!error_) error_ = "is not valid JSON";
+    return false;
+  }
+
+  const char* error() const { return error_; }
+  bool isNullDocument() const { return nullDocument_; }
+  std::vector<Field>& fields() { return fields_; }
+
+ private:
+  bool scalar(Field f) {
+    if (depth_ == 0) {  // the whole document is a scalar: only null is allowed (a no-op in Go)
+      if (f.kind == Field::Kind::NUL) {
+        nullDocument_ = true;
+        return true;
+      }
+      error_ = "JSON is not an object";
+      return false;
     }
-    out = int64_t(u);
-    return {};
+    if (depth_ == 1) {
+      f.key = std::move(pendingKey_);
+      fields_.push_back(std::move(f));
+    }
+    return true;
   }
-  if (v.is_number_integer()) {
-    out = v.get<int64_t>();
-    return {};
+  bool open(bool object) {
+    if (depth_ == 0 && !object) {
+      error_ = "JSON is not an object";
+      return false;
+    }
+    if (++depth_ > GO_MAX_NESTING_DEPTH) {
+      error_ = "JSON exceeds the maximum nesting depth of 10000";
+      return false;
+    }
+    if (depth_ == 2) {
+      Field f{std::move(pendingKey_), Field::Kind::NESTED};
+      fields_.push_back(std::move(f));
+    }
+    return true;
   }
-  return Error::invalid("derp: JSON " + std::string(name) + " is not an integer");
+  bool close() {
+    --depth_;
+    return true;
+  }
+
+  size_t depth_ = 0;
+  std::string pendingKey_;
+  std::vector<Field> fields_;
+  bool nullDocument_ = false;
+  const char* error_ = nullptr;
+};
+
+Result<TopLevelFields> parseObject(std::string_view text, const char* what) {
+  TopLevelFields fields;
+  const bool ok =
+      nlohmann::json::sax_parse(text.begin(), text.end(), &fields, nlohmann::json::input_format_t::json,
+                                /*strict=*/true);
+  if (!ok || fields.error()) {
+    return Error::invalid(std::string("derp: ") + what + " " +
+                          (fields.error() ? fields.error() : "is not valid JSON"));
+  }
+  return fields;
 }
 
-Result<void> readBool(const Json& v, std::string_view name, bool& out) {
-  if (v.is_null()) return {};
-  if (!v.is_boolean()) return Error::invalid("derp: JSON " + std::string(name) + " is not a bool");
-  out = v.get<bool>();
+// Go's encoding/json into an `int`: a JSON integer literal that fits int64; null leaves it.
+Result<void> readInt(const Field& v, std::string_view name, int64_t& out) {
+  switch (v.kind) {
+    case Field::Kind::NUL:
+      return {};
+    case Field::Kind::INT:
+      out = v.i;
+      return {};
+    case Field::Kind::UINT:
+      if (v.u > uint64_t(std::numeric_limits<int64_t>::max())) {
+        return Error::invalid("derp: JSON " + std::string(name) + " overflows int");
+      }
+      out = int64_t(v.u);
+      return {};
+    default:
+      return Error::invalid("derp: JSON " + std::string(name) + " is not an integer");
+  }
+}
+
+Result<void> readBool(const Field& v, std::string_view name, bool& out) {
+  if (v.kind == Field::Kind::NUL) return {};
+  if (v.kind != Field::Kind::BOOL)
+    return Error::invalid("derp: JSON " + std::string(name) + " is not a bool");
+  out = v.b;
   return {};
 }
 
-Result<void> readString(const Json& v, std::string_view name, std::string& out) {
-  if (v.is_null()) return {};
-  if (!v.is_string()) return Error::invalid("derp: JSON " + std::string(name) + " is not a string");
-  out = v.get<std::string>();
+Result<void> readString(const Field& v, std::string_view name, std::string& out) {
+  if (v.kind == Field::Kind::NUL) return {};
+  if (v.kind != Field::Kind::STRING)
+    return Error::invalid("derp: JSON " + std::string(name) + " is not a string");
+  out = v.s;
   return {};
 }
 
 // key.DERPMesh.UnmarshalJSON: exactly 64 hex digits (either case); anything else, null included,
 // is "invalid mesh key".
-Result<void> readMeshKey(const Json& v, crypto::SecretKey32& out) {
-  if (v.is_string()) {
-    const auto& s = v.get_ref<const std::string&>();
-    if (s.size() == 64) {
-      if (auto raw = hexDecode(s)) {
-        std::memcpy(out.mutableBytes().data(), raw->data(), out.size());
-        crypto::wipe(*raw);
-        return {};
-      }
+Result<void> readMeshKey(const Field& v, crypto::SecretKey32& out) {
+  if (v.kind == Field::Kind::STRING && v.s.size() == 64) {
+    if (auto raw = hexDecode(v.s)) {
+      std::memcpy(out.mutableBytes().data(), raw->data(), out.size());
+      crypto::wipe(*raw);
+      return {};
     }
   }
   return Error::invalid("derp: invalid mesh key in ClientInfo");
-}
-
-Result<Json> parseObject(std::string_view text, const char* what) {
-  Json doc = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Error::invalid(std::string("derp: ") + what + " is not valid JSON");
-  if (!doc.is_object() && !doc.is_null()) {
-    return Error::invalid(std::string("derp: ") + what + " JSON is not an object");
-  }
-  return doc;
 }
 
 ByteSpan asBytes(const std::string& s) {
@@ -196,10 +303,18 @@ std::string marshalClientInfo(const ClientInfo& info) {
 }
 
 Result<ClientInfo> unmarshalClientInfo(std::string_view text) {
-  TNET_TRY(Json doc, parseObject(text, "ClientInfo"));
+  TNET_TRY(TopLevelFields doc, parseObject(text, "ClientInfo"));
+  // The mesh key's hex text is a secret too: wipe every collected string however we leave.
+  struct WipeStrings {
+    std::vector<Field>& fields;
+    ~WipeStrings() {
+      for (Field& f : fields)
+        crypto::wipe(MutableByteSpan(reinterpret_cast<uint8_t*>(f.s.data()), f.s.size()));
+    }
+  } wipeStrings{doc.fields()};
   ClientInfo info;
-  if (doc.is_null()) return info;
-  for (const auto& [k, v] : doc.items()) {
+  for (const Field& v : doc.fields()) {
+    const std::string& k = v.key;
     if (keyIs(k, "meshKey")) {
       TNET_TRY_VOID(readMeshKey(v, info.meshKey));
     } else if (keyIs(k, "version")) {
@@ -230,10 +345,10 @@ std::string marshalServerInfo(const ServerInfo& info) {
 }
 
 Result<ServerInfo> unmarshalServerInfo(std::string_view text) {
-  TNET_TRY(Json doc, parseObject(text, "ServerInfo"));
+  TNET_TRY(TopLevelFields doc, parseObject(text, "ServerInfo"));
   ServerInfo info;
-  if (doc.is_null()) return info;
-  for (const auto& [k, v] : doc.items()) {
+  for (const Field& v : doc.fields()) {
+    const std::string& k = v.key;
     if (keyIs(k, "version")) {
       TNET_TRY_VOID(readInt(v, "version", info.version));
     } else if (keyIs(k, "TokenBucketBytesPerSecond")) {

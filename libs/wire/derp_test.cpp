@@ -553,6 +553,32 @@ TEST(DerpInfo, ClientInfoUnmarshalAsGo) {
   EXPECT_EQ(neg->appName, "x");
 }
 
+TEST(DerpInfo, ClientInfoDecodeOrderAndDepthAsGo) {
+  // Members apply in document order, so the last spelling of a key wins (Go).
+  auto a = unmarshalClientInfo(R"({"version":1,"Version":2})");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->version, 2);
+  auto b = unmarshalClientInfo(R"({"Version":2,"version":1,"version":3})");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->version, 3);
+  // Unknown members may hold anything up to Go's nesting limit of 10000 (the object is level 1).
+  auto nested = [](size_t depth) {
+    return std::string(R"({"x":)") + std::string(depth - 1, '[') + std::string(depth - 1, ']') +
+           R"(,"version":2})";
+  };
+  auto ok = unmarshalClientInfo(nested(10000));
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->version, 2);
+  auto deep = unmarshalClientInfo(nested(10001));
+  ASSERT_FALSE(deep);
+  EXPECT_NE(deep.error().message.find("nesting depth"), std::string::npos) << deep.error().message;
+  // Far deeper than any stack could recurse: still a clean error (the ClientInfo cap is 256 KiB).
+  EXPECT_FALSE(unmarshalClientInfo(nested(120000)));
+  // A known member with a nested value is a type error, as in Go.
+  EXPECT_FALSE(unmarshalClientInfo(R"({"version":[2]})"));
+  EXPECT_FALSE(unmarshalClientInfo(R"({"CanAckPings":{}})"));
+}
+
 TEST(DerpInfo, ServerInfoJson) {
   ServerInfo si;
   EXPECT_EQ(marshalServerInfo(si), "{}");
