@@ -33,6 +33,13 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
+// Under the sanitizer build a bug in the child shows up only in its log.
+void expectCleanLog(const std::string& log) {
+  for (const char* bad : {"Sanitizer", "runtime error:", "Assertion", "terminate called"}) {
+    EXPECT_EQ(log.find(bad), std::string::npos) << "apid logged \"" << bad << "\":\n" << log;
+  }
+}
+
 // apid (and optionally ipnd) in a scratch directory.
 class Suite {
  public:
@@ -107,7 +114,10 @@ class ApidAlone : public ::testing::Test {
     ASSERT_EQ(suite_->error(), "");
   }
   void TearDown() override {
-    if (HasFailure() && suite_) std::fprintf(stderr, "apid log:\n%s\n", suite_->apidLog().c_str());
+    if (!suite_) return;
+    suite_->apid().stop();  // sanitizer reports (leaks included) are written at exit
+    expectCleanLog(suite_->apidLog());
+    if (HasFailure()) std::fprintf(stderr, "apid log:\n%s\n", suite_->apidLog().c_str());
   }
   std::unique_ptr<Suite> suite_;
 };
@@ -242,6 +252,17 @@ TEST_F(ApidAlone, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_EQ(c.read(scaled(IO))->status, 400);
 }
 
+TEST_F(ApidAlone, Http10WithoutHostIsServedAndClosed) {
+  auto r = suite_->call("GET /localapi/v0/nope HTTP/1.0\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(r->body, "404 page not found\n");
+  HttpConn c(suite_->socket());
+  c.send("GET /localapi/v0/nope HTTP/1.0\r\n\r\n");
+  ASSERT_TRUE(c.read(scaled(IO)));
+  EXPECT_TRUE(c.waitClosed(scaled(IO)));  // no keep-alive asked for
+}
+
 TEST_F(ApidAlone, SlowClientTimesOutAndNeverBlocksOthers) {
   HttpConn slow(suite_->socket());
   ASSERT_TRUE(slow.send("GET /localapi/v0/status HTTP/1.1\r\nHo"));
@@ -356,7 +377,10 @@ class ApidWithIpnd : public ::testing::Test {
     FAIL() << "ipnd never answered through apid";
   }
   void TearDown() override {
-    if (HasFailure() && suite_) {
+    if (!suite_) return;
+    suite_->apid().stop();
+    expectCleanLog(suite_->apidLog());
+    if (HasFailure()) {
       std::fprintf(stderr, "apid log:\n%s\nipnd log:\n%s\n", suite_->apidLog().c_str(),
                    suite_->ipndLog().c_str());
     }
@@ -433,6 +457,19 @@ TEST_F(ApidWithIpnd, WatchStreamsInitialNotifyThenChanges) {
     seen = line->find("watched-change") != std::string::npos;
   }
   EXPECT_TRUE(seen);
+}
+
+TEST_F(ApidWithIpnd, Http10WatchIsRawLinesUntilClose) {
+  HttpConn w(suite_->socket());
+  ASSERT_TRUE(w.send("GET /localapi/v0/watch-ipn-bus?mask=4 HTTP/1.0\r\n\r\n"));
+  auto head = w.readHead(scaled(IO));
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->header("transfer-encoding"), "<absent>");
+  EXPECT_TRUE(w.waitFor("\"Prefs\"", scaled(IO)));  // the initial Notify, unframed
+  ASSERT_TRUE(patchPrefs(R"({"Hostname":"http10","HostnameSet":true})"));
+  EXPECT_TRUE(w.waitFor("http10", scaled(IO)));
+  EXPECT_FALSE(w.waitFor("\r\n", milliseconds(100)));  // no chunk framing anywhere
 }
 
 TEST_F(ApidWithIpnd, MaskZeroWatchSendsHeadersAtOnce) {

@@ -236,6 +236,15 @@ std::optional<HttpResponse> HttpConn::read(std::chrono::milliseconds timeout) {
   return r;
 }
 
+bool HttpConn::waitFor(const std::string& needle, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (buf_.find(needle) == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !fill(left)) return false;
+  }
+  return true;
+}
+
 bool HttpConn::waitClosed(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!eof_) {

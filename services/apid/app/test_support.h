@@ -70,6 +70,8 @@ class HttpConn {
   std::optional<HttpResponse> readHead(std::chrono::milliseconds timeout);
   // For chunked streams: the next chunk's data ("" at the last chunk), nullopt on timeout/close.
   std::optional<std::string> readChunk(std::chrono::milliseconds timeout);
+  // Reads until the unread bytes contain `needle` (raw streams); false on timeout or close.
+  bool waitFor(const std::string& needle, std::chrono::milliseconds timeout);
   // True when the server closed the connection within `timeout`.
   bool waitClosed(std::chrono::milliseconds timeout);
   int fd() const { return fd_; }
