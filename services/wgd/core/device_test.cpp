@@ -510,5 +510,29 @@ TEST_F(Pair, RemovedPeerIsForgotten) {
   EXPECT_EQ(b_->handleDatagram(init.at(0).bytes, EP_A, at(10)).drop, DropReason::UNKNOWN_PEER);
 }
 
+TEST_F(Pair, ForgedResponseDoesNotKillThePendingHandshake) {
+  // Anyone who knows A's public key can compute mac1 and read the sender index off the wire; a
+  // response that does not authenticate must leave A's handshake intact (wireguard-go computes
+  // into temporaries for the same reason).
+  auto init = a_->initiateHandshake(peerB_, at(0));
+  wire::WgResponse forged;
+  forged.sender = 42;
+  forged.receiver = getU32LE(init.at(0).bytes.data() + 4);
+  crypto::Key32 junkPriv;
+  crypto::generatePrivateKey(junkPriv);
+  crypto::x25519Base(forged.ephemeral, junkPriv);
+  Bytes forgedBytes = wire::serializeWgResponse(forged);
+  CookieGenerator macs;
+  macs.init(a_->publicKey());
+  macs.addMacs(forgedBytes, 0s);
+  EXPECT_EQ(a_->handleDatagram(forgedBytes, EP_B, at(0)).drop, DropReason::HANDSHAKE_INVALID);
+  auto resp = b_->handleDatagram(init.at(0).bytes, EP_A, at(0));
+  auto ok = a_->handleDatagram(resp.send.at(0).bytes, EP_B, at(0));
+  EXPECT_EQ(ok.drop, DropReason::NONE);
+  EXPECT_TRUE(a_->peerStatus(peerB_)->hasCurrentKeypair);
+  // And the same response again is unexpected now (no initiation outstanding).
+  EXPECT_EQ(a_->handleDatagram(resp.send.at(0).bytes, EP_B, at(0)).drop, DropReason::UNEXPECTED_RESPONSE);
+}
+
 }  // namespace
 }  // namespace tnet::wg
