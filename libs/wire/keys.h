@@ -4,6 +4,7 @@
 //   MachinePublic  "mkey:"     + 64 hex     MachinePrivate  "privkey:" + 64 hex
 //   NodePublic     "nodekey:"  + 64 hex     NodePrivate     "privkey:" + 64 hex
 //   DiscoPublic    "discokey:" + 64 hex     DiscoPrivate    (no text form in Go: never persisted)
+//   ChallengePublic "chalpub:" + 64 hex     (the early payload's nodeKeyChallenge)
 //
 // Encoding is lowercase hex; parsing accepts either case, needs the exact (case-sensitive)
 // prefix and exactly 64 hex digits, and its errors never echo the input (it may be a private
@@ -39,6 +40,13 @@ struct NodeKeyTag {
   static constexpr std::string_view PUBLIC_PREFIX = "nodekey:";
   static constexpr std::string_view PRIVATE_PREFIX = "privkey:";
   static constexpr bool PRIVATE_HAS_TEXT = true;
+  static constexpr bool DISCO_SHORT_FORM = false;
+};
+// Only in the control server's early payload (tailcfg.EarlyNoise.NodeKeyChallenge).
+struct ChallengeKeyTag {
+  static constexpr std::string_view PUBLIC_PREFIX = "chalpub:";
+  static constexpr std::string_view PRIVATE_PREFIX = "";
+  static constexpr bool PRIVATE_HAS_TEXT = false;
   static constexpr bool DISCO_SHORT_FORM = false;
 };
 struct DiscoKeyTag {
@@ -145,6 +153,7 @@ std::ostream& operator<<(std::ostream&, const PrivateKeyOf<Tag>&) = delete;
 using MachinePublic = PublicKey<MachineKeyTag>;
 using NodePublic = PublicKey<NodeKeyTag>;
 using DiscoPublic = PublicKey<DiscoKeyTag>;
+using ChallengePublic = PublicKey<ChallengeKeyTag>;
 using MachinePrivate = PrivateKeyOf<MachineKeyTag>;
 using NodePrivate = PrivateKeyOf<NodeKeyTag>;
 using DiscoPrivate = PrivateKeyOf<DiscoKeyTag>;

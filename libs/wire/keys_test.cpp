@@ -129,6 +129,13 @@ TEST(Keys, ShortStringMatchesGo) {
   EXPECT_EQ(DiscoPublic().shortString(), "");
 }
 
+TEST(Keys, ChallengePublic) {
+  auto c = ChallengePublic::parse("chalpub:" + std::string(MACHINE_PUB_HEX));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->toString(), "chalpub:" + std::string(MACHINE_PUB_HEX));
+  EXPECT_FALSE(ChallengePublic::parse("mkey:" + std::string(MACHINE_PUB_HEX)));
+}
+
 TEST(Keys, GeneratedKeysAreClampedAndDistinct) {
   auto a = NodePrivate::generate();
   auto b = NodePrivate::generate();

@@ -5,6 +5,7 @@
 //      new session as transport records
 //   2: a record stream (client->server key), delivered in chunks of the size in byte 1
 //   3: seal then open the rest: the plaintext must come back unchanged
+//   4: the ts2021 early payload reader on decrypted plaintext, in chunks of the size in byte 1
 // Nothing may crash; errors must be errors.
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +13,7 @@
 
 #include "libs/crypto/crypto.h"
 #include "libs/wire/controlbase.h"
+#include "libs/wire/controlbase_early.h"
 
 namespace {
 
@@ -71,7 +73,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const Fixture& f = fixture();
-  const uint8_t mode = data[0] % 4;
+  const uint8_t mode = data[0] % 5;
   ByteSpan in(data + 1, size - 1);
   switch (mode) {
     case 0: {
@@ -105,6 +107,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(tx.seal(in, wire).has_value());
       FUZZ_CHECK(rx.open(wire, back).has_value());
       FUZZ_CHECK(back.size() == in.size() && std::equal(back.begin(), back.end(), in.begin()));
+      break;
+    }
+    case 4: {
+      if (in.empty()) break;
+      const size_t chunk = in[0] == 0 ? in.size() : in[0];
+      in = in.subspan(1);
+      cb::EarlyPayloadReader reader(1 << 16);
+      Bytes stream;
+      size_t fed = 0;
+      while (!in.empty()) {
+        const size_t n = std::min(chunk, in.size());
+        if (!reader.feed(in.first(n), stream)) break;
+        fed += n;
+        in = in.subspan(n);
+      }
+      FUZZ_CHECK(stream.size() <= fed);
       break;
     }
   }

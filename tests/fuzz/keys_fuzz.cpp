@@ -59,6 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   checkPublic<MachinePublic>(text);
   checkPublic<NodePublic>(text);
   checkPublic<DiscoPublic>(text);
+  checkPublic<ChallengePublic>(text);
   checkPrivate<MachinePrivate>(text);
   checkPrivate<NodePrivate>(text);
   auto bin = nodePublicFromBinary(tnet::ByteSpan(data, size));
