@@ -1,6 +1,7 @@
 // Runs the real bin/tnet: the messages and exit codes an operator sees without a daemon.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -14,9 +15,16 @@ struct RunResult {
   std::string output;  // stdout and stderr together
 };
 
+// <TNET_BINARY_DIR>/bin/tnet, else beside this test binary (every executable lands in bin/).
 std::string tnetPath() {
-  const char* dir = std::getenv("TNET_BINARY_DIR");
-  return std::string(dir ? dir : ".") + "/bin/tnet";
+  if (const char* dir = std::getenv("TNET_BINARY_DIR"); dir != nullptr && *dir != '\0') {
+    return std::string(dir) + "/bin/tnet";
+  }
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return "tnet";
+  std::string exe(self, static_cast<size_t>(n));
+  return exe.substr(0, exe.rfind('/')) + "/tnet";
 }
 
 RunResult runTnet(const std::string& args, const std::string& env = "") {
