@@ -227,7 +227,16 @@ bool Backend::validBrowserUrl(const std::string& url) const {
 // ---------------------------------------------------------------------------------------------
 // facts from other services
 
-void Backend::updateServiceHealth(ServiceHealth h) { health_.update(std::move(h)); }
+void Backend::updateServiceHealth(ServiceHealth h) {
+  // Go sends Notify{Health} to every watcher whenever the health state changes.
+  auto before = healthLines();
+  health_.update(std::move(h));
+  if (healthLines() != before) {
+    ipn::Notify n = baseNotify();
+    n.health = healthWarnings();
+    send(std::move(n));
+  }
+}
 
 void Backend::onAuthUrl(const std::string& url, int64_t nowUnixMs) {
   bool fresh = url != authUrl_;

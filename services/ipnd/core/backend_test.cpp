@@ -219,5 +219,29 @@ TEST(Backend, UnhealthyStoreIsNoStateAndRefusesStart) {
   EXPECT_EQ(b.status(true).health[0].rfind("state store unhealthy: ", 0), 0u);
 }
 
+TEST(Backend, HealthChangesAreNotifiedOnce) {
+  Backend b(opts());
+  b.startAtBoot();
+  b.takeNotifies();
+  ServiceHealth h;
+  h.service = "apid";
+  h.state = "ok";
+  b.updateServiceHealth(h);
+  auto ns = b.takeNotifies();
+  ASSERT_EQ(ns.size(), 1u);
+  EXPECT_NE(ns[0].json.find(R"("Health":{"Warnings":{"tailnetd-controld")"), std::string::npos) << ns[0].json;
+  EXPECT_EQ(ns[0].json.find("tailnetd-apid"), std::string::npos);
+  h.epoch = 2;  // same health, new epoch: nothing to tell
+  b.updateServiceHealth(h);
+  EXPECT_TRUE(b.takeNotifies().empty());
+  h.state = "degraded";
+  h.message = "listener lost";
+  b.updateServiceHealth(h);
+  ns = b.takeNotifies();
+  ASSERT_EQ(ns.size(), 1u);
+  EXPECT_NE(ns[0].json.find("degraded: listener lost"), std::string::npos);
+  EXPECT_EQ(b.status(true).health.size(), 2u);
+}
+
 }  // namespace
 }  // namespace tnet::ipnd
