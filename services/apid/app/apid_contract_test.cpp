@@ -296,6 +296,35 @@ TEST_F(ApidAlone, ManyConcurrentClients) {
   EXPECT_EQ(ok, N);
 }
 
+long pssKb(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string key;
+  long value = -1;
+  std::string unit;
+  while (f >> key) {
+    if (key == "Pss:") {
+      f >> value;
+      return value;
+    }
+  }
+  return -1;
+}
+
+TEST_F(ApidAlone, MeasureMemory) {
+  ASSERT_TRUE(suite_->call(request("GET", "/localapi/v0/nope")));
+  long idle = pssKb(suite_->apid().pid());
+  std::vector<std::unique_ptr<HttpConn>> conns;
+  for (int i = 0; i < 400; ++i) {
+    conns.push_back(std::make_unique<HttpConn>(suite_->socket()));
+    conns.back()->send(request("GET", "/localapi/v0/nope"));
+  }
+  for (auto& c : conns) ASSERT_TRUE(c->read(scaled(IO)));
+  long busy = pssKb(suite_->apid().pid());
+  std::fprintf(stderr, "[measure] apid PSS idle %ld KiB, with 400 open keep-alive connections %ld KiB\n",
+               idle, busy);
+  EXPECT_GT(idle, 0);
+}
+
 TEST_F(ApidAlone, RootPageAndHead) {
   auto r = suite_->call(request("GET", "/"));
   ASSERT_TRUE(r);
