@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "cli/socket_path.h"
@@ -97,10 +98,7 @@ int usageError(CLI::App& app, const std::string& message) {
 }
 
 int run(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  // Go's conveniences: `-V`/`--version` and `help`.
-  if (args.size() == 1 && (args[0] == "-V" || args[0] == "--version")) args = {"version"};
-  if (args.size() == 1 && args[0] == "help") args = {"--help"};
+  std::vector<std::string> args = normalizeArgs(std::vector<std::string>(argv + 1, argv + argc));
 
   CLI::App app{"tnet: the tailnetd command-line client (a LocalAPI client, like Go's `tailscale`)", "tnet"};
   app.require_subcommand(1);

@@ -97,6 +97,16 @@ TEST_F(TnetBinary, BadFlagsExitTwoWithUsage) {
   EXPECT_EQ(r.exitCode, 2);
 }
 
+TEST_F(TnetBinary, GoSpellingsParse) {
+  // Parsed fine, so the failure is reaching the (absent) daemon, not the command line.
+  for (const char* args : {"set --advertise-routes=", "set -hostname=x", "up -authkey=k --timeout=1m30s",
+                           "set --exit-node="}) {
+    RunResult r = runTnet(std::string("--socket /nonexistent.sock ") + args);
+    EXPECT_EQ(r.exitCode, 1) << args << ": " << r.output;
+    EXPECT_EQ(r.output, "tnet: cannot reach tailnetd at /nonexistent.sock: is it running?\n") << args;
+  }
+}
+
 TEST_F(TnetBinary, HelpExitsZero) {
   RunResult r = runTnet("--help");
   EXPECT_EQ(r.exitCode, 0);
