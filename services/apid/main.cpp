@@ -1,7 +1,6 @@
 // apid: the LocalAPI front. HTTP/1.1 on the socket tailnetd (or tailnetd-apid.socket) hands it,
 // caller identity from SO_PEERCRED, every request forwarded to ipnd. Holds no state of its own.
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <cstdint>
 
@@ -18,8 +17,8 @@ int main(int argc, char** argv) {
       {.name = "apid",
        .addOptions =
            [&](CLI::App& app) {
-             ownerOption = app.add_option("--owner-uid", ownerUid,
-                                          "uid that started tailnetd; may write like root");
+             ownerOption =
+                 app.add_option("--owner-uid", ownerUid, "uid that started tailnetd; may write like root");
              app.add_option("--ipnd-timeout-ms", ipndTimeoutMs,
                             "how long a LocalAPI call waits for ipnd before answering 503")
                  ->check(CLI::Range(int64_t{1}, int64_t{600'000}));

@@ -1,11 +1,10 @@
 #include "services/apid/app/apid_app.h"
 
 #include <fcntl.h>
+#include <kj/exception.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
-
-#include <kj/exception.h>
 
 #include <cstring>
 #include <string>
@@ -19,7 +18,9 @@
 namespace tnet::apid {
 namespace {
 
-std::string_view textView(capnp::Text::Reader t) { return {t.cStr(), t.size()}; }
+std::string_view textView(capnp::Text::Reader t) {
+  return {t.cStr(), t.size()};
+}
 
 // ipnd.localapi over the bus (schemas/ipnd.capnp).
 class BusIpndClient final : public IpndClient {
@@ -35,8 +36,7 @@ class BusIpndClient final : public IpndClient {
           r.setMethod(f.method);
           r.setPath(f.path);
           r.setQuery(f.query);
-          r.setBody(capnp::Data::Reader(reinterpret_cast<const uint8_t*>(f.body.data()),
-                                        f.body.size()));
+          r.setBody(capnp::Data::Reader(reinterpret_cast<const uint8_t*>(f.body.data()), f.body.size()));
           r.setCallerUid(f.callerUid);
           r.setCallerPid(f.callerPid);
           r.setCallerPrivileged(f.callerPrivileged);
@@ -84,9 +84,10 @@ Result<int> inheritedListenSocket() {
   int n = sd_listen_fds(1);
   if (n < 0) return Error::failed(std::string("LISTEN_FDS: ") + std::strerror(-n));
   if (n != 1) {
-    return Error::invalid("apid needs exactly one inherited LocalAPI socket (LISTEN_FDS=1, "
-                          "LISTEN_PID=<apid's pid>, fd 3); got " + std::to_string(n) +
-                          ". Start apid through tailnetd or tailnetd-apid.socket.");
+    return Error::invalid(
+        "apid needs exactly one inherited LocalAPI socket (LISTEN_FDS=1, "
+        "LISTEN_PID=<apid's pid>, fd 3); got " +
+        std::to_string(n) + ". Start apid through tailnetd or tailnetd-apid.socket.");
   }
   int fd = SD_LISTEN_FDS_START;
   if (sd_is_socket_unix(fd, SOCK_STREAM, 1, nullptr, 0) <= 0) {
@@ -109,8 +110,7 @@ Result<std::shared_ptr<void>> startApp(service::Service& svc, const AppOptions& 
   serverOptions.headerTimeout = options.headerTimeout;
 
   state->ipnd = std::make_unique<BusIpndClient>(svc.bus());
-  TNET_TRY(auto server,
-           LocalApiServer::create(svc.loop(), fd, std::move(serverOptions), *state->ipnd));
+  TNET_TRY(auto server, LocalApiServer::create(svc.loop(), fd, std::move(serverOptions), *state->ipnd));
   state->server = std::move(server);
 
   AppState* raw = state.get();

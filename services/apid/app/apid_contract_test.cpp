@@ -64,9 +64,15 @@ class Suite {
       error_ = "cannot listen on " + socket_;
       return;
     }
-    std::vector<std::string> argv = {binDir() + "/apid", "--runtime-dir", runtime_, "--state-dir",
-                                     state_ + "/apid", "--owner-uid", std::to_string(getuid()),
-                                     "--ipnd-timeout-ms", withIpnd ? "5000" : "300",
+    std::vector<std::string> argv = {binDir() + "/apid",
+                                     "--runtime-dir",
+                                     runtime_,
+                                     "--state-dir",
+                                     state_ + "/apid",
+                                     "--owner-uid",
+                                     std::to_string(getuid()),
+                                     "--ipnd-timeout-ms",
+                                     withIpnd ? "5000" : "300",
                                      "--header-timeout-ms",
                                      std::to_string(scaled(milliseconds(500)).count())};
     argv.insert(argv.end(), apidExtra.begin(), apidExtra.end());
@@ -75,10 +81,9 @@ class Suite {
   }
 
   void startIpnd() {
-    ipnd_ = std::make_unique<Process>(
-        std::vector<std::string>{binDir() + "/ipnd", "--runtime-dir", runtime_, "--state-dir",
-                                 state_ + "/ipnd"},
-        -1, dir_.path() + "/ipnd.log");
+    ipnd_ = std::make_unique<Process>(std::vector<std::string>{binDir() + "/ipnd", "--runtime-dir", runtime_,
+                                                               "--state-dir", state_ + "/ipnd"},
+                                      -1, dir_.path() + "/ipnd.log");
   }
 
   void restartIpnd() {
@@ -189,9 +194,10 @@ TEST_F(ApidAlone, OversizedHeadersAre431) {
 TEST_F(ApidAlone, OversizedBodyIs413BeforeItIsSent) {
   // Content-Length over the limit is refused from the head alone (curl's Expect: 100-continue
   // flow too): the client never has to push the megabytes.
-  std::string head = "PATCH /localapi/v0/prefs HTTP/1.1\r\nHost: local-tailscaled.sock\r\n"
-                     "Content-Length: " + std::to_string(MAX_BODY_BYTES + 1) +
-                     "\r\nExpect: 100-continue\r\n\r\n";
+  std::string head =
+      "PATCH /localapi/v0/prefs HTTP/1.1\r\nHost: local-tailscaled.sock\r\n"
+      "Content-Length: " +
+      std::to_string(MAX_BODY_BYTES + 1) + "\r\nExpect: 100-continue\r\n\r\n";
   auto r = suite_->call(head);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
@@ -200,8 +206,9 @@ TEST_F(ApidAlone, OversizedBodyIs413BeforeItIsSent) {
 
 TEST_F(ApidAlone, OversizedChunkedBodyIs413) {
   HttpConn c(suite_->socket());
-  c.send("PATCH /localapi/v0/prefs HTTP/1.1\r\nHost: local-tailscaled.sock\r\n"
-         "Transfer-Encoding: chunked\r\n\r\n");
+  c.send(
+      "PATCH /localapi/v0/prefs HTTP/1.1\r\nHost: local-tailscaled.sock\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n");
   std::string chunk(64 * 1024, ' ');
   char size[16];
   std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
@@ -354,9 +361,10 @@ TEST_F(ApidAlone, CurlTalksToIt) {
   pclose(p);
   EXPECT_EQ(std::string(out, n), "404");
   // curl's 2 MB upload: Expect: 100-continue, answered 413 without waiting for the body.
-  std::string upload = "head -c 2000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' "
-                       "--unix-socket " + suite_->socket() +
-                       " -X PATCH --data-binary @- -m 10 http://local-tailscaled.sock/localapi/v0/prefs";
+  std::string upload =
+      "head -c 2000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' "
+      "--unix-socket " +
+      suite_->socket() + " -X PATCH --data-binary @- -m 10 http://local-tailscaled.sock/localapi/v0/prefs";
   p = popen(upload.c_str(), "r");
   ASSERT_NE(p, nullptr);
   n = fread(out, 1, sizeof out - 1, p);
@@ -375,8 +383,8 @@ TEST(ApidStartup, WithoutInheritedSocketFailsWithClearMessage) {
   if (access((binDir() + "/apid").c_str(), X_OK) != 0) GTEST_SKIP() << "bin/apid not built";
   TempDir dir;
   mkdir((dir.path() + "/rt").c_str(), 0700);
-  Process p({binDir() + "/apid", "--runtime-dir", dir.path() + "/rt", "--state-dir", dir.path()},
-            -1, dir.path() + "/log");
+  Process p({binDir() + "/apid", "--runtime-dir", dir.path() + "/rt", "--state-dir", dir.path()}, -1,
+            dir.path() + "/log");
   for (int i = 0; i < 500 && p.running(); ++i) std::this_thread::sleep_for(milliseconds(10));
   EXPECT_FALSE(p.running());
   int status = p.stop();
@@ -432,12 +440,15 @@ TEST_F(ApidWithIpnd, MeasureRoundTrips) {
       EXPECT_TRUE(r && r->status < 500);
     }
     return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
-               .count() / n;
+               .count() /
+           n;
   };
   long local = time(request("GET", "/localapi/v0/nope"), 500);
   long status = time(request("GET", "/localapi/v0/status"), 200);
   long patch = time(request("PATCH", "/localapi/v0/prefs", R"({"ShieldsUp":false,"ShieldsUpSet":true})"), 50);
-  std::fprintf(stderr, "[measure] keep-alive round trip: apid-only 404 %ld us, GET status via ipnd %ld us, PATCH prefs via ipnd %ld us\n",
+  std::fprintf(stderr,
+               "[measure] keep-alive round trip: apid-only 404 %ld us, GET status via ipnd %ld us, PATCH "
+               "prefs via ipnd %ld us\n",
                local, status, patch);
 }
 
@@ -540,8 +551,8 @@ TEST_F(ApidWithIpnd, WatcherThatFallsBehindIsCutOffLikeGo) {
   auto t0 = std::chrono::steady_clock::now();
   for (; patches < 600; ++patches) {
     std::string host = "h" + std::to_string(patches) + std::string(200, 'x');
-    ASSERT_TRUE(writer.send(request("PATCH", "/localapi/v0/prefs",
-                                    R"({"Hostname":")" + host + R"(","HostnameSet":true})")));
+    ASSERT_TRUE(writer.send(
+        request("PATCH", "/localapi/v0/prefs", R"({"Hostname":")" + host + R"(","HostnameSet":true})")));
     auto r = writer.read(scaled(IO));
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200);
@@ -590,18 +601,16 @@ TEST_F(ApidWithIpnd, NonOwnerReadsButCannotWrite) {
     close(pipefd[0]);
     if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
     auto read = roundTrip(suite_->socket(), request("GET", "/localapi/v0/prefs"), IO);
-    auto write = roundTrip(suite_->socket(),
-                           request("PATCH", "/localapi/v0/prefs",
-                                   R"({"ShieldsUp":true,"ShieldsUpSet":true})"),
-                           IO);
+    auto write =
+        roundTrip(suite_->socket(),
+                  request("PATCH", "/localapi/v0/prefs", R"({"ShieldsUp":true,"ShieldsUpSet":true})"), IO);
     // Go checks permission before method and body: 403 here too, not 400.
     auto wrongMethod = roundTrip(suite_->socket(), request("GET", "/localapi/v0/start"), IO);
     auto badJson = roundTrip(suite_->socket(), request("PATCH", "/localapi/v0/prefs", "{"), IO);
-    std::string out = std::to_string(read ? read->status : 0) + " " +
-                      std::to_string(write ? write->status : 0) + " " +
-                      std::to_string(wrongMethod ? wrongMethod->status : 0) + " " +
-                      std::to_string(badJson ? badJson->status : 0) + " " +
-                      (write ? write->body : std::string());
+    std::string out =
+        std::to_string(read ? read->status : 0) + " " + std::to_string(write ? write->status : 0) + " " +
+        std::to_string(wrongMethod ? wrongMethod->status : 0) + " " +
+        std::to_string(badJson ? badJson->status : 0) + " " + (write ? write->body : std::string());
     (void)!::write(pipefd[1], out.data(), out.size());
     _exit(0);
   }

@@ -1,19 +1,21 @@
 // apid's only Asio/Beast translation unit (BUILD-NOTES gotcha 8): the HTTP/1.1 server of the
 // LocalAPI. One Connection per accepted socket, all on the bus loop's thread; nothing here
 // blocks, so a slow client costs only its own connection. Decisions come from core/request.h.
+// clang-format off
 #include <utility>  // before Asio (BUILD-NOTES gotcha 9)
+// clang-format on
 
 #include "services/apid/app/localapi_server.h"
 
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <array>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <array>
 #include <ctime>
 #include <optional>
 #include <unordered_map>
@@ -37,8 +39,7 @@ class Connection;
 // What connections share with the server; kept alive by every connection so that handlers
 // finishing after the server object is gone still find it.
 struct ServerState {
-  ServerState(bus::Loop& l, ServerOptions o, IpndClient& i)
-      : loop(l), options(std::move(o)), ipnd(i) {}
+  ServerState(bus::Loop& l, ServerOptions o, IpndClient& i) : loop(l), options(std::move(o)), ipnd(i) {}
   bus::Loop& loop;
   ServerOptions options;
   IpndClient& ipnd;
@@ -66,8 +67,7 @@ bool isNoBodyStatus(unsigned status) {
 bool equalsNoCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
       return false;
     }
   }
@@ -111,8 +111,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!wasBehind && watch_->fellBehind()) {
       ++server_->stats.watchersFellBehind;
       if (server_->warnLimiter.allow()) {
-        log::logger().warn("localapi.watch.fell_behind uid={} pid={} suppressed={}", caller_.uid,
-                           caller_.pid, server_->warnLimiter.takeSuppressed());
+        log::logger().warn("localapi.watch.fell_behind uid={} pid={} suppressed={}", caller_.uid, caller_.pid,
+                           server_->warnLimiter.takeSuppressed());
       }
     }
     pump();
@@ -159,9 +159,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->body_limit(MAX_BODY_BYTES);
     arm(server_->options.headerTimeout);
     http::async_read_header(socket_, buffer_, *parser_,
-                            [self = shared_from_this()](error_code ec, size_t) {
-                              self->onHeader(ec);
-                            });
+                            [self = shared_from_this()](error_code ec, size_t) { self->onHeader(ec); });
   }
 
   void onHeader(error_code ec) {
@@ -190,13 +188,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void readBody() {
     arm(server_->options.bodyTimeout);
-    http::async_read(socket_, buffer_, *parser_,
-                     [self = shared_from_this()](error_code ec, size_t) {
-                       if (self->closed_) return;
-                       self->disarm();
-                       if (ec) return self->onReadError(ec);
-                       self->dispatch();
-                     });
+    http::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](error_code ec, size_t) {
+      if (self->closed_) return;
+      self->disarm();
+      if (ec) return self->onReadError(ec);
+      self->dispatch();
+    });
   }
 
   void onReadError(error_code ec) {
@@ -223,11 +220,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     auto method = req.method_string();
     auto target = req.target();
-    HttpRequest view{{method.data(), method.size()},
-                     {target.data(), target.size()},
-                     req.version(),
-                     headers,
-                     req.body()};
+    HttpRequest view{
+        {method.data(), method.size()}, {target.data(), target.size()}, req.version(), headers, req.body()};
     keepAlive_ = req.keep_alive();
     version_ = req.version();
     Decision d = decideRequest(view, caller_, server_->options.policy);
@@ -259,9 +253,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!r) {
       ++server_->stats.ipndUnavailable;
       if (server_->warnLimiter.allow()) {
-        log::logger().warn("localapi.ipnd_unavailable path={} err={} suppressed={}",
-                           log::quote(f.path), log::quote(r.error().message),
-                           server_->warnLimiter.takeSuppressed());
+        log::logger().warn("localapi.ipnd_unavailable path={} err={} suppressed={}", log::quote(f.path),
+                           log::quote(r.error().message), server_->warnLimiter.takeSuppressed());
       }
       dropWatch();
       logRequest(f.method, f.path, 503);
@@ -277,12 +270,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Go logs every non-GET/HEAD LocalAPI call; reads only at debug.
     bool write = method != "GET" && method != "HEAD";
     if (write && server_->writeLogLimiter.allow()) {
-      log::logger().info("localapi.request method={} path={} uid={} pid={} status={}",
-                         log::quote(method), log::quote(target), caller_.uid, caller_.pid, status);
+      log::logger().info("localapi.request method={} path={} uid={} pid={} status={}", log::quote(method),
+                         log::quote(target), caller_.uid, caller_.pid, status);
     } else {
-      log::logger().debug("localapi.request method={} path={} uid={} pid={} status={}",
-                          log::quote(method), log::quote(target), caller_.uid, caller_.pid,
-                          status);
+      log::logger().debug("localapi.request method={} path={} uid={} pid={} status={}", log::quote(method),
+                          log::quote(target), caller_.uid, caller_.pid, status);
     }
   }
 
@@ -323,26 +315,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
     streamSerializer_ = std::make_shared<http::response_serializer<http::empty_body>>(*streamHead_);
     writing_ = true;
     arm(server_->options.writeTimeout);
-    http::async_write_header(socket_, *streamSerializer_,
-                             [self = shared_from_this()](error_code ec, size_t) {
-                               if (self->closed_) return;
-                               self->disarm();
-                               self->writing_ = false;
-                               if (ec) return self->close();
-                               self->streaming_ = true;
-                               self->watchForHangup();
-                               self->pump();
-                             });
+    http::async_write_header(socket_, *streamSerializer_, [self = shared_from_this()](error_code ec, size_t) {
+      if (self->closed_) return;
+      self->disarm();
+      self->writing_ = false;
+      if (ec) return self->close();
+      self->streaming_ = true;
+      self->watchForHangup();
+      self->pump();
+    });
   }
 
   // While streaming nothing more is read from the client except to notice that it left.
   void watchForHangup() {
-    socket_.async_read_some(net::buffer(discard_),
-                            [self = shared_from_this()](error_code ec, size_t) {
-                              if (self->closed_) return;
-                              if (ec) return self->close();
-                              self->watchForHangup();
-                            });
+    socket_.async_read_some(net::buffer(discard_), [self = shared_from_this()](error_code ec, size_t) {
+      if (self->closed_) return;
+      if (ec) return self->close();
+      self->watchForHangup();
+    });
   }
 
   void pump() {
@@ -467,8 +457,8 @@ class ServerImpl final : public LocalApiServer {
     if (state_->connections.size() >= MAX_CONNECTIONS) {
       ++state_->stats.connectionsRefused;
       if (state_->warnLimiter.allow()) {
-        log::logger().warn("localapi.connection.refused open={} limit={}",
-                           state_->connections.size(), MAX_CONNECTIONS);
+        log::logger().warn("localapi.connection.refused open={} limit={}", state_->connections.size(),
+                           MAX_CONNECTIONS);
       }
       return;  // the socket closes as it goes out of scope
     }
@@ -503,13 +493,13 @@ ServerOptions defaultServerOptions(Policy policy) {
 }
 
 Result<std::unique_ptr<LocalApiServer>> LocalApiServer::create(bus::Loop& loop, int listenFd,
-                                                               ServerOptions options,
-                                                               IpndClient& ipnd) {
+                                                               ServerOptions options, IpndClient& ipnd) {
   net::io_context& io = bus::ioContext(loop);
   Stream::acceptor acceptor(io);
   error_code ec;
   acceptor.assign(Stream(), listenFd, ec);
-  if (ec) return Error::failed("cannot use LocalAPI socket fd " + std::to_string(listenFd) + ": " + ec.message());
+  if (ec)
+    return Error::failed("cannot use LocalAPI socket fd " + std::to_string(listenFd) + ": " + ec.message());
   auto server = std::make_unique<ServerImpl>(loop, std::move(acceptor), std::move(options), ipnd);
   server->startAccepting();
   return std::unique_ptr<LocalApiServer>(std::move(server));

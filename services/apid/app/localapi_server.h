@@ -42,8 +42,8 @@ struct ServerStats {
 class LocalApiServer {
  public:
   // Takes ownership of `listenFd` (a listening AF_UNIX stream socket).
-  static Result<std::unique_ptr<LocalApiServer>> create(bus::Loop& loop, int listenFd,
-                                                        ServerOptions options, IpndClient& ipnd);
+  static Result<std::unique_ptr<LocalApiServer>> create(bus::Loop& loop, int listenFd, ServerOptions options,
+                                                        IpndClient& ipnd);
   virtual ~LocalApiServer() = default;
 
   // An ipnd.notify event, for every watcher.

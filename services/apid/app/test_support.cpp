@@ -80,7 +80,9 @@ Process::Process(std::vector<std::string> argv, int listenFd, const std::string&
   _exit(127);
 }
 
-Process::~Process() { stop(); }
+Process::~Process() {
+  stop();
+}
 
 bool Process::running() {
   if (pid_ <= 0) return false;
@@ -162,7 +164,8 @@ std::optional<std::string> HttpConn::readLine(std::chrono::steady_clock::time_po
       buf_.erase(0, eol + 2);
       return line;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || !fill(left)) return std::nullopt;
   }
 }
@@ -194,7 +197,8 @@ std::optional<std::string> HttpConn::readChunk(std::chrono::milliseconds timeout
   if (!sizeLine) return std::nullopt;
   size_t size = std::strtoul(sizeLine->c_str(), nullptr, 16);
   while (buf_.size() < size + 2) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || !fill(left)) return std::nullopt;
   }
   std::string data = buf_.substr(0, size);
@@ -239,7 +243,8 @@ std::optional<HttpResponse> HttpConn::read(std::chrono::milliseconds timeout) {
 bool HttpConn::waitFor(const std::string& needle, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (buf_.find(needle) == std::string::npos) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || !fill(left)) return false;
   }
   return true;
@@ -248,7 +253,8 @@ bool HttpConn::waitFor(const std::string& needle, std::chrono::milliseconds time
 bool HttpConn::waitClosed(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!eof_) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     if (!fill(left) && !eof_) return false;
   }

@@ -52,8 +52,8 @@ struct HttpResponse {
   int status = 0;
   std::string reason;
   std::multimap<std::string, std::string> headers;  // lower-case names
-  std::string body;                                   // de-chunked
-  bool closed = false;                                // the server closed after it
+  std::string body;                                 // de-chunked
+  bool closed = false;                              // the server closed after it
   std::string header(const std::string& lowerName) const;
 };
 
@@ -85,8 +85,8 @@ class HttpConn {
 };
 
 // A request in wire form with the Go client's Host header.
-std::string request(const std::string& method, const std::string& target,
-                    const std::string& body = "", const std::string& extraHeaders = "");
+std::string request(const std::string& method, const std::string& target, const std::string& body = "",
+                    const std::string& extraHeaders = "");
 
 // Sends one request on a fresh connection and reads the answer.
 std::optional<HttpResponse> roundTrip(const std::string& socketPath, const std::string& raw,

@@ -36,7 +36,9 @@ constexpr Endpoint TABLE[] = {
 
 }  // namespace
 
-std::span<const Endpoint> endpointTable() { return TABLE; }
+std::span<const Endpoint> endpointTable() {
+  return TABLE;
+}
 
 const Endpoint* findEndpoint(std::string_view path) {
   if (path.substr(0, LOCALAPI_PREFIX.size()) != LOCALAPI_PREFIX) return nullptr;

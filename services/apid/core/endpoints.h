@@ -29,14 +29,14 @@ struct MethodRule {
 struct Endpoint {
   std::string_view name;  // the part after /localapi/v0/
   std::span<const MethodRule> methods;
-  uint16_t wrongMethodStatus;            // Go's status for a method not listed
-  std::string_view wrongMethodMessage;   // Go's http.Error text for it
-  std::string_view deniedMessage;        // Go's 403 text when write permission is missing
+  uint16_t wrongMethodStatus;           // Go's status for a method not listed
+  std::string_view wrongMethodMessage;  // Go's http.Error text for it
+  std::string_view deniedMessage;       // Go's 403 text when write permission is missing
   // Go's handler checks write permission before the method and the body (every write-only
   // endpoint). For a caller apid cannot call privileged, a wrong method or a bad body then goes
   // to ipnd, which alone knows the operator: 403 for anyone else, the method/body error for it.
   bool writeCheckedFirst = false;
-  bool streaming = false;                // watch-ipn-bus: the reply is a stream of Notify lines
+  bool streaming = false;  // watch-ipn-bus: the reply is a stream of Notify lines
 };
 
 // Every endpoint apid serves, in docs order.

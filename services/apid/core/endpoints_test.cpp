@@ -100,8 +100,7 @@ TEST(Endpoints, IsolationIsReadOnlyGet) {
   EXPECT_FALSE(rule("/localapi/v0/tailnetd/isolation", "GET")->needsWrite);
   EXPECT_EQ(rule("/localapi/v0/tailnetd/isolation", "POST"), nullptr);
   EXPECT_EQ(rule("/localapi/v0/tailnetd/isolation", "HEAD"), nullptr);  // as ipnd
-  EXPECT_EQ(findEndpoint("/localapi/v0/tailnetd/isolation")->wrongMethodMessage,
-            "unsupported method");
+  EXPECT_EQ(findEndpoint("/localapi/v0/tailnetd/isolation")->wrongMethodMessage, "unsupported method");
 }
 
 TEST(Endpoints, WriteOnlyEndpointsCheckPermissionFirstAsGo) {

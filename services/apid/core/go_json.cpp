@@ -8,8 +8,12 @@
 namespace tnet::apid {
 namespace {
 
-bool isSpace(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-bool isDigit(unsigned char c) { return c >= '0' && c <= '9'; }
+bool isSpace(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+bool isDigit(unsigned char c) {
+  return c >= '0' && c <= '9';
+}
 bool isHex(unsigned char c) {
   return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
@@ -18,7 +22,9 @@ Error syntaxError(unsigned char c, std::string_view context) {
   return Error::invalid("invalid character " + goQuoteChar(c) + " " + std::string(context));
 }
 
-Error unexpectedEof() { return Error::invalid("unexpected EOF"); }
+Error unexpectedEof() {
+  return Error::invalid("unexpected EOF");
+}
 
 // Where the scanner stands inside its innermost container, as Go's parseState values.
 enum class Frame : char { OBJECT_KEY, OBJECT_VALUE, ARRAY_VALUE };
@@ -54,12 +60,19 @@ class Scanner {
 
   static JsonKind kindOf(unsigned char c) {
     switch (c) {
-      case '{': return JsonKind::OBJECT;
-      case '[': return JsonKind::ARRAY;
-      case '"': return JsonKind::STRING;
-      case 't': case 'f': return JsonKind::BOOL;
-      case 'n': return JsonKind::NUL;
-      default: return JsonKind::NUMBER;
+      case '{':
+        return JsonKind::OBJECT;
+      case '[':
+        return JsonKind::ARRAY;
+      case '"':
+        return JsonKind::STRING;
+      case 't':
+      case 'f':
+        return JsonKind::BOOL;
+      case 'n':
+        return JsonKind::NUL;
+      default:
+        return JsonKind::NUMBER;
     }
   }
 
@@ -100,10 +113,18 @@ class Scanner {
         }
         return Step::WANT_VALUE;
       }
-      case '"': TNET_TRY_VOID(string()); return Step::HAVE_VALUE;
-      case 't': TNET_TRY_VOID(literal("true")); return Step::HAVE_VALUE;
-      case 'f': TNET_TRY_VOID(literal("false")); return Step::HAVE_VALUE;
-      case 'n': TNET_TRY_VOID(literal("null")); return Step::HAVE_VALUE;
+      case '"':
+        TNET_TRY_VOID(string());
+        return Step::HAVE_VALUE;
+      case 't':
+        TNET_TRY_VOID(literal("true"));
+        return Step::HAVE_VALUE;
+      case 'f':
+        TNET_TRY_VOID(literal("false"));
+        return Step::HAVE_VALUE;
+      case 'n':
+        TNET_TRY_VOID(literal("null"));
+        return Step::HAVE_VALUE;
       default:
         if (c == '-' || isDigit(c)) {
           TNET_TRY_VOID(number());
@@ -177,8 +198,8 @@ class Scanner {
             if (pos_ == s_.size()) return unexpectedEof();
             if (!isHex(uc(pos_))) return syntaxError(uc(pos_), "in \\u hexadecimal character escape");
           }
-        } else if (e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't' && e != '\\' &&
-                   e != '/' && e != '"') {
+        } else if (e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't' && e != '\\' && e != '/' &&
+                   e != '"') {
           return syntaxError(e, "in string escape code");
         }
       }
@@ -253,14 +274,30 @@ std::string goQuoteChar(unsigned char c) {
   // strconv.Quote(string(c)) without its double quotes; string(byte) is the rune U+00XX.
   std::string inner;
   switch (c) {
-    case '\a': inner = "\\a"; break;
-    case '\b': inner = "\\b"; break;
-    case '\f': inner = "\\f"; break;
-    case '\n': inner = "\\n"; break;
-    case '\r': inner = "\\r"; break;
-    case '\t': inner = "\\t"; break;
-    case '\v': inner = "\\v"; break;
-    case '\\': inner = "\\\\"; break;
+    case '\a':
+      inner = "\\a";
+      break;
+    case '\b':
+      inner = "\\b";
+      break;
+    case '\f':
+      inner = "\\f";
+      break;
+    case '\n':
+      inner = "\\n";
+      break;
+    case '\r':
+      inner = "\\r";
+      break;
+    case '\t':
+      inner = "\\t";
+      break;
+    case '\v':
+      inner = "\\v";
+      break;
+    case '\\':
+      inner = "\\\\";
+      break;
     default: {
       char buf[8];
       if (goIsPrintLatin1(c)) {
@@ -282,7 +319,9 @@ std::string goQuoteChar(unsigned char c) {
   return "'" + inner + "'";
 }
 
-Result<JsonValueSpan> scanFirstJsonValue(std::string_view text) { return Scanner(text).run(); }
+Result<JsonValueSpan> scanFirstJsonValue(std::string_view text) {
+  return Scanner(text).run();
+}
 
 Result<void> checkJsonForStruct(std::string_view text, std::string_view goType) {
   TNET_TRY(JsonValueSpan span, scanFirstJsonValue(text));
@@ -291,10 +330,18 @@ Result<void> checkJsonForStruct(std::string_view text, std::string_view goType) 
     case JsonKind::OBJECT:
     case JsonKind::NUL:  // Go leaves the struct untouched for null
       return {};
-    case JsonKind::ARRAY: got = "array"; break;
-    case JsonKind::STRING: got = "string"; break;
-    case JsonKind::NUMBER: got = "number"; break;
-    case JsonKind::BOOL: got = "bool"; break;
+    case JsonKind::ARRAY:
+      got = "array";
+      break;
+    case JsonKind::STRING:
+      got = "string";
+      break;
+    case JsonKind::NUMBER:
+      got = "number";
+      break;
+    case JsonKind::BOOL:
+      got = "bool";
+      break;
   }
   return Error::invalid(std::string("json: cannot unmarshal ") + got + " into Go value of type " +
                         std::string(goType));

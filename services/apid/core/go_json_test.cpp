@@ -46,8 +46,7 @@ TEST(GoJson, EmptyAndTruncatedInputUseGoIoErrors) {
 TEST(GoJson, SyntaxErrorsUseGoMessages) {
   EXPECT_EQ(errorOf("x"), "invalid character 'x' looking for beginning of value");
   EXPECT_EQ(errorOf("{x"), "invalid character 'x' looking for beginning of object key string");
-  EXPECT_EQ(errorOf("{\"a\":1,}"),
-            "invalid character '}' looking for beginning of object key string");
+  EXPECT_EQ(errorOf("{\"a\":1,}"), "invalid character '}' looking for beginning of object key string");
   EXPECT_EQ(errorOf("{\"a\" 1}"), "invalid character '1' after object key");
   EXPECT_EQ(errorOf("{\"a\":1 \"b\":2}"), "invalid character '\"' after object key:value pair");
   EXPECT_EQ(errorOf("[1 2]"), "invalid character '2' after array element");

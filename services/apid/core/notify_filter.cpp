@@ -10,7 +10,9 @@
 namespace tnet::apid {
 namespace {
 
-bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool isSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 size_t skipSpace(std::string_view s, size_t i) {
   while (i < s.size() && isSpace(s[i])) ++i;
@@ -24,10 +26,17 @@ size_t utf8Length(std::string_view s, size_t i) {
   size_t n;
   uint32_t cp;
   if (c < 0x80) return 1;
-  if (c >= 0xc2 && c <= 0xdf) { n = 2; cp = c & 0x1f; }
-  else if (c >= 0xe0 && c <= 0xef) { n = 3; cp = c & 0x0f; }
-  else if (c >= 0xf0 && c <= 0xf4) { n = 4; cp = c & 0x07; }
-  else return 0;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+    cp = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    cp = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    cp = c & 0x07;
+  } else
+    return 0;
   if (i + n > s.size()) return 0;
   for (size_t k = 1; k < n; ++k) {
     if ((b(i + k) & 0xc0) != 0x80) return 0;
@@ -40,8 +49,7 @@ size_t utf8Length(std::string_view s, size_t i) {
 
 }  // namespace
 
-Result<std::string> removeTopLevelFields(std::string_view json,
-                                         std::span<const std::string_view> names) {
+Result<std::string> removeTopLevelFields(std::string_view json, std::span<const std::string_view> names) {
   TNET_TRY(JsonValueSpan whole, scanFirstJsonValue(json));
   if (whole.kind != JsonKind::OBJECT) return Error::invalid("notify is not a JSON object");
   if (skipSpace(json, whole.end) != json.size()) {
@@ -95,13 +103,27 @@ std::string goJsonString(std::string_view text) {
     auto c = static_cast<unsigned char>(text[i]);
     if (c < 0x80) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
         default:
           if (c < 0x20 || c == '<' || c == '>' || c == '&') {
             std::snprintf(buf, sizeof buf, "\\u%04x", c);
@@ -120,9 +142,12 @@ std::string goJsonString(std::string_view text) {
       continue;
     }
     std::string_view seq = text.substr(i, n);
-    if (seq == "\xe2\x80\xa8") out += "\\u2028";
-    else if (seq == "\xe2\x80\xa9") out += "\\u2029";
-    else out += seq;
+    if (seq == "\xe2\x80\xa8")
+      out += "\\u2028";
+    else if (seq == "\xe2\x80\xa9")
+      out += "\\u2029";
+    else
+      out += seq;
     i += n;
   }
   out += '"';

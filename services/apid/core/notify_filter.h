@@ -18,8 +18,7 @@ inline constexpr std::string_view FELL_BEHIND_MESSAGE = "IPN bus consumer fell b
 // The top-level members of a JSON object, minus those named in `names` (compared after JSON
 // unescaping of the key is NOT done: ipnd writes plain ASCII keys). The input is returned
 // unchanged when nothing is removed. INVALID if `json` is not one well-formed object.
-Result<std::string> removeTopLevelFields(std::string_view json,
-                                         std::span<const std::string_view> names);
+Result<std::string> removeTopLevelFields(std::string_view json, std::span<const std::string_view> names);
 
 // The Notify a watcher with `mask` receives for the event `json` (Linux rules: NetMap is never
 // stripped there). Fields:

@@ -25,8 +25,7 @@ TEST(NotifyFilter, RemovesTopLevelMembersExactly) {
   EXPECT_EQ(*removeTopLevelFields(R"({"State":6,"Version":"x","Engine":{"a":[1]}})", names),
             R"({"Version":"x"})");
   EXPECT_EQ(*removeTopLevelFields(R"({"State":6})", names), "{}");
-  EXPECT_EQ(*removeTopLevelFields(R"({ "Version" : "a,}" , "State" : 1 })", names),
-            R"({"Version" : "a,}"})");
+  EXPECT_EQ(*removeTopLevelFields(R"({ "Version" : "a,}" , "State" : 1 })", names), R"({"Version" : "a,}"})");
   EXPECT_EQ(*removeTopLevelFields("{}", names), "{}");
 }
 

@@ -90,11 +90,13 @@ HttpResponse goHttpError(uint16_t status, std::string_view message) {
   return r;
 }
 
-HttpResponse headerTooLarge() { return serverError(431, "431 Request Header Fields Too Large"); }
+HttpResponse headerTooLarge() {
+  return serverError(431, "431 Request Header Fields Too Large");
+}
 
 HttpResponse bodyTooLarge() {
-  return serverError(413, "413 Request Entity Too Large: request body exceeds " +
-                              std::to_string(MAX_BODY_BYTES) + " bytes");
+  return serverError(
+      413, "413 Request Entity Too Large: request body exceeds " + std::to_string(MAX_BODY_BYTES) + " bytes");
 }
 
 HttpResponse badRequest(std::string_view detail) {
@@ -128,8 +130,9 @@ Decision decideRequest(const HttpRequest& req, const Caller& caller, const Polic
     if (path != "/") return goHttpError(404, "404 page not found");
     HttpResponse r;
     r.headers.emplace_back("Content-Type", "text/html; charset=utf-8");
-    r.body = "<html><title>tailnetd</title><body><h1>tailnetd</h1>This is the local tailnetd "
-             "daemon.\n";
+    r.body =
+        "<html><title>tailnetd</title><body><h1>tailnetd</h1>This is the local tailnetd "
+        "daemon.\n";
     r.headOnly = req.method == "HEAD";
     return r;
   }
@@ -158,9 +161,9 @@ Decision decideRequest(const HttpRequest& req, const Caller& caller, const Polic
     auto ok = checkJsonForStruct(req.body, rule->goType);
     if (!ok) {
       if (privileged || !rule->needsWrite) {
-        return localApiError(policy, 400, rule->body == BodyCheck::JSON_FIXED
-                                              ? rule->fixedJsonError
-                                              : std::string_view(ok.error().message));
+        return localApiError(policy, 400,
+                             rule->body == BodyCheck::JSON_FIXED ? rule->fixedJsonError
+                                                                 : std::string_view(ok.error().message));
       }
       deferToIpnd = true;  // Go: 403 before decoding for anyone but the operator
     }
@@ -184,9 +187,8 @@ Decision decideRequest(const HttpRequest& req, const Caller& caller, const Polic
   return f;
 }
 
-HttpResponse responseFromIpnd(const ForwardRequest& forward, const Policy& policy,
-                              uint16_t status, std::string_view contentType,
-                              std::string_view body) {
+HttpResponse responseFromIpnd(const ForwardRequest& forward, const Policy& policy, uint16_t status,
+                              std::string_view contentType, std::string_view body) {
   if (status < 100 || status > 599) {
     HttpResponse bad = localApiError(policy, 502, "tailnetd: ipnd sent an invalid HTTP status");
     bad.headOnly = forward.head;
@@ -207,8 +209,7 @@ HttpResponse responseFromIpnd(const ForwardRequest& forward, const Policy& polic
   return r;
 }
 
-HttpResponse ipndUnavailable(const ForwardRequest& forward, const Policy& policy,
-                             std::string_view reason) {
+HttpResponse ipndUnavailable(const ForwardRequest& forward, const Policy& policy, std::string_view reason) {
   HttpResponse r = localApiError(
       policy, 503, "tailnetd: ipnd did not answer (" + std::string(reason) + "); is tailnetd running?");
   r.headOnly = forward.head;

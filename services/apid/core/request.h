@@ -38,8 +38,8 @@ struct Caller {
 };
 
 struct Policy {
-  uint32_t ownerUid = 0;        // --owner-uid: may write, like root
-  std::string version;          // Tailscale-Version header and Notify.Version
+  uint32_t ownerUid = 0;  // --owner-uid: may write, like root
+  std::string version;    // Tailscale-Version header and Notify.Version
 };
 
 struct HttpResponse {
@@ -78,8 +78,7 @@ HttpResponse responseFromIpnd(const ForwardRequest& forward, const Policy& polic
                               std::string_view contentType, std::string_view body);
 
 // 503 when ipnd did not answer in time or is not reachable.
-HttpResponse ipndUnavailable(const ForwardRequest& forward, const Policy& policy,
-                             std::string_view reason);
+HttpResponse ipndUnavailable(const ForwardRequest& forward, const Policy& policy, std::string_view reason);
 
 // Headers of a watch-ipn-bus stream (status 200, application/json); the app sends the body
 // chunked, one Notify line per chunk.

@@ -38,7 +38,8 @@ HttpResponse answer(const Decision& d) {
 }
 
 ForwardRequest forwarded(const Decision& d) {
-  EXPECT_TRUE(std::holds_alternative<ForwardRequest>(d)) << "expected a forward, got status "
+  EXPECT_TRUE(std::holds_alternative<ForwardRequest>(d))
+      << "expected a forward, got status "
       << (std::holds_alternative<HttpResponse>(d) ? std::get<HttpResponse>(d).status : 0) << " "
       << (std::holds_alternative<HttpResponse>(d) ? std::get<HttpResponse>(d).body : "");
   return std::holds_alternative<ForwardRequest>(d) ? std::get<ForwardRequest>(d) : ForwardRequest{};
@@ -83,7 +84,8 @@ TEST(Request, PrivilegeIsRootOrOwner) {
 
 TEST(Request, WritesAreForwardedWithNeedsWriteSoIpndCanCheckTheOperator) {
   // An unprivileged caller may be Prefs.OperatorUser, which only ipnd knows.
-  ForwardRequest f = forwarded(decide(with("PATCH", "/localapi/v0/prefs", R"({"WantRunning":false,"WantRunningSet":true})"), OTHER));
+  ForwardRequest f = forwarded(
+      decide(with("PATCH", "/localapi/v0/prefs", R"({"WantRunning":false,"WantRunningSet":true})"), OTHER));
   EXPECT_TRUE(f.needsWrite);
   EXPECT_FALSE(f.callerPrivileged);
   EXPECT_EQ(f.body, R"({"WantRunning":false,"WantRunningSet":true})");
@@ -119,8 +121,7 @@ TEST(Request, WatchIpnBusStreamsWithParsedMask) {
 }
 
 TEST(Request, AbsoluteFormTargetWithLocalApiHost) {
-  ForwardRequest f =
-      forwarded(decide(with("GET", "http://local-tailscaled.sock/localapi/v0/status?x=1")));
+  ForwardRequest f = forwarded(decide(with("GET", "http://local-tailscaled.sock/localapi/v0/status?x=1")));
   EXPECT_EQ(f.path, "/localapi/v0/status");
   EXPECT_EQ(f.query, "x=1");
 }
@@ -182,8 +183,7 @@ TEST(Request, BadReasonHeaderIs400) {
 }
 
 TEST(Request, WrongMethodOnStartLoginLogoutIs400WantPost) {
-  for (const char* p : {"/localapi/v0/start", "/localapi/v0/login-interactive",
-                        "/localapi/v0/logout"}) {
+  for (const char* p : {"/localapi/v0/start", "/localapi/v0/login-interactive", "/localapi/v0/logout"}) {
     HttpResponse a = answer(decide(with("GET", p)));
     EXPECT_EQ(a.status, 400) << p;
     EXPECT_EQ(a.body, "want POST\n") << p;
@@ -195,8 +195,8 @@ TEST(Request, WrongMethodOnStartLoginLogoutIs400WantPost) {
 TEST(Request, UnprivilegedWrongMethodOnWriteOnlyEndpointGoesToIpnd) {
   // Go answers a non-writer 403 before looking at the method; only ipnd knows whether this uid
   // is the operator (then it answers the method error itself).
-  for (const char* p : {"/localapi/v0/start", "/localapi/v0/login-interactive",
-                        "/localapi/v0/logout", "/localapi/v0/check-prefs"}) {
+  for (const char* p : {"/localapi/v0/start", "/localapi/v0/login-interactive", "/localapi/v0/logout",
+                        "/localapi/v0/check-prefs"}) {
     ForwardRequest f = forwarded(decide(with("GET", p), OTHER));
     EXPECT_TRUE(f.needsWrite) << p;
     EXPECT_FALSE(f.callerPrivileged) << p;
@@ -323,7 +323,8 @@ TEST(Request, RootPageIsHtml) {
 }
 
 TEST(Request, WrongMethodOnPrefsAndCheckPrefsIs405) {
-  for (auto [m, p] : {std::pair{"POST", "/localapi/v0/prefs"}, {"PUT", "/localapi/v0/prefs"},
+  for (auto [m, p] : {std::pair{"POST", "/localapi/v0/prefs"},
+                      {"PUT", "/localapi/v0/prefs"},
                       {"GET", "/localapi/v0/check-prefs"}}) {
     HttpResponse a = answer(decide(with(m, p)));
     EXPECT_EQ(a.status, 405) << m << p;

@@ -108,8 +108,8 @@ bool isValidStdBase64(std::string_view text) {
   size_t pad = 0;
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
-    bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 c == '+' || c == '/';
+    bool alpha =
+        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
     if (c == '=') {
       ++pad;
       continue;

@@ -53,7 +53,7 @@ TEST(Url, QueryValueFollowsGoParseQuery) {
   EXPECT_EQ(*queryValue("ma%73k=1", "mask"), "1");
   EXPECT_FALSE(queryValue("", "mask"));
   EXPECT_FALSE(queryValue("other=1", "mask"));
-  EXPECT_EQ(*queryValue("mask=%zz&mask=3", "mask"), "3");  // bad pair skipped
+  EXPECT_EQ(*queryValue("mask=%zz&mask=3", "mask"), "3");    // bad pair skipped
   EXPECT_EQ(*queryValue("mask=1;x=2&mask=4", "mask"), "4");  // ';' pair rejected by Go
 }
 
@@ -63,10 +63,10 @@ TEST(Url, Base64LikeGoStdEncoding) {
   EXPECT_TRUE(isValidStdBase64("aGk="));
   EXPECT_TRUE(isValidStdBase64("aA=="));
   EXPECT_TRUE(isValidStdBase64("aA\r\n=="));
-  EXPECT_FALSE(isValidStdBase64("aGk"));       // missing padding
+  EXPECT_FALSE(isValidStdBase64("aGk"));  // missing padding
   EXPECT_FALSE(isValidStdBase64("a==="));
   EXPECT_FALSE(isValidStdBase64("aA=a"));
-  EXPECT_FALSE(isValidStdBase64("aGk-"));      // URL alphabet
+  EXPECT_FALSE(isValidStdBase64("aGk-"));  // URL alphabet
   EXPECT_FALSE(isValidStdBase64("not base64!"));
 }
 

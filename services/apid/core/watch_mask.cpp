@@ -82,14 +82,12 @@ Result<uint64_t> parseWatchMask(std::string_view rawQuery) {
   auto text = queryValue(rawQuery, "mask");
   if (text && !text->empty() && !parseDecimalU64(*text, mask)) return Error::invalid("bad mask");
   if (mask & NOTIFY_IN_PROCESS_NO_DISCONNECT) {
-    return Error::invalid(
-        "NotifyInProcessNoDisconnect is only valid for in-process IPN bus subscribers");
+    return Error::invalid("NotifyInProcessNoDisconnect is only valid for in-process IPN bus subscribers");
   }
   if (mask & NOTIFY_RATE_LIMIT) {
     if (uint64_t bad = mask & NOTIFY_RATE_LIMIT_INCOMPATIBLE_BITS) {
-      return Error::invalid(
-          "NotifyRateLimit is incompatible with new-style IPN bus subscription bits " +
-          notifyWatchOptString(bad));
+      return Error::invalid("NotifyRateLimit is incompatible with new-style IPN bus subscription bits " +
+                            notifyWatchOptString(bad));
     }
   }
   return mask;

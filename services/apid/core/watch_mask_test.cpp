@@ -18,8 +18,8 @@ TEST(WatchMask, ParsesDecimal) {
 }
 
 TEST(WatchMask, BadNumbersAreBadMask) {
-  for (const char* q : {"mask=-1", "mask=+1", "mask=0x10", "mask=1_0", "mask=abc", "mask= 1",
-                        "mask=18446744073709551616"}) {
+  for (const char* q :
+       {"mask=-1", "mask=+1", "mask=0x10", "mask=1_0", "mask=abc", "mask= 1", "mask=18446744073709551616"}) {
     auto r = parseWatchMask(q);
     ASSERT_FALSE(r) << q;
     EXPECT_EQ(r.error().message, "bad mask") << q;
@@ -37,8 +37,8 @@ TEST(WatchMask, GoValidationMessages) {
   EXPECT_EQ(rl.error().message,
             "NotifyRateLimit is incompatible with new-style IPN bus subscription bits "
             "ipn.NotifyPeerChanges");
-  auto rl2 = parseWatchMask("mask=" + std::to_string(NOTIFY_RATE_LIMIT | NOTIFY_PEER_CHANGES |
-                                                     NOTIFY_INITIAL_STATUS));
+  auto rl2 = parseWatchMask("mask=" +
+                            std::to_string(NOTIFY_RATE_LIMIT | NOTIFY_PEER_CHANGES | NOTIFY_INITIAL_STATUS));
   EXPECT_EQ(rl2.error().message,
             "NotifyRateLimit is incompatible with new-style IPN bus subscription bits "
             "(ipn.NotifyPeerChanges | ipn.NotifyInitialStatus)");

@@ -47,7 +47,9 @@ void WatchSession::enqueue(uint64_t seq, std::string line) {
   queue_.push_back({seq, std::move(line)});
 }
 
-void WatchSession::end() { ended_ = true; }
+void WatchSession::end() {
+  ended_ = true;
+}
 
 std::optional<std::string> WatchSession::next() {
   // Before ipnd's answer nothing may go out: the initial Notify must be first.

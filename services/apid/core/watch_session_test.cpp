@@ -10,7 +10,9 @@
 namespace tnet::apid {
 namespace {
 
-std::string ev(int n) { return "{\"Version\":\"v\",\"State\":" + std::to_string(n) + "}"; }
+std::string ev(int n) {
+  return "{\"Version\":\"v\",\"State\":" + std::to_string(n) + "}";
+}
 
 TEST(WatchSession, NothingBeforeIpndAnswers) {
   WatchSession s(0, "v");
