@@ -1,6 +1,7 @@
 #include "libs/wire/keys.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace tnet::key {
@@ -28,6 +29,54 @@ std::string shortStringOf(const crypto::Key32& key) {
 std::string discoShortStringOf(const crypto::Key32& key) {
   if (key == crypto::Key32{}) return "";
   return "d:" + hexEncode(ByteSpan(key.data(), 8));
+}
+
+namespace {
+
+template <typename Public>
+void publicToJson(nlohmann::json& j, const Public& k) {
+  j = k.toString();
+}
+
+template <typename Public>
+void publicFromJson(const nlohmann::json& j, Public& k) {
+  if (j.is_null()) {
+    k = Public();
+    return;
+  }
+  if (!j.is_string()) {
+    throw nlohmann::json::type_error::create(302, "key must be a JSON string", &j);
+  }
+  auto parsed = Public::parse(j.get_ref<const std::string&>());
+  if (!parsed) throw nlohmann::json::other_error::create(501, parsed.error().message, &j);
+  k = *parsed;
+}
+
+}  // namespace
+
+void to_json(nlohmann::json& j, const MachinePublic& k) {
+  publicToJson(j, k);
+}
+void to_json(nlohmann::json& j, const NodePublic& k) {
+  publicToJson(j, k);
+}
+void to_json(nlohmann::json& j, const DiscoPublic& k) {
+  publicToJson(j, k);
+}
+void to_json(nlohmann::json& j, const ChallengePublic& k) {
+  publicToJson(j, k);
+}
+void from_json(const nlohmann::json& j, MachinePublic& k) {
+  publicFromJson(j, k);
+}
+void from_json(const nlohmann::json& j, NodePublic& k) {
+  publicFromJson(j, k);
+}
+void from_json(const nlohmann::json& j, DiscoPublic& k) {
+  publicFromJson(j, k);
+}
+void from_json(const nlohmann::json& j, ChallengePublic& k) {
+  publicFromJson(j, k);
 }
 
 Bytes nodePublicToBinary(const NodePublic& key) {

@@ -18,6 +18,7 @@
 #include <compare>
 #include <cstddef>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 
@@ -157,6 +158,19 @@ using ChallengePublic = PublicKey<ChallengeKeyTag>;
 using MachinePrivate = PrivateKeyOf<MachineKeyTag>;
 using NodePrivate = PrivateKeyOf<NodeKeyTag>;
 using DiscoPrivate = PrivateKeyOf<DiscoKeyTag>;
+
+// JSON (nlohmann ADL hooks): a public key is its text form, as Go's MarshalText; null decodes
+// to the zero key (Go skips UnmarshalText for null). Decoding anything else that does not parse
+// throws nlohmann::json::type_error / other_error, which the JSON caller already handles.
+// Private keys have no JSON hooks on purpose: use parse()/toText() where a secret is persisted.
+void to_json(nlohmann::json& j, const MachinePublic& k);
+void to_json(nlohmann::json& j, const NodePublic& k);
+void to_json(nlohmann::json& j, const DiscoPublic& k);
+void to_json(nlohmann::json& j, const ChallengePublic& k);
+void from_json(const nlohmann::json& j, MachinePublic& k);
+void from_json(const nlohmann::json& j, NodePublic& k);
+void from_json(const nlohmann::json& j, DiscoPublic& k);
+void from_json(const nlohmann::json& j, ChallengePublic& k);
 
 // NodePublic's binary form (Go's MarshalBinary): "np" + 32 raw bytes.
 Bytes nodePublicToBinary(const NodePublic& key);

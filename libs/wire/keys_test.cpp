@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <unordered_set>
 
@@ -134,6 +135,28 @@ TEST(Keys, ChallengePublic) {
   ASSERT_TRUE(c);
   EXPECT_EQ(c->toString(), "chalpub:" + std::string(MACHINE_PUB_HEX));
   EXPECT_FALSE(ChallengePublic::parse("mkey:" + std::string(MACHINE_PUB_HEX)));
+}
+
+TEST(Keys, JsonLikeGoMarshalText) {
+  // The /key reply: {"legacyPublicKey":"mkey:000…","publicKey":"mkey:…"}.
+  const std::string body = "{\"legacyPublicKey\":\"mkey:" + std::string(64, '0') +
+                           "\",\"publicKey\":\"mkey:" + std::string(MACHINE_PUB_HEX) + "\"}";
+  auto j = nlohmann::json::parse(body);
+  auto legacy = j["legacyPublicKey"].get<MachinePublic>();
+  auto noise = j["publicKey"].get<MachinePublic>();
+  EXPECT_TRUE(legacy.isZero());
+  EXPECT_EQ(noise.untypedHex(), MACHINE_PUB_HEX);
+  nlohmann::json out = {{"publicKey", noise}, {"Node", NodePublic()}};
+  EXPECT_EQ(out.dump(), "{\"Node\":\"nodekey:" + std::string(64, '0') +
+                            "\",\"publicKey\":\"mkey:" + std::string(MACHINE_PUB_HEX) + "\"}");
+  EXPECT_TRUE(nlohmann::json(nullptr).get<NodePublic>().isZero());
+  EXPECT_THROW(nlohmann::json(5).get<NodePublic>(), nlohmann::json::type_error);
+  EXPECT_THROW(nlohmann::json("nodekey:zz").get<NodePublic>(), nlohmann::json::other_error);
+  EXPECT_THROW(nlohmann::json(noise.toString()).get<NodePublic>(), nlohmann::json::other_error);
+  std::vector<DiscoPublic> list =
+      nlohmann::json::parse("[\"discokey:" + std::string(MACHINE_PUB_HEX) + "\"]");
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].shortString(), "d:8f40c5adb68f2562");
 }
 
 TEST(Keys, GeneratedKeysAreClampedAndDistinct) {
