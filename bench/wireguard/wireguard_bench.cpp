@@ -41,10 +41,10 @@ void BM_RawLibsodiumSealOpen(benchmark::State& state) {
     uint8_t nonce[12] = {};
     putU64LE(nonce + 4, counter++);
     unsigned long long n = 0;
-    crypto_aead_chacha20poly1305_ietf_encrypt(sealed.data(), &n, plain.data(), plain.size(), nullptr, 0, nullptr,
-                                              nonce, key);
-    if (crypto_aead_chacha20poly1305_ietf_decrypt(opened.data(), &n, nullptr, sealed.data(), sealed.size(), nullptr, 0,
-                                                  nonce, key) != 0) {
+    crypto_aead_chacha20poly1305_ietf_encrypt(sealed.data(), &n, plain.data(), plain.size(), nullptr, 0,
+                                              nullptr, nonce, key);
+    if (crypto_aead_chacha20poly1305_ietf_decrypt(opened.data(), &n, nullptr, sealed.data(), sealed.size(),
+                                                  nullptr, 0, nonce, key) != 0) {
       state.SkipWithError("open failed");
     }
     benchmark::DoNotOptimize(opened.data());
@@ -60,7 +60,8 @@ void BM_CoreSealOpen(benchmark::State& state) {
   crypto::generatePrivateKey(cb.privateKey);
   ca.tunMtu = cb.tunMtu = PACKET;  // 1420 bytes need no padding: both sides seal the same bytes
   Device a(ca), b(cb);
-  const Endpoint epA = Endpoint::fromBytes(Bytes{1, 0, 0, 1, 0, 1}), epB = Endpoint::fromBytes(Bytes{1, 0, 0, 2, 0, 1});
+  const Endpoint epA = Endpoint::fromBytes(Bytes{1, 0, 0, 1, 0, 1}),
+                 epB = Endpoint::fromBytes(Bytes{1, 0, 0, 2, 0, 1});
   const PeerId toB = *a.addPeer({b.publicKey(), {*IpPrefix::parse("100.64.0.2/32")}, epB});
   b.addPeer({a.publicKey(), {*IpPrefix::parse("100.64.0.1/32")}, epA}).value();
   Now now{std::chrono::seconds(1), std::chrono::seconds(1700000000)};

@@ -22,7 +22,8 @@ Result<void> expectExact(ByteSpan d, WgMessageType type, size_t size, const char
     return Error::invalid(std::string(name) + ": size " + std::to_string(d.size()) + ", want " +
                           std::to_string(size));
   }
-  if (getU32LE(d.data()) != static_cast<uint32_t>(type)) return Error::invalid(std::string(name) + ": wrong type");
+  if (getU32LE(d.data()) != static_cast<uint32_t>(type))
+    return Error::invalid(std::string(name) + ": wrong type");
   return {};
 }
 
@@ -43,7 +44,8 @@ Result<WgMessageType> classifyWgDatagram(ByteSpan d) {
       if (d.size() != WG_COOKIE_REPLY_SIZE) return Error::invalid("wireguard: cookie reply of wrong size");
       return WgMessageType::COOKIE_REPLY;
     case static_cast<uint32_t>(WgMessageType::TRANSPORT):
-      if (d.size() < WG_KEEPALIVE_SIZE) return Error::invalid("wireguard: transport shorter than a keepalive");
+      if (d.size() < WG_KEEPALIVE_SIZE)
+        return Error::invalid("wireguard: transport shorter than a keepalive");
       return WgMessageType::TRANSPORT;
     default:
       return Error::invalid("wireguard: unknown message type");

@@ -26,7 +26,7 @@ constexpr size_t WG_COOKIE_REPLY_SIZE = 64;
 constexpr size_t WG_TRANSPORT_HEADER_SIZE = 16;
 constexpr size_t WG_TAG_SIZE = 16;
 constexpr size_t WG_KEEPALIVE_SIZE = WG_TRANSPORT_HEADER_SIZE + WG_TAG_SIZE;  // also the minimum
-constexpr size_t WG_MAX_MESSAGE_SIZE = 65535;                                   // largest UDP payload
+constexpr size_t WG_MAX_MESSAGE_SIZE = 65535;                                 // largest UDP payload
 constexpr size_t WG_MAX_CONTENT_SIZE = WG_MAX_MESSAGE_SIZE - WG_KEEPALIVE_SIZE;
 constexpr size_t WG_MAC_SIZE = 16;
 constexpr size_t WG_TIMESTAMP_SIZE = 12;  // TAI64N
@@ -86,7 +86,11 @@ void writeWgTransportHeader(uint8_t* out, uint32_t receiver, uint64_t counter);
 
 // The byte ranges MACs cover (whitepaper §5.4.4): mac1 covers everything before it, mac2
 // everything before mac2. `size` is the whole message's size.
-constexpr size_t wgMac1Offset(size_t size) { return size - 2 * WG_MAC_SIZE; }
-constexpr size_t wgMac2Offset(size_t size) { return size - WG_MAC_SIZE; }
+constexpr size_t wgMac1Offset(size_t size) {
+  return size - 2 * WG_MAC_SIZE;
+}
+constexpr size_t wgMac2Offset(size_t size) {
+  return size - WG_MAC_SIZE;
+}
 
 }  // namespace tnet::wire

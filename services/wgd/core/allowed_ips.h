@@ -50,7 +50,9 @@ class AllowedIps {
     friend bool operator==(const Key&, const Key&) = default;
   };
   struct KeyHash {
-    size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.hi * 0x9e3779b97f4a7c15ULL ^ k.lo); }
+    size_t operator()(const Key& k) const {
+      return std::hash<uint64_t>()(k.hi * 0x9e3779b97f4a7c15ULL ^ k.lo);
+    }
   };
   struct Family {
     std::vector<std::unordered_map<Key, PeerId, KeyHash>> byLength;  // index = prefix length

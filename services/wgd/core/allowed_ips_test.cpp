@@ -24,7 +24,8 @@ TEST(AllowedIps, ParsesAndMasks) {
   EXPECT_EQ(P("fd7a:115c:a1e0:ab12::1/48").toString(), "fd7a:115c:a1e0::/48");
   EXPECT_EQ(P("0.0.0.0/0").toString(), "0.0.0.0/0");
   EXPECT_EQ(P("1.2.3.255/30").toString(), "1.2.3.252/30");
-  for (auto bad : {"10.0.0.0/33", "::/129", "10.0.0/8", "hello", "10.0.0.0/", "10.0.0.0/x", "", "10.0.0.0/0008"}) {
+  for (auto bad :
+       {"10.0.0.0/33", "::/129", "10.0.0/8", "hello", "10.0.0.0/", "10.0.0.0/x", "", "10.0.0.0/0008"}) {
     EXPECT_FALSE(IpPrefix::parse(bad)) << bad;
   }
 }
@@ -58,7 +59,7 @@ TEST(AllowedIps, LongestPrefixWinsV6AndFamiliesAreSeparate) {
   EXPECT_EQ(L(t, "fd7a:115c:a1e0::5"), 3u);
   EXPECT_EQ(L(t, "fd7a:115c:a1e0:8000:7fff::1"), 4u);  // bit 64 is 0, as in the /65
   EXPECT_EQ(L(t, "fd7a:115c:a1e0:8000:8000::1"), 2u);  // bit 64 is 1: only the /48 matches
-  EXPECT_EQ(L(t, "100.64.0.1"), std::nullopt);  // no IPv4 entries at all
+  EXPECT_EQ(L(t, "100.64.0.1"), std::nullopt);         // no IPv4 entries at all
   EXPECT_EQ(t.lookup(Bytes{1, 2, 3}), std::nullopt);
 }
 

@@ -5,7 +5,9 @@ namespace {
 
 constexpr std::string_view LABEL_MAC1 = "mac1----";
 
-ByteSpan textBytes(std::string_view s) { return ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
+ByteSpan textBytes(std::string_view s) {
+  return ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
 
 bool fresh(const std::optional<Duration>& setAt, Duration now) {
   return setAt.has_value() && now - *setAt <= COOKIE_REFRESH_TIME;
@@ -19,7 +21,9 @@ crypto::Key32 macKey(std::string_view label, const crypto::Key32& publicKey) {
   return key;
 }
 
-CookieChecker::~CookieChecker() { crypto::wipe(secret_); }
+CookieChecker::~CookieChecker() {
+  crypto::wipe(secret_);
+}
 
 void CookieChecker::init(const crypto::Key32& ourPublicKey) {
   mac1Key_ = macKey(LABEL_MAC1, ourPublicKey);
@@ -61,11 +65,14 @@ wire::WgCookieReply CookieChecker::createReply(ByteSpan msg, uint32_t receiver, 
   reply.receiver = receiver;
   random.fill(reply.nonce);
   const size_t smac1 = wire::wgMac1Offset(msg.size());
-  crypto::xaeadSeal(reply.encryptedCookie, encryptionKey_, reply.nonce, cookie, msg.subspan(smac1, wire::WG_MAC_SIZE));
+  crypto::xaeadSeal(reply.encryptedCookie, encryptionKey_, reply.nonce, cookie,
+                    msg.subspan(smac1, wire::WG_MAC_SIZE));
   return reply;
 }
 
-CookieGenerator::~CookieGenerator() { crypto::wipe(cookie_); }
+CookieGenerator::~CookieGenerator() {
+  crypto::wipe(cookie_);
+}
 
 void CookieGenerator::init(const crypto::Key32& peerPublicKey) {
   mac1Key_ = macKey(LABEL_MAC1, peerPublicKey);
@@ -97,6 +104,8 @@ bool CookieGenerator::consumeReply(const wire::WgCookieReply& reply, Duration no
   return true;
 }
 
-bool CookieGenerator::hasFreshCookie(Duration now) const { return fresh(cookieSet_, now); }
+bool CookieGenerator::hasFreshCookie(Duration now) const {
+  return fresh(cookieSet_, now);
+}
 
 }  // namespace tnet::wg

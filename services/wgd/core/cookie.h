@@ -32,7 +32,8 @@ class CookieChecker {
   bool checkMac2(ByteSpan msg, ByteSpan src, Duration now) const;
   // A cookie reply to `msg` (whose sender index is `receiver`) for source `src`; rotates the
   // cookie secret first when it is older than COOKIE_REFRESH_TIME.
-  wire::WgCookieReply createReply(ByteSpan msg, uint32_t receiver, ByteSpan src, Duration now, RandomSource& random);
+  wire::WgCookieReply createReply(ByteSpan msg, uint32_t receiver, ByteSpan src, Duration now,
+                                  RandomSource& random);
 
  private:
   wire::WgMac cookieFor(ByteSpan src) const;

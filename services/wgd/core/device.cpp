@@ -17,25 +17,44 @@ Endpoint Endpoint::fromBytes(ByteSpan b) {
 
 std::string_view dropReasonName(DropReason reason) {
   switch (reason) {
-    case DropReason::NONE: return "none";
-    case DropReason::MALFORMED: return "malformed";
-    case DropReason::INVALID_MAC1: return "invalid_mac1";
-    case DropReason::COOKIE_REQUIRED: return "cookie_required";
-    case DropReason::RATE_LIMITED: return "rate_limited";
-    case DropReason::HANDSHAKE_INVALID: return "handshake_invalid";
-    case DropReason::UNKNOWN_PEER: return "unknown_peer";
-    case DropReason::REPLAYED_INITIATION: return "replayed_initiation";
-    case DropReason::HANDSHAKE_FLOOD: return "handshake_flood";
-    case DropReason::UNEXPECTED_RESPONSE: return "unexpected_response";
-    case DropReason::INVALID_COOKIE_REPLY: return "invalid_cookie_reply";
-    case DropReason::UNKNOWN_INDEX: return "unknown_index";
-    case DropReason::KEYPAIR_EXPIRED: return "keypair_expired";
-    case DropReason::DECRYPT_FAILED: return "decrypt_failed";
-    case DropReason::REPLAYED_COUNTER: return "replayed_counter";
-    case DropReason::INVALID_INNER_PACKET: return "invalid_inner_packet";
-    case DropReason::DISALLOWED_SOURCE: return "disallowed_source";
-    case DropReason::NO_ROUTE: return "no_route";
-    case DropReason::PACKET_TOO_LARGE: return "packet_too_large";
+    case DropReason::NONE:
+      return "none";
+    case DropReason::MALFORMED:
+      return "malformed";
+    case DropReason::INVALID_MAC1:
+      return "invalid_mac1";
+    case DropReason::COOKIE_REQUIRED:
+      return "cookie_required";
+    case DropReason::RATE_LIMITED:
+      return "rate_limited";
+    case DropReason::HANDSHAKE_INVALID:
+      return "handshake_invalid";
+    case DropReason::UNKNOWN_PEER:
+      return "unknown_peer";
+    case DropReason::REPLAYED_INITIATION:
+      return "replayed_initiation";
+    case DropReason::HANDSHAKE_FLOOD:
+      return "handshake_flood";
+    case DropReason::UNEXPECTED_RESPONSE:
+      return "unexpected_response";
+    case DropReason::INVALID_COOKIE_REPLY:
+      return "invalid_cookie_reply";
+    case DropReason::UNKNOWN_INDEX:
+      return "unknown_index";
+    case DropReason::KEYPAIR_EXPIRED:
+      return "keypair_expired";
+    case DropReason::DECRYPT_FAILED:
+      return "decrypt_failed";
+    case DropReason::REPLAYED_COUNTER:
+      return "replayed_counter";
+    case DropReason::INVALID_INNER_PACKET:
+      return "invalid_inner_packet";
+    case DropReason::DISALLOWED_SOURCE:
+      return "disallowed_source";
+    case DropReason::NO_ROUTE:
+      return "no_route";
+    case DropReason::PACKET_TOO_LARGE:
+      return "packet_too_large";
   }
   return "unknown";
 }
@@ -52,7 +71,8 @@ Device::~Device() = default;
 
 Result<PeerId> Device::addPeer(const PeerConfig& config) {
   if (peers_.size() >= MAX_PEERS) return Error::overloaded("wireguard: too many peers");
-  if (config.publicKey == identity_.publicKey) return Error::invalid("wireguard: peer has our own public key");
+  if (config.publicKey == identity_.publicKey)
+    return Error::invalid("wireguard: peer has our own public key");
   if (peersByKey_.count(config.publicKey)) return Error::invalid("wireguard: duplicate peer public key");
   auto peer = std::make_unique<Peer>();
   peer->id = nextPeerId_++;
@@ -192,10 +212,18 @@ DatagramResult Device::handleDatagram(ByteSpan datagram, const Endpoint& from, N
     return r;
   }
   switch (*type) {
-    case wire::WgMessageType::INITIATION: handleInitiation(datagram, from, now, r); break;
-    case wire::WgMessageType::RESPONSE: handleResponse(datagram, from, now, r); break;
-    case wire::WgMessageType::COOKIE_REPLY: handleCookieReply(datagram, now, r); break;
-    case wire::WgMessageType::TRANSPORT: handleTransport(datagram, from, now, r); break;
+    case wire::WgMessageType::INITIATION:
+      handleInitiation(datagram, from, now, r);
+      break;
+    case wire::WgMessageType::RESPONSE:
+      handleResponse(datagram, from, now, r);
+      break;
+    case wire::WgMessageType::COOKIE_REPLY:
+      handleCookieReply(datagram, now, r);
+      break;
+    case wire::WgMessageType::TRANSPORT:
+      handleTransport(datagram, from, now, r);
+      break;
   }
   return r;
 }
@@ -386,7 +414,8 @@ void Device::handleTransport(ByteSpan bytes, const Endpoint& from, Now now, Data
   if (isData) {
     ByteSpan source;
     inner = trimInnerPacket(plain, source);
-    if (inner == DropReason::NONE && allowedIps_.lookup(source) != peer.id) inner = DropReason::DISALLOWED_SOURCE;
+    if (inner == DropReason::NONE && allowedIps_.lookup(source) != peer.id)
+      inner = DropReason::DISALLOWED_SOURCE;
   }
   peer.endpoint = from;
   keepKeyFreshReceiving(peer, now, r.send);

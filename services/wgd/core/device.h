@@ -73,17 +73,17 @@ struct DeviceConfig {
 struct PeerConfig {
   Key32 publicKey{};
   std::vector<IpPrefix> allowedIps;
-  Endpoint endpoint;                     // empty: learnt from the first authenticated datagram
+  Endpoint endpoint;                        // empty: learnt from the first authenticated datagram
   uint16_t persistentKeepaliveSeconds = 0;  // 0 = off (Tailscale never sets it)
 };
 
 enum class DropReason {
   NONE,
-  MALFORMED,            // size/type checks of the wire format failed
+  MALFORMED,  // size/type checks of the wire format failed
   INVALID_MAC1,
-  COOKIE_REQUIRED,      // under load without a valid mac2: a cookie reply was sent instead
+  COOKIE_REQUIRED,  // under load without a valid mac2: a cookie reply was sent instead
   RATE_LIMITED,
-  HANDSHAKE_INVALID,    // did not decrypt/authenticate
+  HANDSHAKE_INVALID,  // did not decrypt/authenticate
   UNKNOWN_PEER,
   REPLAYED_INITIATION,  // timestamp not newer than the last accepted one
   HANDSHAKE_FLOOD,      // initiations closer than HANDSHAKE_INITIATION_RATE

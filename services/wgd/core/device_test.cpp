@@ -15,7 +15,9 @@ using testing::ScriptedRandom;
 using testing::vectorBytes;
 using testing::vectorKey;
 
-std::string hex(ByteSpan b) { return hexEncode(b); }
+std::string hex(ByteSpan b) {
+  return hexEncode(b);
+}
 
 const Endpoint EP_A = Endpoint::fromBytes(Bytes{10, 231, 0, 1, 0xca, 0x6c});
 const Endpoint EP_B = Endpoint::fromBytes(Bytes{10, 231, 0, 2, 0xca, 0x6d});
@@ -49,7 +51,9 @@ Bytes ipv6(std::array<uint8_t, 16> src, std::array<uint8_t, 16> dst, size_t payl
   return p;
 }
 
-IpPrefix prefix(std::string_view s) { return *IpPrefix::parse(s); }
+IpPrefix prefix(std::string_view s) {
+  return *IpPrefix::parse(s);
+}
 
 // Two devices, A (100.64.0.1) and B (100.64.0.2), each knowing the other.
 class Pair : public ::testing::Test {
@@ -75,7 +79,8 @@ class Pair : public ::testing::Test {
   }
 
   // Feeds datagrams to `to`, returning everything it delivered and collecting what it sends.
-  std::vector<DatagramResult> feed(Device& to, const Endpoint& from, const std::vector<Datagram>& in, Now now) {
+  std::vector<DatagramResult> feed(Device& to, const Endpoint& from, const std::vector<Datagram>& in,
+                                   Now now) {
     std::vector<DatagramResult> out;
     for (const Datagram& d : in) out.push_back(to.handleDatagram(d.bytes, from, now));
     return out;
@@ -276,8 +281,8 @@ TEST_F(Pair, InnerPacketWithBadLengthIsDropped) {
 }
 
 TEST_F(Pair, MalformedDatagramsAreDroppedQuietly) {
-  for (Bytes d : {Bytes{}, Bytes{1}, Bytes{4, 0, 0, 0}, Bytes(147, 0), Bytes(148, 0), Bytes(92, 0), Bytes(64, 0),
-                  Bytes(31, 0), Bytes(40, 0)}) {
+  for (Bytes d : {Bytes{}, Bytes{1}, Bytes{4, 0, 0, 0}, Bytes(147, 0), Bytes(148, 0), Bytes(92, 0),
+                  Bytes(64, 0), Bytes(31, 0), Bytes(40, 0)}) {
     if (d.size() >= 4) d[0] = d.size() == 148 ? 1 : d.size() == 92 ? 2 : d.size() == 64 ? 3 : 4;
     auto r = b_->handleDatagram(d, EP_A, at(0));
     EXPECT_NE(r.drop, DropReason::NONE) << d.size();
@@ -441,9 +446,11 @@ TEST_F(Pair, StagedQueueKeepsTheNewest128) {
 
 TEST_F(Pair, PaddingToSixteenCappedAtMtu) {
   handshake(at(0));
-  auto size = [&](size_t payload) { return a_->sendPacket(ipv4(IP_A, IP_B, payload), at(1)).send.at(0).bytes.size(); };
-  EXPECT_EQ(size(0), 32u + 32u);           // 28 -> 32
-  EXPECT_EQ(size(4), 32u + 32u);           // 32 stays 32
+  auto size = [&](size_t payload) {
+    return a_->sendPacket(ipv4(IP_A, IP_B, payload), at(1)).send.at(0).bytes.size();
+  };
+  EXPECT_EQ(size(0), 32u + 32u);            // 28 -> 32
+  EXPECT_EQ(size(4), 32u + 32u);            // 32 stays 32
   EXPECT_EQ(size(1275 - 28), 32u + 1280u);  // 1275 -> 1280
   EXPECT_EQ(size(1280 - 28), 32u + 1280u);
   EXPECT_EQ(size(1290 - 28), 32u + 1296u);  // past the MTU: 1290 % 1280 = 10 -> 16
@@ -454,7 +461,7 @@ TEST_F(Pair, CountersPastRekeyAfterMessagesTriggerRekey) {
   a_ = nullptr;
   b_ = nullptr;
   SetUp();
-  handshake(at(0));  // counter 0 used by the keepalive
+  handshake(at(0));                                                    // counter 0 used by the keepalive
   EXPECT_EQ(a_->sendPacket(ipv4(IP_A, IP_B), at(6)).send.size(), 1u);  // 1
   EXPECT_EQ(a_->sendPacket(ipv4(IP_A, IP_B), at(6)).send.size(), 1u);  // 2
   EXPECT_EQ(a_->sendPacket(ipv4(IP_A, IP_B), at(6)).send.size(), 2u);  // 3, then sendNonce 4 > 3: rekey

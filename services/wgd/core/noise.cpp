@@ -8,9 +8,13 @@ namespace {
 constexpr std::string_view NOISE_CONSTRUCTION = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";
 constexpr std::string_view WG_IDENTIFIER = "WireGuard v1 zx2c4 Jason@zx2c4.com";
 
-ByteSpan textBytes(std::string_view s) { return ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
+ByteSpan textBytes(std::string_view s) {
+  return ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
 
-void mixHash(Key32& dst, const Key32& h, ByteSpan data) { crypto::blake2s(dst, {h, data}); }
+void mixHash(Key32& dst, const Key32& h, ByteSpan data) {
+  crypto::blake2s(dst, {h, data});
+}
 void mixKey(Key32& dst, const Key32& c, ByteSpan data) {
   Key32 out;
   crypto::hkdf(c, data, &out);
@@ -50,13 +54,19 @@ Key32 clamped(const Key32& raw) {
 
 }  // namespace
 
-const Key32& initialChainKey() { return initial().chainKey; }
-const Key32& initialHash() { return initial().hash; }
+const Key32& initialChainKey() {
+  return initial().chainKey;
+}
+const Key32& initialHash() {
+  return initial().hash;
+}
 
 StaticIdentity::StaticIdentity(const Key32& priv) : privateKey(clamped(priv)) {
   crypto::x25519Base(publicKey, privateKey);
 }
-StaticIdentity::~StaticIdentity() { crypto::wipe(privateKey); }
+StaticIdentity::~StaticIdentity() {
+  crypto::wipe(privateKey);
+}
 
 HandshakeState::~HandshakeState() {
   clear();
@@ -83,8 +93,9 @@ SessionKeys::~SessionKeys() {
   crypto::wipe(receive);
 }
 
-Result<wire::WgInitiation> createInitiation(const StaticIdentity& self, HandshakeState& hs, const Key32& ephemeralPrivate,
-                                            const Tai64n& timestamp, uint32_t senderIndex) {
+Result<wire::WgInitiation> createInitiation(const StaticIdentity& self, HandshakeState& hs,
+                                            const Key32& ephemeralPrivate, const Tai64n& timestamp,
+                                            uint32_t senderIndex) {
   if (crypto::isZeroConstantTime(hs.precomputedStaticStatic)) {
     return Error::invalid("wireguard: peer public key is low-order");
   }
@@ -119,7 +130,8 @@ Result<wire::WgInitiation> createInitiation(const StaticIdentity& self, Handshak
   return msg;
 }
 
-std::optional<InitiationOpening> openInitiationStatic(const StaticIdentity& self, const wire::WgInitiation& msg) {
+std::optional<InitiationOpening> openInitiationStatic(const StaticIdentity& self,
+                                                      const wire::WgInitiation& msg) {
   InitiationOpening o;
   mixHash(o.hash, initialHash(), self.publicKey);
   mixHash(o.hash, o.hash, msg.ephemeral);
@@ -155,11 +167,13 @@ void commitInitiation(HandshakeState& hs, const InitiationOpening& o, const wire
   hs.remoteIndex = msg.sender;
   hs.remoteEphemeral = msg.ephemeral;
   if (tai64nAfter(timestamp, hs.lastTimestamp)) hs.lastTimestamp = timestamp;
-  if (!hs.lastInitiationConsumption || now > *hs.lastInitiationConsumption) hs.lastInitiationConsumption = now;
+  if (!hs.lastInitiationConsumption || now > *hs.lastInitiationConsumption)
+    hs.lastInitiationConsumption = now;
   hs.stage = HandshakeStage::INITIATION_CONSUMED;
 }
 
-Result<wire::WgResponse> createResponse(HandshakeState& hs, const Key32& ephemeralPrivate, uint32_t senderIndex) {
+Result<wire::WgResponse> createResponse(HandshakeState& hs, const Key32& ephemeralPrivate,
+                                        uint32_t senderIndex) {
   if (hs.stage != HandshakeStage::INITIATION_CONSUMED) {
     return Error::invalid("wireguard: handshake initiation must be consumed first");
   }
@@ -173,9 +187,11 @@ Result<wire::WgResponse> createResponse(HandshakeState& hs, const Key32& ephemer
   mixKey(hs.chainKey, hs.chainKey, msg.ephemeral);
 
   Key32 ss;
-  if (!crypto::x25519(ss, hs.localEphemeral, hs.remoteEphemeral)) return Error::invalid("wireguard: low-order ephemeral");
+  if (!crypto::x25519(ss, hs.localEphemeral, hs.remoteEphemeral))
+    return Error::invalid("wireguard: low-order ephemeral");
   mixKey(hs.chainKey, hs.chainKey, ss);
-  if (!crypto::x25519(ss, hs.localEphemeral, hs.remoteStatic)) return Error::invalid("wireguard: low-order static");
+  if (!crypto::x25519(ss, hs.localEphemeral, hs.remoteStatic))
+    return Error::invalid("wireguard: low-order static");
   mixKey(hs.chainKey, hs.chainKey, ss);
   crypto::wipe(ss);
 

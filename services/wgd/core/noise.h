@@ -28,7 +28,13 @@ struct StaticIdentity {
   StaticIdentity& operator=(const StaticIdentity&) = delete;
 };
 
-enum class HandshakeStage { ZEROED, INITIATION_CREATED, INITIATION_CONSUMED, RESPONSE_CREATED, RESPONSE_CONSUMED };
+enum class HandshakeStage {
+  ZEROED,
+  INITIATION_CREATED,
+  INITIATION_CONSUMED,
+  RESPONSE_CREATED,
+  RESPONSE_CONSUMED
+};
 
 struct HandshakeState {
   HandshakeStage stage = HandshakeStage::ZEROED;
@@ -56,8 +62,9 @@ struct HandshakeState {
 
 // Initiator: builds the initiation (MACs zero) and moves the state to INITIATION_CREATED.
 // Fails when the peer's static key is low-order.
-Result<wire::WgInitiation> createInitiation(const StaticIdentity& self, HandshakeState& hs, const Key32& ephemeralPrivate,
-                                            const Tai64n& timestamp, uint32_t senderIndex);
+Result<wire::WgInitiation> createInitiation(const StaticIdentity& self, HandshakeState& hs,
+                                            const Key32& ephemeralPrivate, const Tai64n& timestamp,
+                                            uint32_t senderIndex);
 
 // Responder, first half: decrypts the initiator's static key. The caller looks the peer up by it.
 struct InitiationOpening {
@@ -66,17 +73,20 @@ struct InitiationOpening {
   Key32 chainKey{};
   ~InitiationOpening();
 };
-std::optional<InitiationOpening> openInitiationStatic(const StaticIdentity& self, const wire::WgInitiation& msg);
+std::optional<InitiationOpening> openInitiationStatic(const StaticIdentity& self,
+                                                      const wire::WgInitiation& msg);
 // Responder, second half: with that peer's precomputed static-static secret, authenticates and
 // decrypts the timestamp, advancing opening.hash/chainKey. The caller then checks replay and flood
 // before committing the result into the peer's HandshakeState (commitInitiation).
-std::optional<Tai64n> openInitiationTimestamp(InitiationOpening& opening, const Key32& precomputedStaticStatic,
+std::optional<Tai64n> openInitiationTimestamp(InitiationOpening& opening,
+                                              const Key32& precomputedStaticStatic,
                                               const wire::WgInitiation& msg);
 void commitInitiation(HandshakeState& hs, const InitiationOpening& opening, const wire::WgInitiation& msg,
                       const Tai64n& timestamp, Duration now);
 
 // Responder: builds the response (MACs zero) from INITIATION_CONSUMED; → RESPONSE_CREATED.
-Result<wire::WgResponse> createResponse(HandshakeState& hs, const Key32& ephemeralPrivate, uint32_t senderIndex);
+Result<wire::WgResponse> createResponse(HandshakeState& hs, const Key32& ephemeralPrivate,
+                                        uint32_t senderIndex);
 
 // Initiator: authenticates the response from INITIATION_CREATED; → RESPONSE_CONSUMED. False (state
 // untouched) when it does not authenticate.

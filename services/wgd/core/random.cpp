@@ -4,6 +4,8 @@
 
 namespace tnet::wg {
 
-void SystemRandom::fill(MutableByteSpan out) { crypto::randomBytes(out); }
+void SystemRandom::fill(MutableByteSpan out) {
+  crypto::randomBytes(out);
+}
 
 }  // namespace tnet::wg

@@ -12,7 +12,8 @@ class ReplaySequence : public ::testing::Test {
  protected:
   void T(uint64_t n, bool expected) {
     ++step_;
-    EXPECT_EQ(filter_.validateCounter(n, REJECT_AFTER_MESSAGES), expected) << "step " << step_ << " counter " << n;
+    EXPECT_EQ(filter_.validateCounter(n, REJECT_AFTER_MESSAGES), expected)
+        << "step " << step_ << " counter " << n;
   }
   void reset() {
     filter_.reset();
@@ -31,40 +32,40 @@ TEST_F(ReplaySequence, WindowIsTheKernelSize) {
 
 TEST_F(ReplaySequence, KernelSequence) {
   reset();
-  T(0, true);                                 /*  1 */
-  T(1, true);                                 /*  2 */
-  T(1, false);                                /*  3 */
-  T(9, true);                                 /*  4 */
-  T(8, true);                                 /*  5 */
-  T(7, true);                                 /*  6 */
-  T(7, false);                                /*  7 */
-  T(T_LIM, true);                             /*  8 */
-  T(T_LIM - 1, true);                         /*  9 */
-  T(T_LIM - 1, false);                        /* 10 */
-  T(T_LIM - 2, true);                         /* 11 */
-  T(2, true);                                 /* 12 */
-  T(2, false);                                /* 13 */
-  T(T_LIM + 16, true);                        /* 14 */
-  T(3, false);                                /* 15 */
-  T(T_LIM + 16, false);                       /* 16 */
-  T(T_LIM * 4, true);                         /* 17 */
-  T(T_LIM * 4 - (T_LIM - 1), true);           /* 18 */
-  T(10, false);                               /* 19 */
-  T(T_LIM * 4 - T_LIM, false);                /* 20 */
-  T(T_LIM * 4 - (T_LIM + 1), false);          /* 21 */
-  T(T_LIM * 4 - (T_LIM - 2), true);           /* 22 */
-  T(T_LIM * 4 + 1 - T_LIM, false);            /* 23 */
-  T(0, false);                                /* 24 */
-  T(REJECT_AFTER_MESSAGES, false);            /* 25 */
-  T(REJECT_AFTER_MESSAGES - 1, true);         /* 26 */
-  T(REJECT_AFTER_MESSAGES, false);            /* 27 */
-  T(REJECT_AFTER_MESSAGES - 1, false);        /* 28 */
-  T(REJECT_AFTER_MESSAGES - 2, true);         /* 29 */
-  T(REJECT_AFTER_MESSAGES + 1, false);        /* 30 */
-  T(REJECT_AFTER_MESSAGES + 2, false);        /* 31 */
-  T(REJECT_AFTER_MESSAGES - 2, false);        /* 32 */
-  T(REJECT_AFTER_MESSAGES - 3, true);         /* 33 */
-  T(0, false);                                /* 34 */
+  T(0, true);                          /*  1 */
+  T(1, true);                          /*  2 */
+  T(1, false);                         /*  3 */
+  T(9, true);                          /*  4 */
+  T(8, true);                          /*  5 */
+  T(7, true);                          /*  6 */
+  T(7, false);                         /*  7 */
+  T(T_LIM, true);                      /*  8 */
+  T(T_LIM - 1, true);                  /*  9 */
+  T(T_LIM - 1, false);                 /* 10 */
+  T(T_LIM - 2, true);                  /* 11 */
+  T(2, true);                          /* 12 */
+  T(2, false);                         /* 13 */
+  T(T_LIM + 16, true);                 /* 14 */
+  T(3, false);                         /* 15 */
+  T(T_LIM + 16, false);                /* 16 */
+  T(T_LIM * 4, true);                  /* 17 */
+  T(T_LIM * 4 - (T_LIM - 1), true);    /* 18 */
+  T(10, false);                        /* 19 */
+  T(T_LIM * 4 - T_LIM, false);         /* 20 */
+  T(T_LIM * 4 - (T_LIM + 1), false);   /* 21 */
+  T(T_LIM * 4 - (T_LIM - 2), true);    /* 22 */
+  T(T_LIM * 4 + 1 - T_LIM, false);     /* 23 */
+  T(0, false);                         /* 24 */
+  T(REJECT_AFTER_MESSAGES, false);     /* 25 */
+  T(REJECT_AFTER_MESSAGES - 1, true);  /* 26 */
+  T(REJECT_AFTER_MESSAGES, false);     /* 27 */
+  T(REJECT_AFTER_MESSAGES - 1, false); /* 28 */
+  T(REJECT_AFTER_MESSAGES - 2, true);  /* 29 */
+  T(REJECT_AFTER_MESSAGES + 1, false); /* 30 */
+  T(REJECT_AFTER_MESSAGES + 2, false); /* 31 */
+  T(REJECT_AFTER_MESSAGES - 2, false); /* 32 */
+  T(REJECT_AFTER_MESSAGES - 3, true);  /* 33 */
+  T(0, false);                         /* 34 */
 }
 
 TEST_F(ReplaySequence, BulkAscendingThenZero) {

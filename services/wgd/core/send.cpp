@@ -1,9 +1,8 @@
 // The send path: handshake messages, staging, sealing and key rotation (wireguard-go send.go,
 // noise-protocol.go BeginSymmetricSession / ReceivedWithKeypair, peer.go ZeroAndFlushAll).
-#include "services/wgd/core/device.h"
-
 #include <cstring>
 
+#include "services/wgd/core/device.h"
 #include "services/wgd/core/peer.h"
 
 namespace tnet::wg {
@@ -167,7 +166,8 @@ void Device::stagePacket(Peer& peer, ByteSpan packet) {
   if (peer.staged.size() >= QUEUE_STAGED_SIZE) peer.staged.pop_front();
   const size_t padded = paddedSize(packet.size(), tunMtu_);
   Bytes buffer(wire::WG_TRANSPORT_HEADER_SIZE + padded + wire::WG_TAG_SIZE);
-  if (!packet.empty()) std::memcpy(buffer.data() + wire::WG_TRANSPORT_HEADER_SIZE, packet.data(), packet.size());
+  if (!packet.empty())
+    std::memcpy(buffer.data() + wire::WG_TRANSPORT_HEADER_SIZE, packet.data(), packet.size());
   peer.staged.push_back(std::move(buffer));
 }
 
@@ -194,8 +194,8 @@ void Device::sendStagedPackets(Peer& peer, Now now, Out& out) {
       const size_t padded = buffer.size() - wire::WG_KEEPALIVE_SIZE;
       wire::writeWgTransportHeader(buffer.data(), kp->remoteIndex, nonce);
       uint8_t* content = buffer.data() + wire::WG_TRANSPORT_HEADER_SIZE;
-      crypto::aeadSeal(MutableByteSpan(content, padded + wire::WG_TAG_SIZE), kp->sendKey, crypto::nonceLE(nonce),
-                       ByteSpan(content, padded), {});
+      crypto::aeadSeal(MutableByteSpan(content, padded + wire::WG_TAG_SIZE), kp->sendKey,
+                       crypto::nonceLE(nonce), ByteSpan(content, padded), {});
       dataSent = dataSent || padded != 0;
       sent = true;
       emit(peer, std::move(buffer), out);
@@ -221,7 +221,8 @@ void Device::keepKeyFreshSending(Peer& peer, Now now, Out& out) {
 void Device::keepKeyFreshReceiving(Peer& peer, Now now, Out& out) {
   if (peer.sentLastMinuteHandshake) return;
   const Keypair* kp = peer.current.get();
-  if (kp && kp->isInitiator && now.mono - kp->created > REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT) {
+  if (kp && kp->isInitiator &&
+      now.mono - kp->created > REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT) {
     peer.sentLastMinuteHandshake = true;
     sendHandshakeInitiation(peer, false, now, out);
   }

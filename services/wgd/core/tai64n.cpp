@@ -24,6 +24,8 @@ Tai64n tai64nFromUnix(Duration unixTime) {
   return t;
 }
 
-bool tai64nAfter(const Tai64n& a, const Tai64n& b) { return std::memcmp(a.data(), b.data(), a.size()) > 0; }
+bool tai64nAfter(const Tai64n& a, const Tai64n& b) {
+  return std::memcmp(a.data(), b.data(), a.size()) > 0;
+}
 
 }  // namespace tnet::wg

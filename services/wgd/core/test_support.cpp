@@ -26,7 +26,8 @@ void ScriptedRandom::fill(MutableByteSpan out) {
 std::optional<nlohmann::json> wireguardVectors() {
   // CTest passes TNET_VECTORS_DIR; the build's own setting is the fallback when run directly.
   const char* dir = std::getenv("TNET_VECTORS_DIR");
-  std::ifstream in(std::string(dir && *dir ? dir : TNET_VECTORS_DIR_DEFAULT) + "/tailscale-dataplane-kat.json");
+  std::ifstream in(std::string(dir && *dir ? dir : TNET_VECTORS_DIR_DEFAULT) +
+                   "/tailscale-dataplane-kat.json");
   if (!in) return std::nullopt;
   std::stringstream ss;
   ss << in.rdbuf();

@@ -3,10 +3,9 @@
 
 #include <deque>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "services/wgd/core/device.h"
 

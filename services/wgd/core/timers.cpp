@@ -1,14 +1,14 @@
 // Timer hooks and expiries, named and armed as wireguard-go's device/timers.go (itself after the
 // kernel's timers.c). Each peer's deadlines are plain values; tick() fires the due ones.
 #include "services/wgd/core/device.h"
-
 #include "services/wgd/core/peer.h"
 
 namespace tnet::wg {
 
 // After an authenticated data packet is sent: expect an answer within KEEPALIVE + REKEY_TIMEOUT.
 void Device::timersDataSent(Peer& peer, Now now) {
-  if (!peer.newHandshake.isPending()) peer.newHandshake.mod(now, KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + jitter());
+  if (!peer.newHandshake.isPending())
+    peer.newHandshake.mod(now, KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + jitter());
 }
 
 // After an authenticated data packet is received: answer with a keepalive if we send nothing.
@@ -21,10 +21,14 @@ void Device::timersDataReceived(Peer& peer, Now now) {
 }
 
 // After any authenticated packet (keepalive, data, handshake) is sent.
-void Device::timersAnyAuthenticatedPacketSent(Peer& peer) { peer.sendKeepalive.del(); }
+void Device::timersAnyAuthenticatedPacketSent(Peer& peer) {
+  peer.sendKeepalive.del();
+}
 
 // After any authenticated packet is received.
-void Device::timersAnyAuthenticatedPacketReceived(Peer& peer) { peer.newHandshake.del(); }
+void Device::timersAnyAuthenticatedPacketReceived(Peer& peer) {
+  peer.newHandshake.del();
+}
 
 // After an initiation is sent.
 void Device::timersHandshakeInitiated(Peer& peer, Now now) {
@@ -40,7 +44,9 @@ void Device::timersHandshakeComplete(Peer& peer, Now now) {
 }
 
 // After a key pair is derived: erase everything if no new one comes within 3 × REJECT_AFTER_TIME.
-void Device::timersSessionDerived(Peer& peer, Now now) { peer.zeroKeyMaterial.mod(now, REJECT_AFTER_TIME * 3); }
+void Device::timersSessionDerived(Peer& peer, Now now) {
+  peer.zeroKeyMaterial.mod(now, REJECT_AFTER_TIME * 3);
+}
 
 // Before sending or after receiving any authenticated packet.
 void Device::timersAnyAuthenticatedPacketTraversal(Peer& peer, Now now) {
@@ -70,9 +76,13 @@ void Device::expiredSendKeepalive(Peer& peer, Now now, Out& out) {
 }
 
 // We sent data and heard nothing back for KEEPALIVE + REKEY_TIMEOUT: the session may be dead.
-void Device::expiredNewHandshake(Peer& peer, Now now, Out& out) { sendHandshakeInitiation(peer, false, now, out); }
+void Device::expiredNewHandshake(Peer& peer, Now now, Out& out) {
+  sendHandshakeInitiation(peer, false, now, out);
+}
 
-void Device::expiredZeroKeyMaterial(Peer& peer) { zeroAndFlushAll(peer); }
+void Device::expiredZeroKeyMaterial(Peer& peer) {
+  zeroAndFlushAll(peer);
+}
 
 void Device::expiredPersistentKeepalive(Peer& peer, Now now, Out& out) {
   if (peer.persistentKeepaliveSeconds > 0) sendKeepalive(peer, now, out);

@@ -68,7 +68,8 @@ uint16_t internetChecksum(const uint8_t* p, size_t n) {
 }
 
 // IPv4 + ICMP echo (type 8 request, 0 reply) with a 32-byte payload.
-Bytes icmpEcho(uint8_t type, const in_addr& src, const in_addr& dst, uint16_t id, uint16_t seq, ByteSpan payload) {
+Bytes icmpEcho(uint8_t type, const in_addr& src, const in_addr& dst, uint16_t id, uint16_t seq,
+               ByteSpan payload) {
   Bytes p(20 + 8 + payload.size(), 0);
   p[0] = 0x45;
   putU16BE(p.data() + 2, uint16_t(p.size()));
@@ -123,24 +124,38 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--mode") o.mode = v;
-    else if (k == "--bind") o.bind = v;
-    else if (k == "--peer-endpoint") o.peerEndpoint = v;
-    else if (k == "--private-key-file") o.privateKeyFile = v;
-    else if (k == "--peer-public-key") o.peerPublicKey = v;
-    else if (k == "--tunnel-ip") o.tunnelIp = v;
-    else if (k == "--peer-tunnel-ip") o.peerTunnelIp = v;
-    else if (k == "--count") o.count = std::stoi(v);
-    else if (k == "--duration") o.duration = std::stod(v);
-    else if (k == "--interval") o.interval = std::stod(v);
-    else if (k == "--rekey-after") o.rekeyAfter = std::stod(v);
-    else if (k == "--timeout") o.timeout = std::stod(v);
-    else return usage(("unknown flag " + k).c_str());
+    if (k == "--mode")
+      o.mode = v;
+    else if (k == "--bind")
+      o.bind = v;
+    else if (k == "--peer-endpoint")
+      o.peerEndpoint = v;
+    else if (k == "--private-key-file")
+      o.privateKeyFile = v;
+    else if (k == "--peer-public-key")
+      o.peerPublicKey = v;
+    else if (k == "--tunnel-ip")
+      o.tunnelIp = v;
+    else if (k == "--peer-tunnel-ip")
+      o.peerTunnelIp = v;
+    else if (k == "--count")
+      o.count = std::stoi(v);
+    else if (k == "--duration")
+      o.duration = std::stod(v);
+    else if (k == "--interval")
+      o.interval = std::stod(v);
+    else if (k == "--rekey-after")
+      o.rekeyAfter = std::stod(v);
+    else if (k == "--timeout")
+      o.timeout = std::stod(v);
+    else
+      return usage(("unknown flag " + k).c_str());
   }
   if (o.mode != "ping" && o.mode != "answer" && o.mode != "rekey") return usage("--mode ping|answer|rekey");
   sockaddr_in bindAddr{}, peerAddr{};
   in_addr tunnelIp{}, peerTunnelIp{};
-  if (!parseAddrPort(o.bind, bindAddr) || !parseAddrPort(o.peerEndpoint, peerAddr)) return usage("bad address");
+  if (!parseAddrPort(o.bind, bindAddr) || !parseAddrPort(o.peerEndpoint, peerAddr))
+    return usage("bad address");
   if (inet_pton(AF_INET, o.tunnelIp.c_str(), &tunnelIp) != 1 ||
       inet_pton(AF_INET, o.peerTunnelIp.c_str(), &peerTunnelIp) != 1) {
     return usage("bad tunnel address");
@@ -159,7 +174,8 @@ int main(int argc, char** argv) {
   auto peerKey = hexDecode(o.peerPublicKey);
   if (!peerKey || peerKey->size() != 32) return usage("bad peer public key");
   if (o.rekeyAfter > 0) {
-    config.timings.rekeyAfterTime = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.rekeyAfter));
+    config.timings.rekeyAfterTime =
+        std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.rekeyAfter));
   }
   Device device(config);
   PeerConfig pc;
@@ -198,11 +214,13 @@ int main(int argc, char** argv) {
     const bool pinging = o.mode == "ping" ? sent < o.count : (o.mode == "rekey" && t - start < runFor);
     if (pinging && t >= nextPing) {
       ++sent;
-      auto r = device.sendPacket(icmpEcho(8, tunnelIp, peerTunnelIp, echoId, uint16_t(sent), payload), nowBoth());
+      auto r =
+          device.sendPacket(icmpEcho(8, tunnelIp, peerTunnelIp, echoId, uint16_t(sent), payload), nowBoth());
       transmit(r.send);
       nextPing = t + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.interval));
     }
-    if (auto deadline = device.nextDeadline(); deadline && *deadline <= nowBoth().mono) transmit(device.tick(nowBoth()).send);
+    if (auto deadline = device.nextDeadline(); deadline && *deadline <= nowBoth().mono)
+      transmit(device.tick(nowBoth()).send);
 
     pollfd pfd{fd, POLLIN, 0};
     if (poll(&pfd, 1, 20) <= 0) continue;

@@ -6,14 +6,13 @@
 //  2. wireguard-go initiates (its session state is reset and our program restarted): `ping` in
 //     namespace A reaches our program, which answers;
 //  3. a rekey: our program runs with REKEY_AFTER_TIME shortened and keeps pinging across it.
+#include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
-#include <gtest/gtest.h>
 
 #include <fstream>
 #include <iostream>
@@ -103,7 +102,9 @@ std::map<std::string, long> resultFields(const std::string& text) {
   return out;
 }
 
-bool executable(const char* path) { return access(path, X_OK) == 0; }
+bool executable(const char* path) {
+  return access(path, X_OK) == 0;
+}
 
 void must(const harness::ProcessResult& r, const std::string& what) {
   ASSERT_EQ(r.exitCode, 0) << what << ": " << r.err << r.out;
@@ -131,7 +132,8 @@ TEST(WireguardGoInterop, HandshakesPingsBothWaysAndRekeys) {
   const std::string underA = "10.231.7.1", underB = "10.231.7.2", tunA = "10.232.0.1", tunB = "10.232.0.2";
   const std::string portA = "51820", portB = "51821";
 
-  must(runProcess({"ip", "link", "add", "wgv0", "netns", A, "type", "veth", "peer", "name", "wgv1", "netns", B}),
+  must(runProcess(
+           {"ip", "link", "add", "wgv0", "netns", A, "type", "veth", "peer", "name", "wgv1", "netns", B}),
        "veth");
   must(runProcess(nsA->exec({"ip", "addr", "add", underA + "/24", "dev", "wgv0"})), "addr A");
   must(runProcess(nsB->exec({"ip", "addr", "add", underB + "/24", "dev", "wgv1"})), "addr B");
@@ -169,10 +171,10 @@ TEST(WireguardGoInterop, HandshakesPingsBothWaysAndRekeys) {
   must(runProcess(nsA->exec({"ip", "link", "set", wgIf, "up"})), "tunnel up");
 
   auto ourPeer = [&](const std::vector<std::string>& extra) {
-    std::vector<std::string> argv = nsB->exec({peerBinary, "--bind", underB + ":" + portB, "--peer-endpoint",
-                                               underA + ":" + portA, "--private-key-file", keyB,
-                                               "--peer-public-key", hexEncode(pubA), "--tunnel-ip", tunB,
-                                               "--peer-tunnel-ip", tunA});
+    std::vector<std::string> argv =
+        nsB->exec({peerBinary, "--bind", underB + ":" + portB, "--peer-endpoint", underA + ":" + portA,
+                   "--private-key-file", keyB, "--peer-public-key", hexEncode(pubA), "--tunnel-ip", tunB,
+                   "--peer-tunnel-ip", tunA});
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
   };
@@ -195,7 +197,8 @@ TEST(WireguardGoInterop, HandshakesPingsBothWaysAndRekeys) {
   // 2. wireguard-go initiates: drop its session state (remove and re-add the peer), restart our
   //    program, and ping from namespace A through the tunnel.
   {
-    must(runProcess(nsA->exec({"wg", "set", wgIf, "peer", crypto::base64Encode(pubB), "remove"})), "peer remove");
+    must(runProcess(nsA->exec({"wg", "set", wgIf, "peer", crypto::base64Encode(pubB), "remove"})),
+         "peer remove");
     configurePeer();
     Background ours(ourPeer({"--mode", "answer", "--count", "3", "--timeout", "20"}), dir / "answer.log");
     std::this_thread::sleep_for(300ms);  // let it bind
@@ -213,8 +216,9 @@ TEST(WireguardGoInterop, HandshakesPingsBothWaysAndRekeys) {
   // 3. Rekey: REKEY_AFTER_TIME shortened to 2 s (handshakes stay REKEY_TIMEOUT = 5 s apart), pings
   //    every 100 ms for 8 s must all come back across the change of session.
   {
-    Background ours(ourPeer({"--mode", "rekey", "--rekey-after", "2", "--duration", "8", "--interval", "0.1"}),
-                    dir / "rekey.log");
+    Background ours(
+        ourPeer({"--mode", "rekey", "--rekey-after", "2", "--duration", "8", "--interval", "0.1"}),
+        dir / "rekey.log");
     const int rc = ours.wait(20s);
     auto f = resultFields(ours.log());
     std::cout << "[rekey]  " << ours.log();
