@@ -177,6 +177,14 @@ TEST_F(TnetE2E, OtherUsersAreDeniedWrites) {
   r = runProcess({*dir + "/tnet", "--socket", suite_->socket(), "status", "--json"},
                  RunOptions{.uid = pw->pw_uid, .gid = pw->pw_gid});
   EXPECT_EQ(r.exitCode, 0) << r.err;
+
+  // Go's remedy from the hint: make that user the operator, and its writes succeed.
+  r = tnet({"set", std::string("--operator=") + pw->pw_name});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  r = runProcess({*dir + "/tnet", "--socket", suite_->socket(), "set", "--hostname", "x"},
+                 RunOptions{.uid = pw->pw_uid, .gid = pw->pw_gid});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(prefs()["Hostname"], "x");
 }
 
 TEST_F(TnetE2E, DebugIsolationReportsEveryService) {
