@@ -35,3 +35,37 @@ TEST(ServiceTable, EnvironmentAllowList) {
 
 }  // namespace
 }  // namespace tnet::supervisor
+
+#include "supervisor/users.h"
+
+namespace tnet::supervisor {
+namespace {
+
+TEST(ServiceUsers, MissingUserOrGroupNamesTheFix) {
+  std::vector<ServiceInfo> services = {{"wgd", "tnet-no-such-user-x", {}, false, false}};
+  auto r = lookupServiceUsers(services, "root");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("user tnet-no-such-user-x does not exist"), std::string::npos);
+  EXPECT_NE(r.error().message.find("systemd-sysusers packaging/sysusers.d/tailnetd.conf"), std::string::npos);
+  auto g = lookupServiceUsers(services, "tnet-no-such-group-x");
+  ASSERT_FALSE(g);
+  EXPECT_NE(g.error().message.find("group tnet-no-such-group-x does not exist"), std::string::npos);
+}
+
+TEST(ServiceUsers, RefusesRootAsAServiceUser) {
+  std::vector<ServiceInfo> services = {{"wgd", "root", {}, false, false}};
+  auto r = lookupServiceUsers(services, "root");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("uid 0"), std::string::npos);
+}
+
+TEST(ServiceUsers, FindsExistingUsers) {
+  std::vector<ServiceInfo> services = {{"x", "nobody", {}, false, false}};
+  auto r = lookupServiceUsers(services, "root");
+  if (!r) GTEST_SKIP() << "no nobody user here";
+  EXPECT_EQ(r->group, 0u);
+  EXPECT_NE(r->uids["x"], 0u);
+}
+
+}  // namespace
+}  // namespace tnet::supervisor

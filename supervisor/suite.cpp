@@ -1,7 +1,5 @@
 #include "supervisor/suite.h"
 
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -20,6 +18,7 @@
 #include "supervisor/filesystem.h"
 #include "supervisor/service_table.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/users.h"
 
 extern char** environ;
 
@@ -36,26 +35,6 @@ std::string libexecDir() {
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   return self.parent_path().string();
-}
-
-struct ServiceUsers {
-  gid_t group = 0;
-  std::map<std::string, uid_t> uids;
-};
-
-Result<ServiceUsers> lookupUsers() {
-  ServiceUsers u;
-  const std::string hint = "; create the users with: systemd-sysusers packaging/sysusers.d/tailnetd.conf";
-  struct group* g = getgrnam(serviceGroup().c_str());
-  if (g == nullptr) return Error::failed("group " + serviceGroup() + " does not exist" + hint);
-  u.group = g->gr_gid;
-  for (const auto& s : serviceTable()) {
-    struct passwd* pw = getpwnam(s.user.c_str());
-    if (pw == nullptr) return Error::failed("user " + s.user + " does not exist" + hint);
-    if (pw->pw_uid == 0) return Error::invalid("user " + s.user + " has uid 0; refusing to run " + s.name + " as root");
-    u.uids[s.name] = pw->pw_uid;
-  }
-  return u;
 }
 
 std::vector<std::string> processEnvironmentList() {
@@ -106,7 +85,7 @@ int runSuite(const Options& opts) {
 
   ServiceUsers users;
   if (root) {
-    auto u = lookupUsers();
+    auto u = lookupServiceUsers(serviceTable(), serviceGroup());
     if (!u) return fail(u.error().message);
     users = std::move(*u);
   }
