@@ -117,7 +117,11 @@ Result<void> bindEndpoint(zmq::socket_t& socket, const std::string& path) {
   } catch (const zmq::error_t& e) {
     return Error::failed("bind " + path + ": " + e.what());
   }
-  return publishSocketPath(path);
+  if (auto r = publishSocketPath(path); !r) {
+    unlink(path.c_str());
+    return r;
+  }
+  return {};
 }
 
 }  // namespace
@@ -135,14 +139,10 @@ Bus::Impl::~Impl() {
   publishers.clear();
   clients.clear();
   routerWatch.reset();
-  if (router) {
-    router->close();
-    unlink(rpcPath.c_str());
-  }
-  if (pub) {
-    pub->close();
-    unlink(pubPath.c_str());
-  }
+  if (router) router->close();
+  if (!rpcPath.empty()) unlink(rpcPath.c_str());
+  if (pub) pub->close();
+  if (!pubPath.empty()) unlink(pubPath.c_str());
   zap.reset();
   context.shutdown();
   context.close();
@@ -167,22 +167,26 @@ Result<std::unique_ptr<Bus>> Bus::create(Loop& loop, BusOptions options) {
   }
   if (!isOperator) {
     const std::string& svc = options.service;
-    impl->pubPath = eventEndpointPath(options.runtimeDir, svc);
-    impl->rpcPath = requestEndpointPath(options.runtimeDir, svc);
-    TNET_TRY_VOID(checkSocketPath(impl->pubPath));
-    TNET_TRY_VOID(checkSocketPath(impl->rpcPath));
+    // pubPath/rpcPath are set only once bound: the destructor unlinks what we own, never the
+    // endpoint of a running instance we failed to replace.
+    std::string pubPath = eventEndpointPath(options.runtimeDir, svc);
+    std::string rpcPath = requestEndpointPath(options.runtimeDir, svc);
+    TNET_TRY_VOID(checkSocketPath(pubPath));
+    TNET_TRY_VOID(checkSocketPath(rpcPath));
     TNET_TRY_VOID(ensureServiceDir(options.runtimeDir, svc));
 
     impl->pub.emplace(impl->context, zmq::socket_type::pub);
     impl->pub->set(zmq::sockopt::linger, 0);
     impl->pub->set(zmq::sockopt::zap_domain, ZAP_DOMAIN_BUS);
     impl->pub->set(zmq::sockopt::sndhwm, 10000);
-    TNET_TRY_VOID(bindEndpoint(*impl->pub, impl->pubPath));
+    TNET_TRY_VOID(bindEndpoint(*impl->pub, pubPath));
+    impl->pubPath = pubPath;
 
     impl->router.emplace(impl->context, zmq::socket_type::router);
     impl->router->set(zmq::sockopt::linger, 0);
     impl->router->set(zmq::sockopt::zap_domain, ZAP_DOMAIN_BUS);
-    TNET_TRY_VOID(bindEndpoint(*impl->router, impl->rpcPath));
+    TNET_TRY_VOID(bindEndpoint(*impl->router, rpcPath));
+    impl->rpcPath = rpcPath;
     Impl* raw = impl.get();
     impl->routerWatch = std::make_unique<ZmqWatch>(loop, *impl->router,
                                                    [raw] { raw->onRouterReadable(); });

@@ -60,9 +60,14 @@ TEST(Bus, BindsEndpointsWithMode0660AndUnlinksThemOnClose) {
   }
   EXPECT_FALSE(std::filesystem::exists(eventEndpointPath(rt.path(), "wgd")));
   EXPECT_FALSE(std::filesystem::exists(requestEndpointPath(rt.path(), "wgd")));
-  // A stale file from a crashed run does not stop the next start.
+  // A stale file from a crashed run does not stop the next start ...
   auto again = makeBus(loop, rt.path(), "wgd");
   ASSERT_TRUE(again);
+  // ... but a running instance's endpoints are not stolen.
+  auto second = Bus::create(loop, BusOptions{rt.path(), "wgd"});
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message.find("another instance"), std::string::npos) << second.error().message;
+  EXPECT_TRUE(std::filesystem::exists(eventEndpointPath(rt.path(), "wgd")));
 }
 
 TEST(Bus, RequestReplyAndCallerIdentity) {

@@ -65,13 +65,10 @@ class SeqpacketReceiver final : public PipeReceiver {
 
   ~SeqpacketReceiver() override {
     *alive_ = false;
-    connWatch_.reset();
+    conns_.clear();
     listenWatch_.reset();
-    if (conn_ >= 0) close(conn_);
-    if (listen_ >= 0) {
-      close(listen_);
-      unlink(path_.c_str());
-    }
+    if (listen_ >= 0) close(listen_);
+    if (bound_) unlink(path_.c_str());
   }
 
   Result<void> start() {
@@ -82,6 +79,7 @@ class SeqpacketReceiver final : public PipeReceiver {
     if (bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(listen_, 4) != 0) {
       return Error::failed("bind " + path_ + ": " + std::strerror(errno));
     }
+    bound_ = true;
     TNET_TRY_VOID(publishSocketPath(path_));
     listenWatch_ = loop_.watchFd(listen_, [this] { acceptAll(); });
     return {};
@@ -98,31 +96,43 @@ class SeqpacketReceiver final : public PipeReceiver {
       socklen_t len = sizeof cred;
       std::string who;
       if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) who = identityForUid(cred.uid);
-      if (who.empty() || (who != from_ && who != "operator")) {
+      if (who.empty() || (who != from_ && who != "operator") || conns_.size() >= MAX_CONNS) {
         ++stats_.rejectedPeers;
-        log::logger().warn("pipe.peer.rejected path={} uid={} pid={} expected={}", path_, cred.uid,
-                           cred.pid, from_);
+        log::logger().warn("pipe.peer.rejected path={} uid={} pid={} expected={} open={}", path_,
+                           cred.uid, cred.pid, from_, conns_.size());
         close(fd);
         continue;
       }
-      // One sender per pipe: a new connection (a restarted sender) replaces the old one.
-      connWatch_.reset();
-      if (conn_ >= 0) close(conn_);
-      conn_ = fd;
-      connWatch_ = loop_.watchFd(conn_, [this] { drain(); });
-      drain();
+      // Normally one sender; a restarted sender's new connection overlaps the old one until the
+      // old one's end-of-stream is read, and a liveness probe connects and closes at once.
+      auto conn = std::make_unique<Conn>();
+      conn->fd = fd;
+      Conn* raw = conn.get();
+      conn->watch = loop_.watchFd(fd, [this, raw] { drain(raw); });
+      conns_.push_back(std::move(conn));
+      drain(raw);
     }
   }
 
-  void drain() {
+  struct Conn {
+    int fd = -1;
+    Handle watch;
+    ~Conn() {
+      watch.reset();
+      if (fd >= 0) close(fd);
+    }
+  };
+  static constexpr size_t MAX_CONNS = 4;
+
+  void drain(Conn* conn) {
     for (int pass = 0; pass < 16; ++pass) {
-      int n = recvmmsg(conn_, slots_.msgs.data(), static_cast<unsigned>(slots_.msgs.size()),
+      int n = recvmmsg(conn->fd, slots_.msgs.data(), static_cast<unsigned>(slots_.msgs.size()),
                        MSG_DONTWAIT, nullptr);
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) return;
-        return closeConn();
+        return closeConn(conn);
       }
-      if (n == 0) return closeConn();  // peer closed
+      if (n == 0) return closeConn(conn);  // peer closed
       size_t count = 0;
       bool eof = false;
       for (int i = 0; i < n; ++i) {
@@ -142,19 +152,25 @@ class SeqpacketReceiver final : public PipeReceiver {
         ++stats_.batches;
         onBatch_(std::span<const std::span<const uint8_t>>(spans_.data(), count));
       }
-      if (eof) return closeConn();
+      if (eof) return closeConn(conn);
       if (static_cast<size_t>(n) < slots_.msgs.size()) return;  // drained
     }
     // Still more: let other work run, then continue (edge-triggered, so we must come back).
-    loop_.post([this, alive = alive_, fd = conn_] {
-      if (*alive && conn_ == fd) drain();
+    loop_.post([this, alive = alive_, conn] {
+      if (!*alive) return;
+      for (auto& c : conns_) {
+        if (c.get() == conn) return drain(conn);
+      }
     });
   }
 
-  void closeConn() {
-    connWatch_.reset();
-    if (conn_ >= 0) close(conn_);
-    conn_ = -1;
+  void closeConn(Conn* conn) {
+    for (auto it = conns_.begin(); it != conns_.end(); ++it) {
+      if (it->get() == conn) {
+        conns_.erase(it);
+        return;
+      }
+    }
   }
 
   Loop& loop_;
@@ -165,9 +181,9 @@ class SeqpacketReceiver final : public PipeReceiver {
   std::vector<std::span<const uint8_t>> spans_;
   size_t maxPacket_;
   int listen_ = -1;
-  int conn_ = -1;
+  bool bound_ = false;
   Handle listenWatch_;
-  Handle connWatch_;
+  std::vector<std::unique_ptr<Conn>> conns_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   PipeStats stats_;
 };

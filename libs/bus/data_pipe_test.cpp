@@ -76,6 +76,10 @@ TEST_P(DataPipe, PassesBatchesInOrderAndCountsDrops) {
   auto tx = openPipeSenderAs(**bus, GetParam(), "netstackd", "wgd");
   ASSERT_TRUE(tx) << tx.error().message;
   PipeSender& s = **tx;
+  // A second receiver for the same pipe fails and leaves the first one's endpoint alone.
+  auto dup = openPipeReceiverAs(**bus, GetParam(), "wgd", "netstackd", [](auto) {});
+  ASSERT_FALSE(dup);
+  EXPECT_TRUE(std::filesystem::exists(pipeEndpointPath(rt.path(), "wgd", "netstackd")));
 
   // Warm up until the connection is there (packets before it are dropped and counted).
   uint32_t next = 1000000;

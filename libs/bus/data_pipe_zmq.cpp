@@ -32,6 +32,7 @@ class ZmqReceiver final : public PipeReceiver {
     } catch (const zmq::error_t& e) {
       return Error::failed("bind " + path_ + ": " + e.what());
     }
+    bound_ = true;
     TNET_TRY_VOID(publishSocketPath(path_));
     watch_ = std::make_unique<ZmqWatch>(loop, socket_, [this] { drain(); });
     return {};
@@ -40,7 +41,7 @@ class ZmqReceiver final : public PipeReceiver {
   ~ZmqReceiver() override {
     watch_.reset();
     socket_.close();
-    unlink(path_.c_str());
+    if (bound_) unlink(path_.c_str());
   }
 
   const PipeStats& stats() const override { return stats_; }
@@ -67,6 +68,7 @@ class ZmqReceiver final : public PipeReceiver {
   std::vector<std::span<const uint8_t>> spans_;
   zmq::message_t msg_;
   std::unique_ptr<ZmqWatch> watch_;
+  bool bound_ = false;
   PipeStats stats_;
 };
 

@@ -1,6 +1,8 @@
 #include "libs/bus/endpoints.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +20,21 @@ std::string join(std::string_view dir, std::string_view service, std::string_vie
   out += '/';
   out += leaf;
   return out;
+}
+
+// Whether something is listening on the unix socket at `path` (stream or seqpacket).
+bool socketIsLive(const std::string& path) {
+  for (int type : {SOCK_STREAM, SOCK_SEQPACKET}) {
+    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    int rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    close(fd);
+    if (rc == 0) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -55,8 +72,11 @@ Result<void> prepareSocketPath(std::string_view path) {
     if (!S_ISSOCK(st.st_mode)) {
       return Error::failed(p + " exists and is not a socket; refusing to replace it");
     }
-    // libzmq 4.3.4 leaves the file of a closed ipc socket behind (BUILD-NOTES 5). Our own
-    // directory is ours alone, so a socket file here is a previous run's.
+    // libzmq 4.3.4 leaves the file of a closed ipc socket behind (BUILD-NOTES 5): a file nobody
+    // listens on is a previous run's. One somebody answers on belongs to a running instance.
+    if (socketIsLive(p)) {
+      return Error::failed(p + " is in use: another instance of this service is running");
+    }
     if (unlink(p.c_str()) != 0 && errno != ENOENT) {
       return Error::failed("unlink stale " + p + ": " + std::strerror(errno));
     }

@@ -21,7 +21,7 @@ std::string pipeEndpointPath(std::string_view runtimeDir, std::string_view to,
 Result<void> checkSocketPath(std::string_view path);
 
 // Before binding: checks the length, creates nothing, and unlinks a stale socket file (refusing
-// to unlink anything that is not a socket).
+// to unlink anything that is not a socket, or a socket a running process still listens on).
 Result<void> prepareSocketPath(std::string_view path);
 
 // After binding: chmod 0660 so group members can connect regardless of the umask.

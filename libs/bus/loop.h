@@ -53,7 +53,7 @@ class Loop {
   // caller and must outlive the handle.
   [[nodiscard]] Handle watchFd(int fd, std::function<void()> onReadable);
 
-  // Runs until stop() (or until nothing is left to do). Exceptions escaping a callback are a bug
+  // Runs until stop(). Exceptions escaping a callback are a bug
   // in that callback: they are logged and the process aborts.
   void run();
   // Runs ready callbacks for at most `maxWait` (tests drive the loop with this).
