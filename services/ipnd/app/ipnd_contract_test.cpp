@@ -276,9 +276,11 @@ TEST(IpndContract, EveryLocalApiEndpointEndToEndOverTheBus) {
     }
   }
 
-  // The prefs file: 0600, no auth key.
+  // The prefs file: 0600 in a 0700 directory, no auth key.
   std::string prefsPath = state + "/prefs.json";
   struct stat sb {};
+  ASSERT_EQ(stat(state.c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 0777, 0700u);
   ASSERT_EQ(stat(prefsPath.c_str(), &sb), 0);
   EXPECT_EQ(sb.st_mode & 0777, 0600u);
   std::ifstream pf(prefsPath);

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -59,6 +61,20 @@ TEST(PrefsStore, SaveIsMode0600AndLoadsBack) {
   for (const auto& e : fs::directory_iterator(d.path)) {
     EXPECT_EQ(e.path().filename(), "prefs.json") << "no temp file left behind";
   }
+}
+
+TEST(PrefsStore, MeasureSaveLatency) {
+  TempDir d;
+  PrefsFile f;
+  constexpr int N = 50;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < N; ++i) {
+    f.prefs.hostname = "h" + std::to_string(i);
+    ASSERT_TRUE(savePrefsFile(d.path, f));
+  }
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("[measure] prefs.json save (write, fsync, rename, fsync dir): %lld us each on %s\n",
+              static_cast<long long>(us / N), d.path.c_str());
 }
 
 TEST(PrefsStore, CorruptFileIsSetAsideReportedAndNeverSilentlyReplaced) {
