@@ -11,9 +11,17 @@ void WatchSession::start(std::string_view initialJson, uint64_t notifySeq) {
   if (started_ || ended_) return;
   started_ = true;
   startSeq_ = notifySeq;
+  lastSeq_ = notifySeq;
   std::deque<Pending> later;
   for (Pending& p : queue_) {
-    if (p.seq > notifySeq) later.push_back(std::move(p));
+    if (p.seq <= notifySeq) continue;
+    if (p.seq != lastSeq_ + 1) {
+      queue_.clear();
+      cutOff(p.seq);
+      return;
+    }
+    lastSeq_ = p.seq;
+    later.push_back(std::move(p));
   }
   queue_ = std::move(later);
   if (!initialJson.empty()) {
@@ -27,7 +35,11 @@ void WatchSession::start(std::string_view initialJson, uint64_t notifySeq) {
 
 void WatchSession::onEvent(uint64_t seq, std::string_view json) {
   if (ended_) return;
-  if (started_ && seq <= startSeq_) return;
+  if (started_) {
+    if (seq <= lastSeq_) return;  // already covered by the initial Notify, or a duplicate
+    if (seq != lastSeq_ + 1) return cutOff(seq);
+    lastSeq_ = seq;
+  }
   auto shaped = notifyForMask(json, mask_);
   if (!shaped) return;  // not a JSON object: ipnd's bug, never forwarded to a client
   std::string line = std::move(*shaped);
@@ -36,15 +48,16 @@ void WatchSession::onEvent(uint64_t seq, std::string_view json) {
 }
 
 void WatchSession::enqueue(uint64_t seq, std::string line) {
-  if (queue_.size() >= capacity_) {
-    // Go: the queued delta stream is no longer trustworthy; drop it and send one final error.
-    queue_.clear();
-    queue_.push_back({seq, errorNotifyJson(version_, FELL_BEHIND_MESSAGE) + "\n"});
-    fellBehind_ = true;
-    ended_ = true;
-    return;
-  }
+  if (queue_.size() >= capacity_) return cutOff(seq);
   queue_.push_back({seq, std::move(line)});
+}
+
+void WatchSession::cutOff(uint64_t seq) {
+  // Go: the queued delta stream is no longer trustworthy; drop it and send one final error.
+  queue_.clear();
+  queue_.push_back({seq, errorNotifyJson(version_, FELL_BEHIND_MESSAGE) + "\n"});
+  fellBehind_ = true;
+  ended_ = true;
 }
 
 void WatchSession::end() {

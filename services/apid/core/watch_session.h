@@ -23,6 +23,9 @@ class WatchSession {
 
   // An ipnd.notify event. Events at or below the start seq are ignored. A watcher whose queue is
   // full is cut off as Go does: its queue is replaced by one final error Notify and it ends.
+  // ipnd numbers its Notify events 1, 2, 3, … without holes, so a jump means the bus lost some
+  // (a ZeroMQ queue overflowed): the stream could no longer be trusted, and it is cut off the
+  // same way rather than silently missing a state change.
   void onEvent(uint64_t seq, std::string_view json);
 
   // ipnd went away or restarted (new epoch): sequence numbers no longer line up, so the stream
@@ -46,6 +49,7 @@ class WatchSession {
   };
 
   void enqueue(uint64_t seq, std::string line);
+  void cutOff(uint64_t seq);
 
   uint64_t mask_;
   std::string version_;
@@ -54,6 +58,7 @@ class WatchSession {
   bool ended_ = false;
   bool fellBehind_ = false;
   uint64_t startSeq_ = 0;
+  uint64_t lastSeq_ = 0;  // last event accepted into the stream (after start)
   std::deque<Pending> queue_;
 };
 

@@ -42,13 +42,40 @@ TEST(WatchSession, MaskZeroHasNoInitialMessage) {
   EXPECT_EQ(*s.next(), ev(1) + "\n");
 }
 
+TEST(WatchSession, SequenceGapCutsTheWatcherOff) {
+  WatchSession s(0, "v");
+  s.start("", 10);
+  s.onEvent(11, ev(11));
+  s.onEvent(13, ev(13));  // 12 was lost on the bus
+  EXPECT_TRUE(s.fellBehind());
+  EXPECT_EQ(*s.next(), errorNotifyJson("v", FELL_BEHIND_MESSAGE) + "\n");
+  EXPECT_TRUE(s.finished());
+}
+
+TEST(WatchSession, GapAmongEventsBufferedBeforeStartIsCaught) {
+  WatchSession s(0, "v");
+  s.onEvent(6, ev(6));
+  s.onEvent(8, ev(8));
+  s.start("", 5);
+  EXPECT_TRUE(s.fellBehind());
+  WatchSession ok(0, "v");
+  ok.onEvent(4, ev(4));  // covered by the initial Notify: no gap
+  ok.onEvent(6, ev(6));
+  ok.start("", 5);
+  EXPECT_FALSE(ok.fellBehind());
+  EXPECT_EQ(*ok.next(), ev(6) + "\n");
+}
+
 TEST(WatchSession, EventsAreShapedByMask) {
   WatchSession s(0, "v");
   s.start("", 0);
   s.onEvent(1, R"({"Version":"v","PeersChanged":[1]})");
   EXPECT_EQ(*s.next(), "{\"Version\":\"v\"}\n");
-  s.onEvent(2, "not json");  // dropped, never forwarded
+  s.onEvent(2, "not json");  // dropped, never forwarded (its number still counts)
   EXPECT_FALSE(s.next());
+  s.onEvent(3, "{}");
+  EXPECT_EQ(*s.next(), "{}\n");
+  EXPECT_FALSE(s.fellBehind());
 }
 
 TEST(WatchSession, FullQueueCutsTheWatcherOffLikeGo) {
