@@ -454,6 +454,7 @@ TEST_F(Pair, PaddingToSixteenCappedAtMtu) {
   EXPECT_EQ(size(1275 - 28), 32u + 1280u);  // 1275 -> 1280
   EXPECT_EQ(size(1280 - 28), 32u + 1280u);
   EXPECT_EQ(size(1290 - 28), 32u + 1296u);  // past the MTU: 1290 % 1280 = 10 -> 16
+  EXPECT_EQ(size(wire::WG_MAX_CONTENT_SIZE - 28), wire::WG_MAX_MESSAGE_SIZE);  // no padding past 65535
 }
 
 TEST_F(Pair, CountersPastRekeyAfterMessagesTriggerRekey) {

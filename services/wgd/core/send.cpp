@@ -1,5 +1,6 @@
 // The send path: handshake messages, staging, sealing and key rotation (wireguard-go send.go,
 // noise-protocol.go BeginSymmetricSession / ReceivedWithKeypair, peer.go ZeroAndFlushAll).
+#include <algorithm>
 #include <cstring>
 
 #include "services/wgd/core/device.h"
@@ -164,7 +165,8 @@ void Device::stagePacket(Peer& peer, ByteSpan packet) {
   // The oldest packet makes room (wireguard-go StagePackets), so a stalled handshake cannot grow
   // memory without bound.
   if (peer.staged.size() >= QUEUE_STAGED_SIZE) peer.staged.pop_front();
-  const size_t padded = paddedSize(packet.size(), tunMtu_);
+  // Padding never pushes a maximal packet past the largest UDP payload.
+  const size_t padded = std::min(paddedSize(packet.size(), tunMtu_), wire::WG_MAX_CONTENT_SIZE);
   Bytes buffer(wire::WG_TRANSPORT_HEADER_SIZE + padded + wire::WG_TAG_SIZE);
   if (!packet.empty())
     std::memcpy(buffer.data() + wire::WG_TRANSPORT_HEADER_SIZE, packet.data(), packet.size());
