@@ -33,6 +33,15 @@ bool validHostHeader(std::string_view h) {
   return true;
 }
 
+// Printable ASCII and tabs only: nothing that could end a header line.
+bool validHeaderValue(std::string_view v) {
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\t') || u >= 0x7f) return false;
+  }
+  return true;
+}
+
 // Headers Go's LocalAPI handler sets on every response once the request passed its checks.
 void addLocalApiHeaders(HttpResponse& r, const Policy& policy) {
   r.headers.emplace_back("Tailscale-Version", policy.version);
@@ -189,8 +198,9 @@ Decision decideRequest(const HttpRequest& req, const Caller& caller, const Polic
 
 HttpResponse responseFromIpnd(const ForwardRequest& forward, const Policy& policy, uint16_t status,
                               std::string_view contentType, std::string_view body) {
-  if (status < 100 || status > 599) {
-    HttpResponse bad = localApiError(policy, 502, "tailnetd: ipnd sent an invalid HTTP status");
+  if (status < 100 || status > 599 || !validHeaderValue(contentType)) {
+    // Never let a reply (from a buggy ipnd) split or forge response headers.
+    HttpResponse bad = localApiError(policy, 502, "tailnetd: ipnd sent an invalid reply");
     bad.headOnly = forward.head;
     return bad;
   }

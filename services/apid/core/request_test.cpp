@@ -382,6 +382,8 @@ TEST(Response, InvalidIpndStatusIs502) {
   ForwardRequest f = forwarded(decide(with("GET", "/localapi/v0/status")));
   EXPECT_EQ(responseFromIpnd(f, POLICY, 0, "", "").status, 502);
   EXPECT_EQ(responseFromIpnd(f, POLICY, 700, "", "").status, 502);
+  EXPECT_EQ(responseFromIpnd(f, POLICY, 200, "text/plain\r\nSet-Cookie: x", "").status, 502);
+  EXPECT_EQ(responseFromIpnd(f, POLICY, 200, "application/json; charset=utf-8", "{}").status, 200);
 }
 
 TEST(Response, IpndUnavailableIs503WithClearText) {
