@@ -11,7 +11,7 @@
 //   initiator is from readMessage1 (remoteStatic()) before it needs that peer's preshared key,
 //   so the key is supplied by setPresharedKey() between the two messages.
 //
-// Verified against the cacophony vectors (tests/noise_test.cpp).
+// Verified against the cacophony vectors and the Noise part of the WireGuard KAT (noise_test.cpp).
 #pragma once
 
 #include <cstddef>
