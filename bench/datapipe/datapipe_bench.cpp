@@ -135,7 +135,7 @@ int runRelay(const Config& c, int out) {
   return 0;
 }
 
-// source: offers `rate` packets/s in batches of `batch`, paced by a 200 µs tick.
+// source: offers `rate` packets/s, flushing exactly `batch` packets at a time.
 int runSource(const Config& c, int out) {
   Loop loop;
   auto bus = makeBus(loop, c);
@@ -151,10 +151,14 @@ int runSource(const Config& c, int out) {
   auto begin = loop.after(std::chrono::milliseconds(500), [&] {
     start = nowNs();
     cpuStart = selfCpuUs();
-    tick = loop.every(std::chrono::microseconds(200), [&] {
+    // One flush of exactly `batch` packets per period batch/rate (at least 20 us): the
+    // batch size on the wire is the one asked for, whatever the rate.
+    auto period = std::chrono::nanoseconds(
+        std::max<int64_t>(20000, static_cast<int64_t>(1e9 * static_cast<double>(c.batch) / c.rate)));
+    tick = loop.every(period, [&] {
       uint64_t due = std::min(total, static_cast<uint64_t>((nowNs() - start) * 1e-9 * c.rate));
-      while (offered < due) {
-        size_t n = std::min<uint64_t>(c.batch, due - offered);
+      while (offered + c.batch <= due || (due == total && offered < total)) {
+        size_t n = std::min<uint64_t>(c.batch, total - offered);
         for (size_t i = 0; i < n; ++i) {
           uint64_t t = nowNs();
           std::memcpy(packet.data(), &t, sizeof t);
