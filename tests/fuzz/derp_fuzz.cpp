@@ -3,8 +3,8 @@
 // the sealed ClientInfo/ServerInfo opened with fixed keys (the seeds carry the vectors' real
 // boxes), and the ClientInfo/ServerInfo JSON decoders on raw bytes (a random box never opens).
 //
-// Input: byte 0 = mode (low 2 bits: 0 client stream, 1 server stream, 2/3 JSON) and chunk-size
-// seed (high 6 bits); the rest is the stream or the JSON text.
+// Input: byte 0 = mode (low 2 bits: 0 client stream, 1 server stream, 2 JSON decode, 3 AppName
+// encode) and chunk-size seed (high 6 bits); the rest is the stream, the JSON text or the name.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -86,7 +86,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t chunk = size_t(data[0] >> 2) + 1;  // 1..64 bytes per read
   ByteSpan rest(data + 1, size - 1);
 
-  if (mode >= 2) {
+  if (mode == 2) {
     std::string_view json(reinterpret_cast<const char*>(rest.data()), rest.size());
     if (auto ci = unmarshalClientInfo(json)) {
       auto again = unmarshalClientInfo(marshalClientInfo(*ci));
@@ -96,6 +96,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       auto again = unmarshalServerInfo(marshalServerInfo(*si));
       FUZZ_CHECK(again && *again == *si);
     }
+    return 0;
+  }
+  if (mode == 3) {
+    // Go-style string escaping of arbitrary bytes (AppName): always valid JSON; invalid UTF-8
+    // becomes U+FFFD once, after which the value round-trips exactly.
+    ClientInfo ci;
+    ci.appName.assign(reinterpret_cast<const char*>(rest.data()), rest.size());
+    auto back = unmarshalClientInfo(marshalClientInfo(ci));
+    FUZZ_CHECK(back);
+    auto again = unmarshalClientInfo(marshalClientInfo(*back));
+    FUZZ_CHECK(again && again->appName == back->appName);
     return 0;
   }
 
