@@ -19,7 +19,8 @@ constexpr size_t MAX_AUTH_KEY_FILE_BYTES = 4096;
 
 Result<std::string> readSmallFile(const std::string& path, size_t limit, const char* what) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error::failed(std::string("cannot read ") + what + " " + path + ": " + std::strerror(errno));
+  if (fd < 0)
+    return Error::failed(std::string("cannot read ") + what + " " + path + ": " + std::strerror(errno));
   std::string out;
   char buf[8192];
   for (;;) {
@@ -35,7 +36,8 @@ Result<std::string> readSmallFile(const std::string& path, size_t limit, const c
     if (out.size() > limit) {
       close(fd);
       sodium_memzero(out.data(), out.size());
-      return Error::invalid(std::string(what) + " " + path + " is larger than " + std::to_string(limit) + " bytes");
+      return Error::invalid(std::string(what) + " " + path + " is larger than " + std::to_string(limit) +
+                            " bytes");
     }
   }
   close(fd);

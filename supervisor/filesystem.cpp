@@ -18,7 +18,9 @@
 namespace tnet::supervisor {
 namespace {
 
-std::string errnoText() { return std::strerror(errno); }
+std::string errnoText() {
+  return std::strerror(errno);
+}
 
 Result<void> mkdirParents(const std::string& path) {
   std::filesystem::path p(path);

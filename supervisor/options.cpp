@@ -104,8 +104,8 @@ std::string shortPathHash(const std::string& text) {
   return hexEncode(ByteSpan(digest, 4));
 }
 
-RuntimePaths resolveRuntimePaths(const Options& opts, const StatePaths& state, const std::string& realStateDir,
-                                 uid_t uid, const EnvLookup& env) {
+RuntimePaths resolveRuntimePaths(const Options& opts, const StatePaths& state,
+                                 const std::string& realStateDir, uid_t uid, const EnvLookup& env) {
   RuntimePaths r;
   bool socketNamed = !opts.socket.empty();
   if (socketNamed) {

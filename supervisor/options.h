@@ -41,7 +41,7 @@ using EnvLookup = std::function<std::optional<std::string>(const char*)>;
 EnvLookup processEnvironment();
 
 struct StatePaths {
-  std::string stateDir;   // absolute, not yet created
+  std::string stateDir;        // absolute, not yet created
   bool stateDirNamed = false;  // --statedir / TAILNETD_STATE_DIR given
 };
 
@@ -55,8 +55,8 @@ struct RuntimePaths {
 };
 
 // Socket and runtime dir, given the state dir's real path (it feeds the runtime dir's hash).
-RuntimePaths resolveRuntimePaths(const Options& opts, const StatePaths& state, const std::string& realStateDir,
-                                 uid_t uid, const EnvLookup& env);
+RuntimePaths resolveRuntimePaths(const Options& opts, const StatePaths& state,
+                                 const std::string& realStateDir, uid_t uid, const EnvLookup& env);
 
 // First 8 hex digits of SHA-256 of text: the short per-statedir runtime dir suffix.
 std::string shortPathHash(const std::string& text);

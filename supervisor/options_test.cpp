@@ -18,9 +18,11 @@ EnvLookup fakeEnv(std::map<std::string, std::string> vars) {
 TEST(Options, StateDirDefaults) {
   Options o;
   EXPECT_EQ(resolveStateDir(o, 0, fakeEnv({}))->stateDir, "/var/lib/tailnetd");
-  EXPECT_EQ(resolveStateDir(o, 1000, fakeEnv({{"XDG_STATE_HOME", "/x/state"}, {"HOME", "/home/u"}}))->stateDir,
-            "/x/state/tailnetd");
-  EXPECT_EQ(resolveStateDir(o, 1000, fakeEnv({{"HOME", "/home/u"}}))->stateDir, "/home/u/.local/state/tailnetd");
+  EXPECT_EQ(
+      resolveStateDir(o, 1000, fakeEnv({{"XDG_STATE_HOME", "/x/state"}, {"HOME", "/home/u"}}))->stateDir,
+      "/x/state/tailnetd");
+  EXPECT_EQ(resolveStateDir(o, 1000, fakeEnv({{"HOME", "/home/u"}}))->stateDir,
+            "/home/u/.local/state/tailnetd");
   // A relative XDG_STATE_HOME is invalid per the XDG spec: fall back to HOME.
   EXPECT_EQ(resolveStateDir(o, 1000, fakeEnv({{"XDG_STATE_HOME", "rel"}, {"HOME", "/h"}}))->stateDir,
             "/h/.local/state/tailnetd");
@@ -55,7 +57,8 @@ TEST(Options, RuntimeAndSocketDefaults) {
   o.socket.clear();
 
   StatePaths user{"/home/u/.local/state/tailnetd", false};
-  r = resolveRuntimePaths(o, user, "/home/u/.local/state/tailnetd", 1000, fakeEnv({{"XDG_RUNTIME_DIR", "/run/user/1000"}}));
+  r = resolveRuntimePaths(o, user, "/home/u/.local/state/tailnetd", 1000,
+                          fakeEnv({{"XDG_RUNTIME_DIR", "/run/user/1000"}}));
   EXPECT_EQ(r.socket, "/home/u/.local/state/tailnetd/tailnetd.sock");
   EXPECT_EQ(r.runtimeDir, "/run/user/1000/tailnetd-" + shortPathHash("/home/u/.local/state/tailnetd"));
   r = resolveRuntimePaths(o, user, "/home/u/.local/state/tailnetd", 1000, fakeEnv({}));
@@ -74,8 +77,8 @@ TEST(Options, ShortHashIsSha256Prefix) {
 TEST(Options, ParsesFlagsAndEnvironment) {
   setenv("TAILNETD_STATE_DIR", "/from/env", 1);
   setenv("TAILNETD_LOG", "2", 1);
-  const char* argv[] = {"tailnetd", "--port", "41641", "--external", "wgd", "--external", "apid",
-                        "--socks5-server", "localhost:1080"};
+  const char* argv[] = {"tailnetd",   "--port", "41641",           "--external",    "wgd",
+                        "--external", "apid",   "--socks5-server", "localhost:1080"};
   auto p = parseOptions(9, argv);
   ASSERT_TRUE(p.options);
   EXPECT_EQ(p.options->stateDir, "/from/env");

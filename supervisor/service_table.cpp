@@ -56,7 +56,9 @@ const ServiceInfo* findService(const std::string& name) {
   return nullptr;
 }
 
-std::string serviceGroup() { return tnet::schema::MANIFEST.get().getGroup(); }
+std::string serviceGroup() {
+  return tnet::schema::MANIFEST.get().getGroup();
+}
 
 std::vector<std::string> filterEnvironment(const std::vector<std::string>& environ,
                                            const std::vector<std::string>& allow) {

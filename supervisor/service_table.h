@@ -10,9 +10,9 @@ namespace tnet::supervisor {
 
 struct ServiceInfo {
   std::string name;
-  std::string user;                      // tailnetd-<svc> (root mode)
-  std::vector<std::string> environment;  // allow-list: names, or prefixes ending in '*'
-  bool privateNetwork = false;           // own network namespace when started by root
+  std::string user;                         // tailnetd-<svc> (root mode)
+  std::vector<std::string> environment;     // allow-list: names, or prefixes ending in '*'
+  bool privateNetwork = false;              // own network namespace when started by root
   bool privateNetworkUnprivileged = false;  // user+network namespace when not root (if allowed)
 };
 

@@ -19,8 +19,12 @@ TEST(ServiceTable, HasSixServicesInStartOrderFromTheManifest) {
 }
 
 TEST(ServiceTable, EnvironmentAllowList) {
-  std::vector<std::string> env = {"TS_DEBUG_MTU=1300", "TS_DEBUGX=1", "HOME=/root", "TAILNETD_SECCOMP=log",
-                                  "TS_CONTROL_URL=http://127.0.0.1:9", "NOEQUALS"};
+  std::vector<std::string> env = {"TS_DEBUG_MTU=1300",
+                                  "TS_DEBUGX=1",
+                                  "HOME=/root",
+                                  "TAILNETD_SECCOMP=log",
+                                  "TS_CONTROL_URL=http://127.0.0.1:9",
+                                  "NOEQUALS"};
   auto magic = filterEnvironment(env, findService("magicsockd")->environment);
   EXPECT_NE(std::find(magic.begin(), magic.end(), "TS_DEBUG_MTU=1300"), magic.end());
   EXPECT_EQ(std::find(magic.begin(), magic.end(), "TS_DEBUGX=1"), magic.end());

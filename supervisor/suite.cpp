@@ -1,16 +1,16 @@
 #include "supervisor/suite.h"
 
 #include <signal.h>
+#include <sodium.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <algorithm>
-#include <sodium.h>
 
 #include "libs/log/log.h"
 #include "libs/sandbox/spawn.h"
@@ -97,7 +97,9 @@ int runSuite(const Options& opts) {
     bool external = std::find(opts.external.begin(), opts.external.end(), s.name) != opts.external.end();
     if (external) continue;
     auto fd = sandbox::openExecutable(dir + "/" + s.name);
-    if (!fd) return fail(fd.error().message + " (service binaries are found beside tailnetd or in TAILNETD_LIBEXEC_DIR)");
+    if (!fd)
+      return fail(fd.error().message +
+                  " (service binaries are found beside tailnetd or in TAILNETD_LIBEXEC_DIR)");
     exeFds[s.name] = *fd;
     fds.fds.push_back(*fd);
   }
@@ -171,11 +173,15 @@ int runSuite(const Options& opts) {
   bool userNetns = !root && sandbox::userNetworkNamespacesAvailable();
   if (!root) {
     logger.warn("suite.unprivileged uid={}: every service runs as this uid; no privilege separation", uid);
-    if (!userNetns) logger.warn("suite.no-userns: the kernel refuses user namespaces; wgd shares the host network namespace");
+    if (!userNetns)
+      logger.warn(
+          "suite.no-userns: the kernel refuses user namespaces; wgd shares the host network namespace");
   }
   if (apidExternal) {
-    logger.warn("service.external svc=apid: tailnetd does not bind {}; start apid with the socket on fd 3 "
-                "(e.g. systemd-socket-activate -l {})", log::quote(paths.socket), log::quote(paths.socket));
+    logger.warn(
+        "service.external svc=apid: tailnetd does not bind {}; start apid with the socket on fd 3 "
+        "(e.g. systemd-socket-activate -l {})",
+        log::quote(paths.socket), log::quote(paths.socket));
   }
 
   // 6. How each service is started.
@@ -186,8 +192,13 @@ int runSuite(const Options& opts) {
     l.info = &s;
     l.external = exeFds.count(s.name) == 0;
     l.executableFd = l.external ? -1 : exeFds[s.name];
-    l.argv = {s.name, "--runtime-dir", paths.runtimeDir, "--state-dir", *realState + "/" + s.name,
-              "--log-level", std::to_string(opts.verbose)};
+    l.argv = {s.name,
+              "--runtime-dir",
+              paths.runtimeDir,
+              "--state-dir",
+              *realState + "/" + s.name,
+              "--log-level",
+              std::to_string(opts.verbose)};
     l.env = filterEnvironment(environ, s.environment);
     l.env.push_back("NOTIFY_SOCKET=" + notifyPath);
     if (s.name == "apid") {

@@ -116,7 +116,8 @@ void Supervisor::spawn(Child& c) {
   if (c.launch.configDocument != nullptr) {
     auto pipeFd = makeConfigPipe(*c.launch.configDocument);
     if (!pipeFd) {
-      log::logger().error("service.spawn-failed svc={} error={}", name(c), log::quote(pipeFd.error().message));
+      log::logger().error("service.spawn-failed svc={} error={}", name(c),
+                          log::quote(pipeFd.error().message));
       c.recentStarts.push_back(now);
       scheduleRestart(c, now);
       return;
@@ -235,8 +236,10 @@ void Supervisor::handleNotify() {
     size_t pos = 0;
     while (pos <= text.size()) {
       size_t nl = text.find('\n', pos);
-      std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-      if (line == "READY=1") onReady(sender);
+      std::string_view line =
+          text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+      if (line == "READY=1")
+        onReady(sender);
       else if (line.rfind("STATUS=", 0) == 0) {
         Child* c = byPid(sender);
         log::logger().debug("service.status svc={} {}", c ? name(*c) : "?", log::quote(line.substr(7)));
@@ -339,7 +342,10 @@ void Supervisor::stopAll() {
         kill(pid, SIGKILL);
         killed = true;
       }
-      int ms = killed ? 1000 : static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1);
+      int ms = killed
+                   ? 1000
+                   : static_cast<int>(
+                         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1);
       pollfd pfd{signalFd_, POLLIN, 0};
       poll(&pfd, 1, ms);
       signalfd_siginfo info;

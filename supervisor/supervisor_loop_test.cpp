@@ -26,7 +26,8 @@ struct LoopResult {
 };
 
 // Runs one service (wgd's slot) under a Supervisor with `policy`; `exe`/`argv` is the program.
-LoopResult runLoop(const std::string& exe, std::vector<std::string> argv, RestartPolicy policy, bool rawOpen = false) {
+LoopResult runLoop(const std::string& exe, std::vector<std::string> argv, RestartPolicy policy,
+                   bool rawOpen = false) {
   char dirTmpl[] = "/tmp/tnet-loop-XXXXXX";
   std::string dir = mkdtemp(dirTmpl);
   std::string logPath = dir + "/log";
@@ -123,7 +124,8 @@ TEST(SupervisorLoop, SpawnFailureCountsAsACrash) {
   unlink(tmpl);
   ASSERT_TRUE(WIFEXITED(r.status)) << r.log;
   EXPECT_EQ(WEXITSTATUS(r.status), 1);
-  EXPECT_NE(r.log.find("service.spawn-failed svc=wgd error=\"execveat: Permission denied\""), std::string::npos)
+  EXPECT_NE(r.log.find("service.spawn-failed svc=wgd error=\"execveat: Permission denied\""),
+            std::string::npos)
       << r.log;
   EXPECT_NE(r.log.find("service.start-limit"), std::string::npos) << r.log;
 }

@@ -14,7 +14,8 @@ Result<ServiceUsers> lookupServiceUsers(const std::vector<ServiceInfo>& services
   for (const auto& s : services) {
     struct passwd* pw = getpwnam(s.user.c_str());
     if (pw == nullptr) return Error::failed("user " + s.user + " does not exist" + hint);
-    if (pw->pw_uid == 0) return Error::invalid("user " + s.user + " has uid 0; refusing to run " + s.name + " as root");
+    if (pw->pw_uid == 0)
+      return Error::invalid("user " + s.user + " has uid 0; refusing to run " + s.name + " as root");
     u.uids[s.name] = pw->pw_uid;
   }
   return u;

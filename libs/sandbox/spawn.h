@@ -21,9 +21,9 @@ struct Identity {
 };
 
 enum class NetworkIsolation {
-  SHARED,       // stay in the parent's network namespace
-  PRIVATE,      // new network namespace (needs CAP_SYS_ADMIN: root)
-  PRIVATE_USER, // new user + network namespace mapping only our own uid/gid (unprivileged)
+  SHARED,        // stay in the parent's network namespace
+  PRIVATE,       // new network namespace (needs CAP_SYS_ADMIN: root)
+  PRIVATE_USER,  // new user + network namespace mapping only our own uid/gid (unprivileged)
 };
 
 struct SpawnSpec {

@@ -1,12 +1,12 @@
 #include "libs/sandbox/spawn.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <grp.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -61,8 +61,8 @@ TEST(Spawn, PassesOnlyHandedDescriptorsAndExactEnvironment) {
   SpawnSpec spec;
   spec.env = {"ONLY=this"};
   spec.setListenPid = true;
-  auto out = runShell("echo pid=$$ >&3; env | sort >&3; test -e /proc/self/fd/" +
-                          std::to_string(leak[0]) + " && echo leaked >&3; test -e /proc/self/fd/4 && echo fd4 >&3; true",
+  auto out = runShell("echo pid=$$ >&3; env | sort >&3; test -e /proc/self/fd/" + std::to_string(leak[0]) +
+                          " && echo leaked >&3; test -e /proc/self/fd/4 && echo fd4 >&3; true",
                       spec);
   close(leak[0]);
   close(leak[1]);

@@ -90,9 +90,9 @@ TEST_F(TnetE2E, StatusJsonShowsNeedsLogin) {
 }
 
 TEST_F(TnetE2E, SocketFoundFromStateDirEnvironment) {
-  ProcessResult r = runProcess({binDir() + "/tnet", "status", "--json"},
-                               RunOptions{.env = {{"TAILNETD_STATE_DIR", suite_->stateDir()},
-                                                  {"TAILNETD_SOCKET", ""}}});
+  ProcessResult r =
+      runProcess({binDir() + "/tnet", "status", "--json"},
+                 RunOptions{.env = {{"TAILNETD_STATE_DIR", suite_->stateDir()}, {"TAILNETD_SOCKET", ""}}});
   if (suite_->socket() != suite_->stateDir() + "/tailnetd.sock") GTEST_SKIP() << "suite socket elsewhere";
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("\"BackendState\""), std::string::npos);

@@ -1,5 +1,6 @@
 #include "tests/integration/harness/harness.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -15,7 +16,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <dirent.h>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -124,7 +124,8 @@ std::string serviceDir() {
 std::string missingServices() {
   std::string missing;
   for (const char* n : {"ipnd", "apid", "controld", "wgd", "magicsockd", "netstackd"}) {
-    if (access((serviceDir() + "/" + n).c_str(), X_OK) != 0) missing += (missing.empty() ? "" : ", ") + std::string(n);
+    if (access((serviceDir() + "/" + n).c_str(), X_OK) != 0)
+      missing += (missing.empty() ? "" : ", ") + std::string(n);
   }
   if (missing.empty()) return "";
   return "missing service binaries in " + serviceDir() + ": " + missing + " (not built yet)";
@@ -183,7 +184,8 @@ ProcessResult runProcess(const std::vector<std::string>& argv, const RunOptions&
   pollfd fds[2] = {{outPipe[0], POLLIN, 0}, {errPipe[0], POLLIN, 0}};
   int open = 2;
   while (open > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       r.timedOut = true;
       kill(-pid, SIGKILL);
@@ -213,7 +215,9 @@ ProcessResult runProcess(const std::vector<std::string>& argv, const RunOptions&
   return r;
 }
 
-nlohmann::json HttpResponse::json() const { return nlohmann::json::parse(body, nullptr, false); }
+nlohmann::json HttpResponse::json() const {
+  return nlohmann::json::parse(body, nullptr, false);
+}
 
 namespace {
 
@@ -257,7 +261,8 @@ Result<std::string> exchange(int fd, const std::string& request, std::chrono::mi
         if (raw.size() >= 5 && raw.compare(raw.size() - 5, 5, "0\r\n\r\n") == 0) return raw;
       }
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return Error::failed("timed out waiting for the response");
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -309,7 +314,8 @@ Result<HttpResponse> parseResponse(const std::string& raw) {
 }  // namespace
 
 Result<HttpResponse> localApi(const std::string& socket, const std::string& method, const std::string& path,
-                              const std::string& body, std::optional<uid_t> asUid, std::chrono::milliseconds timeout) {
+                              const std::string& body, std::optional<uid_t> asUid,
+                              std::chrono::milliseconds timeout) {
   std::string req = method + " " + path + " HTTP/1.1\r\nHost: local-tailscaled.sock\r\n" +
                     "User-Agent: tnet-harness\r\nConnection: close\r\n";
   if (!body.empty() || method == "POST" || method == "PATCH" || method == "PUT") {
@@ -332,7 +338,8 @@ Result<HttpResponse> localApi(const std::string& socket, const std::string& meth
     close(p[0]);
     struct passwd* pw = getpwuid(*asUid);
     gid_t gid = pw ? pw->pw_gid : *asUid;
-    if (setgroups(0, nullptr) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(*asUid, *asUid, *asUid) != 0) {
+    if (setgroups(0, nullptr) != 0 || setresgid(gid, gid, gid) != 0 ||
+        setresuid(*asUid, *asUid, *asUid) != 0) {
       _exit(3);
     }
     auto fd = connectUnix(socket);
@@ -455,7 +462,9 @@ Result<int> Suite::stop(std::chrono::milliseconds timeout) {
   return waitExit(timeout);
 }
 
-std::string Suite::stderrText() const { return readWholeFile(logPath_); }
+std::string Suite::stderrText() const {
+  return readWholeFile(logPath_);
+}
 
 std::map<std::string, pid_t> Suite::services() const {
   std::map<std::string, pid_t> out;
@@ -478,12 +487,13 @@ Result<HttpResponse> Suite::get(const std::string& path, std::optional<uid_t> as
   return localApi(socket_, "GET", path, "", asUid);
 }
 
-Result<HttpResponse> Suite::request(const std::string& method, const std::string& path, const std::string& body,
-                                    std::optional<uid_t> asUid) const {
+Result<HttpResponse> Suite::request(const std::string& method, const std::string& path,
+                                    const std::string& body, std::optional<uid_t> asUid) const {
   return localApi(socket_, method, path, body, asUid);
 }
 
-ProcessResult runTnet(const std::string& socket, const std::vector<std::string>& args, const RunOptions& opts) {
+ProcessResult runTnet(const std::string& socket, const std::vector<std::string>& args,
+                      const RunOptions& opts) {
   std::vector<std::string> argv = {binDir() + "/tnet", "--socket", socket};
   argv.insert(argv.end(), args.begin(), args.end());
   return runProcess(argv, opts);

@@ -60,7 +60,7 @@ struct ProcessResult {
 
 struct RunOptions {
   std::map<std::string, std::string> env;  // added to (or replacing in) our environment
-  std::optional<uid_t> uid;                 // run as this uid/gid (needs root)
+  std::optional<uid_t> uid;                // run as this uid/gid (needs root)
   std::optional<gid_t> gid;
   std::chrono::milliseconds timeout = 20s;  // scaled
 };
@@ -89,13 +89,13 @@ Result<HttpResponse> localApi(const std::string& socket, const std::string& meth
 bool socketAccepts(const std::string& path);
 
 struct SuiteOptions {
-  std::vector<std::string> args;             // extra tailnetd flags
-  std::map<std::string, std::string> env;    // extra environment
-  std::string stateDir;                      // --statedir (required)
-  std::string socket;                        // --socket; default <stateDir>/tailnetd.sock
-  std::string runtimeDir;                    // --runtime-dir; default: let tailnetd choose
-  std::string binDir;                        // where tailnetd lives (default binDir())
-  std::vector<std::string> wrapper;          // e.g. {"setpriv", "--reuid=nobody", ...}
+  std::vector<std::string> args;           // extra tailnetd flags
+  std::map<std::string, std::string> env;  // extra environment
+  std::string stateDir;                    // --statedir (required)
+  std::string socket;                      // --socket; default <stateDir>/tailnetd.sock
+  std::string runtimeDir;                  // --runtime-dir; default: let tailnetd choose
+  std::string binDir;                      // where tailnetd lives (default binDir())
+  std::vector<std::string> wrapper;        // e.g. {"setpriv", "--reuid=nobody", ...}
 };
 
 // A running tailnetd in its own process group. The destructor kills the whole group (every
@@ -141,7 +141,8 @@ class Suite {
 };
 
 // Runs `tnet --socket <socket> args...`.
-ProcessResult runTnet(const std::string& socket, const std::vector<std::string>& args, const RunOptions& opts = {});
+ProcessResult runTnet(const std::string& socket, const std::vector<std::string>& args,
+                      const RunOptions& opts = {});
 
 // The pids whose parent is `parent`, with their argv[0].
 std::map<pid_t, std::string> childProcesses(pid_t parent);

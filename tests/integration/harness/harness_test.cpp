@@ -4,13 +4,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
 #include <filesystem>
-#include <sys/wait.h>
-
-#include <csignal>
 #include <thread>
 
 namespace tnet::harness {
@@ -80,7 +79,8 @@ TEST(Harness, LocalApiParsesChunkedResponsesAndReportsRefusal) {
   EXPECT_EQ(r->status, 403);
   EXPECT_EQ(r->headers["content-type"], "application/json");
   EXPECT_EQ(r->json()["b"], 2);
-  EXPECT_NE(seen.find("PATCH /localapi/v0/prefs HTTP/1.1\r\nHost: local-tailscaled.sock\r\n"), std::string::npos);
+  EXPECT_NE(seen.find("PATCH /localapi/v0/prefs HTTP/1.1\r\nHost: local-tailscaled.sock\r\n"),
+            std::string::npos);
   EXPECT_NE(seen.find("Content-Length: 2\r\n"), std::string::npos);
   EXPECT_FALSE(localApi(path, "GET", "/x"));  // nobody listens any more
   EXPECT_FALSE(socketAccepts(path));

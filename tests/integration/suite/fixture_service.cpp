@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
   }
   const char* listenPid = std::getenv("LISTEN_PID");
   const char* listenFds = std::getenv("LISTEN_FDS");
-  if (listenPid != nullptr && listenFds != nullptr && std::atoi(listenPid) == getpid() && std::atoi(listenFds) == 1) {
+  if (listenPid != nullptr && listenFds != nullptr && std::atoi(listenPid) == getpid() &&
+      std::atoi(listenFds) == 1) {
     serveLocalApi(3, name);
   }
   for (;;) pause();

@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <set>
-#include <algorithm>
 
 #include "libs/sandbox/isolation.h"
 #include "tests/integration/harness/harness.h"
@@ -62,7 +62,8 @@ class SuiteTest : public ::testing::Test {
 
   static Result<HttpResponse> setHostname(const Suite& s, const std::string& name,
                                           std::optional<uid_t> asUid = std::nullopt) {
-    return s.request("PATCH", "/localapi/v0/prefs", R"({"Hostname":")" + name + R"(","HostnameSet":true})", asUid);
+    return s.request("PATCH", "/localapi/v0/prefs", R"({"Hostname":")" + name + R"(","HostnameSet":true})",
+                     asUid);
   }
 
   std::unique_ptr<TempDir> tmp_;
@@ -78,8 +79,8 @@ TEST_F(SuiteTest, StartsSixServicesAndAnswersStatusLikeGo) {
   for (const auto& s : SERVICES) EXPECT_TRUE(services.count(s)) << s;
 
   // The acceptance check as written: curl against the Unix socket.
-  auto curl = runProcess({"curl", "-sS", "--unix-socket", suite.socket(),
-                          "http://local-tailscaled.sock/localapi/v0/status"});
+  auto curl = runProcess(
+      {"curl", "-sS", "--unix-socket", suite.socket(), "http://local-tailscaled.sock/localapi/v0/status"});
   if (curl.exitCode == 127) GTEST_SKIP() << "curl not installed";
   ASSERT_EQ(curl.exitCode, 0) << curl.err;
   auto j = nlohmann::json::parse(curl.out, nullptr, false);
@@ -110,8 +111,9 @@ TEST_F(SuiteTest, EachServiceRestartsAloneAndPrefsSurvive) {
         2s))
         << victim << " not restarted\n"
         << suite.stderrText();
-    EXPECT_TRUE(waitUntil([&] { return statusAnswers(suite); }, 2s)) << "status after killing " << victim << "\n"
-                                                                     << suite.stderrText();
+    EXPECT_TRUE(waitUntil([&] { return statusAnswers(suite); }, 2s))
+        << "status after killing " << victim << "\n"
+        << suite.stderrText();
     auto after = suite.services();
     EXPECT_EQ(after.size(), 6u);
     for (const auto& s : SERVICES) {
