@@ -1,6 +1,9 @@
 // `tnet up`: Go's runUp sequence. Watch the IPN bus first (so nothing is missed), then start
 // (or just edit prefs when already running), then follow Notify messages until Running.
+#include <algorithm>
+#include <cstdlib>
 #include <iostream>
+#include <iterator>
 
 #include "cli/commands.h"
 #include "cli/duration.h"
@@ -11,8 +14,8 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr const char* STATE_NAMES[] = {"NoState",  "InUseOtherUser", "NeedsLogin", "NeedsMachineAuth",
-                                       "Stopped",  "Starting",       "Running"};
+constexpr const char* STATE_NAMES[] = {"NoState", "InUseOtherUser", "NeedsLogin", "NeedsMachineAuth",
+                                       "Stopped", "Starting",       "Running"};
 constexpr int STATE_NEEDS_MACHINE_AUTH = 3;
 constexpr int STATE_RUNNING = 6;
 
@@ -106,8 +109,8 @@ int runUp(CommandContext& ctx, const UpArgs& args) {
     if (auto e = jsonErrorField(*checked)) return reportError(ctx, Error::invalid(*e));
     auto authKey = resolveAuthKey(args.authKeyOrFile);
     if (!authKey) return reportError(ctx, authKey.error());
-    auto started = callLocalApi(ctx.client, "POST", "/localapi/v0/start", 204,
-                                startOptions(*prefs, *authKey).dump());
+    auto started =
+        callLocalApi(ctx.client, "POST", "/localapi/v0/start", 204, startOptions(*prefs, *authKey).dump());
     if (!started) return reportError(ctx, started.error());
     if (args.forceReauth || !haveNodeKey) {
       auto login = callLocalApi(ctx.client, "POST", "/localapi/v0/login-interactive", 204);
@@ -141,8 +144,8 @@ int runUp(CommandContext& ctx, const UpArgs& args) {
     if (!*line) {
       if (forever) continue;
       return reportError(ctx, Error::failed("timeout waiting for tailnetd to enter a Running state after " +
-                                            formatDuration(args.timeout) +
-                                            " (state " + lastState + "); check health with \"tnet status\""));
+                                            formatDuration(args.timeout) + " (state " + lastState +
+                                            "); check health with \"tnet status\""));
     }
     Json n = Json::parse(**line, nullptr, false);
     if (!n.is_object()) continue;  // not a Notify; Go's decoder would fail, we skip it
@@ -169,8 +172,10 @@ int runUp(CommandContext& ctx, const UpArgs& args) {
       if (jsonString(*self, "Key") != origNodeKey) waitingForKeyChange = false;
     }
     if (ipnIsRunning && !waitingForKeyChange) {
-      if (args.json) printUpJson("", "Running", "", false);
-      else if (printed) std::cerr << "Success.\n";
+      if (args.json)
+        printUpJson("", "Running", "", false);
+      else if (printed)
+        std::cerr << "Success.\n";
       return EXIT_OK;
     }
     if (auto u = n.find("BrowseToURL"); u != n.end() && u->is_string()) {
@@ -181,8 +186,10 @@ int runUp(CommandContext& ctx, const UpArgs& args) {
       if (!show || url == lastUrlPrinted) continue;
       printed = true;
       lastUrlPrinted = url;
-      if (args.json) printUpJson(url, backendState, "", true);
-      else std::cerr << "\nTo authenticate, visit:\n\n\t" << url << "\n\n";
+      if (args.json)
+        printUpJson(url, backendState, "", true);
+      else
+        std::cerr << "\nTo authenticate, visit:\n\n\t" << url << "\n\n";
     }
   }
 }

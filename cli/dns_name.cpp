@@ -8,9 +8,15 @@ namespace {
 constexpr size_t MAX_LABEL = 63;
 constexpr size_t MAX_NAME = 254;  // including the trailing dot, as Go counts
 
-bool isAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
-bool isDnsChar(char c) { return isAlnum(c) || c == '-'; }
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+bool isAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+bool isDnsChar(char c) {
+  return isAlnum(c) || c == '-';
+}
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 std::string_view trimSuffixOnce(std::string_view s, std::string_view suffix) {
   if (s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix) {
@@ -32,8 +38,8 @@ Result<void> validLabel(std::string_view label) {
   }
   for (size_t i = 1; i + 1 < label.size(); ++i) {
     if (!isDnsChar(label[i])) {
-      return Error::invalid(goQuote(label) + " is not a valid DNS label: contains invalid character " +
-                            "'" + std::string(1, label[i]) + "'");
+      return Error::invalid(goQuote(label) + " is not a valid DNS label: contains invalid character " + "'" +
+                            std::string(1, label[i]) + "'");
     }
   }
   return {};
@@ -45,11 +51,21 @@ std::string goQuote(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];
@@ -68,8 +84,10 @@ Result<void> validHostname(std::string_view hostname) {
   if (hostname.empty() || hostname == ".") return {};
   if (hostname.front() == '.') hostname.remove_prefix(1);
   size_t total = hostname.size();
-  if (hostname.back() == '.') hostname.remove_suffix(1);
-  else total += 1;  // the implied trailing dot
+  if (hostname.back() == '.')
+    hostname.remove_suffix(1);
+  else
+    total += 1;  // the implied trailing dot
   if (total > MAX_NAME) {
     return Error::invalid(goQuote(hostname) + " is too long to be a DNS name");
   }
@@ -97,8 +115,10 @@ std::string sanitizeHostname(std::string_view hostname) {
     bool boundary = i == start || i == end - 1;
     char c = hostname[i];
     bool separator = c == ' ' || c == '.' || c == '@' || c == '_';
-    if (!boundary && separator) out += '-';
-    else if (isDnsChar(c)) out += lower(c);
+    if (!boundary && separator)
+      out += '-';
+    else if (isDnsChar(c))
+      out += lower(c);
   }
   return out;
 }

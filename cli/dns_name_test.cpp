@@ -17,7 +17,8 @@ TEST(DnsName, ValidHostname) {
   EXPECT_FALSE(validHostname(std::string(64, 'a')));
   std::string longName;
   for (int i = 0; i < 64; ++i) longName += "abc.";
-  EXPECT_EQ(validHostname(longName).error().message.find("is too long to be a DNS name") != std::string::npos, true);
+  EXPECT_EQ(validHostname(longName).error().message.find("is too long to be a DNS name") != std::string::npos,
+            true);
 }
 
 TEST(DnsName, SanitizeAndTrim) {

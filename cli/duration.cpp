@@ -14,17 +14,14 @@ struct Unit {
 
 // Longest names first so "ms" is not read as "m" followed by garbage.
 constexpr Unit UNITS[] = {
-    {"ns", 1},
-    {"us", 1000},
-    {"\xc2\xb5s", 1000},  // U+00B5 micro sign
-    {"\xce\xbcs", 1000},  // U+03BC Greek mu
-    {"ms", 1000000},
-    {"s", 1000000000ULL},
-    {"m", 60ULL * 1000000000ULL},
-    {"h", 3600ULL * 1000000000ULL},
+    {"ns", 1},           {"us", 1000},         {"\xc2\xb5s", 1000},  // U+00B5 micro sign
+    {"\xce\xbcs", 1000},                                             // U+03BC Greek mu
+    {"ms", 1000000},     {"s", 1000000000ULL}, {"m", 60ULL * 1000000000ULL}, {"h", 3600ULL * 1000000000ULL},
 };
 
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 Error invalidDuration(std::string_view text) {
   return Error::invalid("invalid duration \"" + std::string(text) + "\"");

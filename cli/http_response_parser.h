@@ -36,8 +36,18 @@ class HttpResponseParser {
   std::optional<std::string> header(std::string_view name) const;
 
  private:
-  enum class Phase { STATUS_LINE, HEADERS, BODY_LENGTH, BODY_CLOSE, CHUNK_SIZE, CHUNK_DATA,
-                     CHUNK_DATA_END, TRAILERS, DONE, FAILED };
+  enum class Phase {
+    STATUS_LINE,
+    HEADERS,
+    BODY_LENGTH,
+    BODY_CLOSE,
+    CHUNK_SIZE,
+    CHUNK_DATA,
+    CHUNK_DATA_END,
+    TRAILERS,
+    DONE,
+    FAILED
+  };
 
   Result<void> fail(std::string message);
   Result<void> onLine(std::string_view line);

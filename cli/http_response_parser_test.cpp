@@ -18,9 +18,9 @@ std::string feedBytewise(HttpResponseParser& p, std::string_view wire) {
 
 TEST(HttpResponseParser, ContentLength) {
   HttpResponseParser p;
-  std::string body =
-      feedBytewise(p, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
-                      "Tailscale-Version: 0.1.0\r\n\r\nhello");
+  std::string body = feedBytewise(p,
+                                  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
+                                  "Tailscale-Version: 0.1.0\r\n\r\nhello");
   EXPECT_TRUE(p.done());
   EXPECT_EQ(p.status(), 200);
   EXPECT_EQ(p.reason(), "OK");
@@ -67,12 +67,12 @@ TEST(HttpResponseParser, BareLfAndInterimResponse) {
 }
 
 TEST(HttpResponseParser, RejectsGarbage) {
-  for (const char* bad : {"SSH-2.0-OpenSSH\r\n", "HTTP/1.1 2000 OK\r\n", "HTTP/1.1 abc OK\r\n",
-                          "HTTP/1.1 200 OK\r\nno colon here\r\n",
-                          "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
-                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n"}) {
+  for (const char* bad :
+       {"SSH-2.0-OpenSSH\r\n", "HTTP/1.1 2000 OK\r\n", "HTTP/1.1 abc OK\r\n",
+        "HTTP/1.1 200 OK\r\nno colon here\r\n", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n"}) {
     HttpResponseParser p;
     std::string body;
     EXPECT_FALSE(p.feed(bad, body)) << bad;

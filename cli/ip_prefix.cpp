@@ -60,7 +60,9 @@ IpPrefix IpPrefix::masked() const {
   return p;
 }
 
-std::string IpPrefix::toString() const { return addr.toString() + "/" + std::to_string(bits); }
+std::string IpPrefix::toString() const {
+  return addr.toString() + "/" + std::to_string(bits);
+}
 
 Result<std::vector<std::string>> calcAdvertiseRoutes(std::string_view routes, bool advertiseExitNode) {
   std::vector<IpPrefix> list;
@@ -78,7 +80,8 @@ Result<std::vector<std::string>> calcAdvertiseRoutes(std::string_view routes, bo
       auto p = IpPrefix::parse(item);
       if (!p) return Error::invalid(goQuote(item) + " is not a valid IP address or CIDR prefix");
       if (!(*p == p->masked())) {
-        return Error::invalid(p->toString() + " has non-address bits set; expected " + p->masked().toString());
+        return Error::invalid(p->toString() + " has non-address bits set; expected " +
+                              p->masked().toString());
       }
       if (*p == all4) default4 = true;
       if (*p == all6) default6 = true;

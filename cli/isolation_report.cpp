@@ -98,10 +98,14 @@ Result<ServiceIsolation> parseService(const Json& j, std::string name) {
 
 std::string seccompName(int mode) {
   switch (mode) {
-    case 0: return "off";
-    case 1: return "strict";
-    case 2: return "filter";
-    default: return std::to_string(mode);
+    case 0:
+      return "off";
+    case 1:
+      return "strict";
+    case 2:
+      return "filter";
+    default:
+      return std::to_string(mode);
   }
 }
 
@@ -152,8 +156,7 @@ void readFactsFromProc(std::vector<ServiceIsolation>& services) {
   }
 }
 
-std::string formatIsolation(const std::vector<ServiceIsolation>& services, uint64_t ownNetns,
-                            bool fromProc) {
+std::string formatIsolation(const std::vector<ServiceIsolation>& services, uint64_t ownNetns, bool fromProc) {
   TabWriter w;
   w.line({"SERVICE", "PID", "UID", "NO_NEW_PRIVS", "CAP_EFF", "SECCOMP", "NETNS", "INTERFACES", "HEALTH"});
   for (const auto& s : services) {
@@ -182,8 +185,10 @@ std::string formatIsolation(const std::vector<ServiceIsolation>& services, uint6
   std::optional<uid_t> first;
   for (const auto& s : services) {
     if (!s.facts) continue;
-    if (!first) first = s.facts->uid;
-    else if (*first != s.facts->uid) single = false;
+    if (!first)
+      first = s.facts->uid;
+    else if (*first != s.facts->uid)
+      single = false;
   }
   if (!first) single = false;
   if (single) out += "single uid: no privilege separation\n";

@@ -2,11 +2,10 @@
 // (pids and the services' own health reports) or, as root, read from /proc by tnet itself.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "libs/base/result.h"
 #include "libs/sandbox/isolation.h"
@@ -35,7 +34,6 @@ void readFactsFromProc(std::vector<ServiceIsolation>& services);
 
 // The table, and the "single uid" verdict when every service runs under the same uid.
 // ownNetns: tnet's own network namespace inode (0 if unknown), to say "private" or "host".
-std::string formatIsolation(const std::vector<ServiceIsolation>& services, uint64_t ownNetns,
-                            bool fromProc);
+std::string formatIsolation(const std::vector<ServiceIsolation>& services, uint64_t ownNetns, bool fromProc);
 
 }  // namespace tnet::cli

@@ -21,17 +21,18 @@ TEST(IsolationReport, ParsesAndFormatsSingleUid) {
   EXPECT_EQ((*services)[1].facts->capEff, 0x3000u);
   EXPECT_EQ((*services)[1].message, "derp connected");
   std::string out = formatIsolation(*services, 111, false);
-  EXPECT_EQ(out,
-            "SERVICE     PID  UID   NO_NEW_PRIVS  CAP_EFF           SECCOMP  NETNS          INTERFACES  HEALTH"
-            "                                  \n"
-            "wgd         101  1000  yes           none              filter   222 (private)  none        ok"
-            "                                      \n"
-            "magicsockd  102  1000  no            0000000000003000  off      111 (host)     eth0        ok: derp"
-            " connected                      \n"
-            "apid        103  ?     ?             ?                 ?        ?              ?           starting"
-            " (no isolation facts reported)  \n"
-            "(as reported by each service)\n"
-            "single uid: no privilege separation\n");
+  EXPECT_EQ(
+      out,
+      "SERVICE     PID  UID   NO_NEW_PRIVS  CAP_EFF           SECCOMP  NETNS          INTERFACES  HEALTH"
+      "                                  \n"
+      "wgd         101  1000  yes           none              filter   222 (private)  none        ok"
+      "                                      \n"
+      "magicsockd  102  1000  no            0000000000003000  off      111 (host)     eth0        ok: derp"
+      " connected                      \n"
+      "apid        103  ?     ?             ?                 ?        ?              ?           starting"
+      " (no isolation facts reported)  \n"
+      "(as reported by each service)\n"
+      "single uid: no privilege separation\n");
 }
 
 TEST(IsolationReport, DistinctUidsAreNotSingle) {

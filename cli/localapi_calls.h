@@ -2,10 +2,9 @@
 // ("Access denied: …", "Preconditions failed: …", "<code> <reason>: <body>").
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "cli/localapi_client.h"
 #include "libs/base/result.h"

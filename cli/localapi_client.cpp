@@ -131,8 +131,10 @@ const std::string& LocalApiClient::socketPath() const {
 
 Result<int> LocalApiClient::connectSocket() {
   std::vector<std::string> order;
-  if (chosen_) order.push_back(*chosen_);
-  else order = candidates_;
+  if (chosen_)
+    order.push_back(*chosen_);
+  else
+    order = candidates_;
 
   bool allAbsent = true;  // every failure means "nothing listening there"
   std::string lastDetail;
@@ -248,7 +250,9 @@ Result<std::unique_ptr<NotifyStream>> LocalApiClient::watchIpnBus(uint64_t mask)
 NotifyStream::NotifyStream(int fd, HttpResponseParser parser, std::string pending)
     : fd_(fd), parser_(std::move(parser)), body_(std::move(pending)) {}
 
-NotifyStream::~NotifyStream() { ::close(fd_); }
+NotifyStream::~NotifyStream() {
+  ::close(fd_);
+}
 
 Result<std::optional<std::string>> NotifyStream::nextLine(Clock::time_point deadline) {
   char buf[16384];

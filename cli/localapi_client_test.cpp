@@ -135,7 +135,9 @@ class CaptureOutput {
   std::streambuf* oldErr_;
 };
 
-void writeAll(int fd, const std::string& s) { (void)!send(fd, s.data(), s.size(), MSG_NOSIGNAL); }
+void writeAll(int fd, const std::string& s) {
+  (void)!send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+}
 
 // A chunked stream, one chunk per Notify line, as apid sends it.
 void streamNotifies(int fd, const std::vector<std::string>& lines, std::chrono::milliseconds gap) {
@@ -153,8 +155,10 @@ void streamNotifies(int fd, const std::vector<std::string>& lines, std::chrono::
 
 TEST(LocalApiClient, SendsGoHeadersAndReadsAnswers) {
   ScriptedLocalApi api([](const Recorded& r, int fd) {
-    if (r.path == "/localapi/v0/prefs") ScriptedLocalApi::respond(fd, 200, "OK", "{\"Hostname\":\"h\"}\n");
-    else ScriptedLocalApi::respond(fd, 403, "Forbidden", "{\"Error\":\"prefs access denied\"}\n");
+    if (r.path == "/localapi/v0/prefs")
+      ScriptedLocalApi::respond(fd, 200, "OK", "{\"Hostname\":\"h\"}\n");
+    else
+      ScriptedLocalApi::respond(fd, 403, "Forbidden", "{\"Error\":\"prefs access denied\"}\n");
   });
   LocalApiClient client({"/nonexistent/first.sock", api.path()});
   auto j = getJson(client, "/localapi/v0/prefs");
@@ -264,15 +268,16 @@ TEST(UpSequence, InteractiveLoginThenRunning) {
   auto reqs = api.requests();
   std::vector<std::string> seq;
   for (const auto& r : reqs) seq.push_back(r.method + " " + r.path);
-  EXPECT_EQ(seq, (std::vector<std::string>{"GET /localapi/v0/status", "GET /localapi/v0/prefs",
-                                           "GET /localapi/v0/watch-ipn-bus?mask=0",
-                                           "POST /localapi/v0/check-prefs", "POST /localapi/v0/start",
-                                           "POST /localapi/v0/login-interactive"}));
+  EXPECT_EQ(
+      seq, (std::vector<std::string>{"GET /localapi/v0/status", "GET /localapi/v0/prefs",
+                                     "GET /localapi/v0/watch-ipn-bus?mask=0", "POST /localapi/v0/check-prefs",
+                                     "POST /localapi/v0/start", "POST /localapi/v0/login-interactive"}));
   auto start = nlohmann::json::parse(reqs[4].body);
   EXPECT_EQ(start["AuthKey"], "");
   EXPECT_EQ(start["UpdatePrefs"]["Hostname"], "web-1");
   EXPECT_EQ(start["UpdatePrefs"]["WantRunning"], true);
-  EXPECT_EQ(reqs[4].body.rfind(R"({"FrontendLogID":"","UpdatePrefs":{"ControlURL":"")", 0), 0u) << reqs[4].body;
+  EXPECT_EQ(reqs[4].body.rfind(R"({"FrontendLogID":"","UpdatePrefs":{"ControlURL":"")", 0), 0u)
+      << reqs[4].body;
 }
 
 TEST(UpSequence, AuthKeyJsonAndBackendError) {
@@ -282,9 +287,9 @@ TEST(UpSequence, AuthKeyJsonAndBackendError) {
     } else if (r.path == "/localapi/v0/prefs") {
       ScriptedLocalApi::respond(fd, 200, "OK", R"({"ControlURL":""})");
     } else if (r.path.rfind("/localapi/v0/watch-ipn-bus", 0) == 0) {
-      streamNotifies(fd,
-                     {R"({"BrowseToURL":"https://stale.example/a/1"})", R"({"ErrMessage":"invalid key: unknown"})"},
-                     std::chrono::milliseconds(100));
+      streamNotifies(
+          fd, {R"({"BrowseToURL":"https://stale.example/a/1"})", R"({"ErrMessage":"invalid key: unknown"})"},
+          std::chrono::milliseconds(100));
     } else if (r.path == "/localapi/v0/check-prefs") {
       ScriptedLocalApi::respond(fd, 200, "OK", "{}\n");
     } else {
@@ -311,7 +316,8 @@ TEST(UpSequence, AuthKeyJsonAndBackendError) {
   auto reqs = api.requests();
   // HaveNodeKey and no --force-reauth: no login-interactive.
   for (const auto& r : reqs) EXPECT_NE(r.path, "/localapi/v0/login-interactive");
-  auto start = std::find_if(reqs.begin(), reqs.end(), [](const Recorded& r) { return r.path == "/localapi/v0/start"; });
+  auto start = std::find_if(reqs.begin(), reqs.end(),
+                            [](const Recorded& r) { return r.path == "/localapi/v0/start"; });
   ASSERT_NE(start, reqs.end());
   EXPECT_EQ(nlohmann::json::parse(start->body)["AuthKey"], "tskey-auth-secret");
 }

@@ -30,12 +30,13 @@ struct PrefFlagOptions {
 
   void add(CLI::App* cmd, bool withLoginServer) {
     if (withLoginServer) {
-      loginServerOpt = cmd->add_option("--login-server", loginServer,
-                                       "base URL of control server (default: the saved one, else "
-                                       "TS_CONTROL_URL of the daemon, else https://controlplane.tailscale.com)");
+      loginServerOpt =
+          cmd->add_option("--login-server", loginServer,
+                          "base URL of control server (default: the saved one, else "
+                          "TS_CONTROL_URL of the daemon, else https://controlplane.tailscale.com)");
     }
-    acceptRoutesOpt = cmd->add_flag("--accept-routes", acceptRoutes,
-                                    "accept routes advertised by other Tailscale nodes");
+    acceptRoutesOpt =
+        cmd->add_flag("--accept-routes", acceptRoutes, "accept routes advertised by other Tailscale nodes");
     acceptDnsOpt = cmd->add_flag("--accept-dns", acceptDns,
                                  "accept DNS configuration from the admin panel (default true)");
     exitNodeOpt = cmd->add_option("--exit-node", exitNode,
@@ -45,10 +46,12 @@ struct PrefFlagOptions {
                                         "allow direct access to the local network when routing traffic via "
                                         "an exit node");
     shieldsUpOpt = cmd->add_flag("--shields-up", shieldsUp, "don't allow incoming connections");
-    hostnameOpt = cmd->add_option("--hostname", hostname, "hostname to use instead of the one provided by the OS");
-    advertiseRoutesOpt = cmd->add_option("--advertise-routes", advertiseRoutes,
-                                         "routes to advertise to other nodes (comma-separated, e.g. "
-                                         "\"10.0.0.0/8,192.168.0.0/24\") or empty string to not advertise routes");
+    hostnameOpt =
+        cmd->add_option("--hostname", hostname, "hostname to use instead of the one provided by the OS");
+    advertiseRoutesOpt =
+        cmd->add_option("--advertise-routes", advertiseRoutes,
+                        "routes to advertise to other nodes (comma-separated, e.g. "
+                        "\"10.0.0.0/8,192.168.0.0/24\") or empty string to not advertise routes");
     advertiseExitNodeOpt = cmd->add_flag("--advertise-exit-node", advertiseExitNode,
                                          "offer to be an exit node for internet traffic for the tailnet");
     operatorOpt = cmd->add_option("--operator", operatorUser,
@@ -141,8 +144,10 @@ int run(int argc, char** argv) {
   StatusArgs statusArgs;
   status->add_flag("--json", statusArgs.json, "output in JSON format (the daemon's Status JSON, unchanged)");
   status->add_flag("--active", statusArgs.view.active, "filter output to only peers with active sessions");
-  status->add_flag("--self", statusArgs.view.self, "show status of local machine (default true; --self=false hides it)");
-  status->add_flag("--peers", statusArgs.view.peers, "show status of peers (default true; --peers=false asks the daemon for none)");
+  status->add_flag("--self", statusArgs.view.self,
+                   "show status of local machine (default true; --self=false hides it)");
+  status->add_flag("--peers", statusArgs.view.peers,
+                   "show status of peers (default true; --peers=false asks the daemon for none)");
   status->add_flag("--header", statusArgs.view.header, "show column headers in table format");
 
   // version
@@ -170,8 +175,8 @@ int run(int argc, char** argv) {
     return usageError(app, e.what());
   }
 
-  auto candidates = socketCandidates(
-      socketLookupFromEnvironment(socketOpt->count() ? std::optional<std::string>(socketFlag) : std::nullopt));
+  auto candidates = socketCandidates(socketLookupFromEnvironment(
+      socketOpt->count() ? std::optional<std::string>(socketFlag) : std::nullopt));
   LocalApiClient client(candidates);
   CommandContext ctx{client, args};
 
@@ -185,12 +190,13 @@ int run(int argc, char** argv) {
     if (timeoutOpt->count()) {
       auto d = parseDuration(timeoutText);
       if (!d) {
-        return usageError(app, "invalid value \"" + timeoutText + "\" for flag --timeout: " + d.error().message);
+        return usageError(app,
+                          "invalid value \"" + timeoutText + "\" for flag --timeout: " + d.error().message);
       }
       u.timeout = *d;
     }
-    u.anyFlagGiven = !u.prefs.empty() || authKeyOpt->count() || resetOpt->count() || forceReauthOpt->count() ||
-                     timeoutOpt->count() || upJsonOpt->count();
+    u.anyFlagGiven = !u.prefs.empty() || authKeyOpt->count() || resetOpt->count() ||
+                     forceReauthOpt->count() || timeoutOpt->count() || upJsonOpt->count();
     upPrefs.explicitFlags(u.explicitFlags);
     if (authKeyOpt->count()) {
       // Never echo a key: a file: path is fine to repeat, a literal key is not.
@@ -199,8 +205,10 @@ int run(int argc, char** argv) {
                                                    : std::string("--auth-key=REDACTED"));
     }
     if (resetOpt->count()) u.explicitFlags.emplace_back("reset", formatFlagArg("reset", reset));
-    if (forceReauthOpt->count()) u.explicitFlags.emplace_back("force-reauth", formatFlagArg("force-reauth", forceReauth));
-    if (timeoutOpt->count()) u.explicitFlags.emplace_back("timeout", formatFlagArg("timeout", formatDuration(u.timeout)));
+    if (forceReauthOpt->count())
+      u.explicitFlags.emplace_back("force-reauth", formatFlagArg("force-reauth", forceReauth));
+    if (timeoutOpt->count())
+      u.explicitFlags.emplace_back("timeout", formatFlagArg("timeout", formatDuration(u.timeout)));
     if (upJsonOpt->count()) u.explicitFlags.emplace_back("json", formatFlagArg("json", upJson));
     return runUp(ctx, u);
   }

@@ -1,13 +1,13 @@
 #include "cli/prefs_flags.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <variant>
-#include <cctype>
 #include <fstream>
 #include <sstream>
 #include <utility>
+#include <variant>
 
 #include "cli/dns_name.h"
 #include "cli/ip_prefix.h"
@@ -54,13 +54,16 @@ bool isLoginServerSynonym(const std::string& v) {
 std::string shellQuote(const std::string& s) {
   if (s.empty()) return "''";
   bool safe = std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("_@%+=:,./-").find(c) != std::string_view::npos;
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("_@%+=:,./-").find(c) != std::string_view::npos;
   });
   if (safe) return s;
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -132,13 +135,40 @@ std::vector<std::string> prefsOfFlag(const std::string& flag) {
 
 // Prefs fields in Go's declaration order; MaskedPrefs lists fields in this order, then markers.
 const std::vector<std::string>& prefsFieldOrder() {
-  static const std::vector<std::string> order = {
-      "ControlURL", "RouteAll", "ExitNodeID", "ExitNodeIP", "AutoExitNode", "InternalExitNodePrior",
-      "ExitNodeAllowLANAccess", "CorpDNS", "RunSSH", "RunWebClient", "WantRunning", "LoggedOut",
-      "ShieldsUp", "AdvertiseTags", "Hostname", "NotepadURLs", "ForceDaemon", "Egg", "AdvertiseRoutes",
-      "AdvertiseServices", "Sync", "NoSNAT", "NoStatefulFiltering", "NetfilterMode", "OperatorUser",
-      "ProfileName", "AutoUpdate", "AppConnector", "PostureChecking", "NetfilterKind", "RemoteConfig",
-      "DriveShares", "RelayServerPort", "RelayServerStaticEndpoints"};
+  static const std::vector<std::string> order = {"ControlURL",
+                                                 "RouteAll",
+                                                 "ExitNodeID",
+                                                 "ExitNodeIP",
+                                                 "AutoExitNode",
+                                                 "InternalExitNodePrior",
+                                                 "ExitNodeAllowLANAccess",
+                                                 "CorpDNS",
+                                                 "RunSSH",
+                                                 "RunWebClient",
+                                                 "WantRunning",
+                                                 "LoggedOut",
+                                                 "ShieldsUp",
+                                                 "AdvertiseTags",
+                                                 "Hostname",
+                                                 "NotepadURLs",
+                                                 "ForceDaemon",
+                                                 "Egg",
+                                                 "AdvertiseRoutes",
+                                                 "AdvertiseServices",
+                                                 "Sync",
+                                                 "NoSNAT",
+                                                 "NoStatefulFiltering",
+                                                 "NetfilterMode",
+                                                 "OperatorUser",
+                                                 "ProfileName",
+                                                 "AutoUpdate",
+                                                 "AppConnector",
+                                                 "PostureChecking",
+                                                 "NetfilterKind",
+                                                 "RemoteConfig",
+                                                 "DriveShares",
+                                                 "RelayServerPort",
+                                                 "RelayServerStaticEndpoints"};
   return order;
 }
 
@@ -231,7 +261,8 @@ Result<std::string> exitNodeIpOfArg(const std::string& arg, const Json& status) 
   if (auto ip = IpAddr::parse(arg)) {
     std::string canon = ip->toString();
     if (isLocal(canon)) {
-      return Error::invalid("cannot use " + arg + " as an exit node as it is a local IP address to this "
+      return Error::invalid("cannot use " + arg +
+                            " as an exit node as it is a local IP address to this "
                             "machine; did you mean --advertise-exit-node?");
     }
     if (str(status, "BackendState") == "Running") {
@@ -275,7 +306,8 @@ Result<std::string> exitNodeIpOfArg(const std::string& arg, const Json& status) 
   }
   if (matches > 1) return Error::invalid("ambiguous exit node name " + goQuote(arg));
   if (isLocal(ip)) {
-    return Error::invalid("cannot use " + arg + " as an exit node as it is a local IP address to this "
+    return Error::invalid("cannot use " + arg +
+                          " as an exit node as it is a local IP address to this "
                           "machine; did you mean --advertise-exit-node?");
   }
   return ip;
@@ -283,8 +315,8 @@ Result<std::string> exitNodeIpOfArg(const std::string& arg, const Json& status) 
 
 Result<OrderedJson> prefsFromUpFlags(const PrefFlags& flags, const Json& status, const Json& curPrefs,
                                      bool reset, const std::string& currentUser) {
-  TNET_TRY(auto routes, calcAdvertiseRoutes(flags.advertiseRoutes.value_or(""),
-                                            flags.advertiseExitNode.value_or(false)));
+  TNET_TRY(auto routes,
+           calcAdvertiseRoutes(flags.advertiseRoutes.value_or(""), flags.advertiseExitNode.value_or(false)));
   std::string exitNode = flags.exitNode.value_or("");
   bool allowLan = flags.exitNodeAllowLanAccess.value_or(false);
   if (exitNode.empty() && allowLan) {
@@ -296,10 +328,10 @@ Result<OrderedJson> prefsFromUpFlags(const PrefFlags& flags, const Json& status,
   OrderedJson p = defaultPrefs();
   if (!reset && curPrefs.is_object()) {
     // Settings tnet has no flag for: keep what is there rather than silently resetting them.
-    for (const char* key : {"RunSSH", "RunWebClient", "AdvertiseTags", "NotepadURLs", "AdvertiseServices",
-                            "Sync", "NoSNAT", "NoStatefulFiltering", "NetfilterMode", "AutoUpdate",
-                            "AppConnector", "PostureChecking", "NetfilterKind", "RemoteConfig",
-                            "DriveShares"}) {
+    for (const char* key :
+         {"RunSSH", "RunWebClient", "AdvertiseTags", "NotepadURLs", "AdvertiseServices", "Sync", "NoSNAT",
+          "NoStatefulFiltering", "NetfilterMode", "AutoUpdate", "AppConnector", "PostureChecking",
+          "NetfilterKind", "RemoteConfig", "DriveShares"}) {
       if (curPrefs.contains(key)) p[key] = curPrefs[key];
     }
   }
@@ -347,7 +379,8 @@ Result<OrderedJson> prefsFromUpFlags(const PrefFlags& flags, const Json& status,
   return p;
 }
 
-Result<OrderedJson> maskedPrefsFromSetFlags(const PrefFlags& flags, const Json& status, const Json& curPrefs) {
+Result<OrderedJson> maskedPrefsFromSetFlags(const PrefFlags& flags, const Json& status,
+                                            const Json& curPrefs) {
   Json fields = Json::object();
   if (flags.acceptRoutes) fields["RouteAll"] = *flags.acceptRoutes;
   if (flags.acceptDns) fields["CorpDNS"] = *flags.acceptDns;
@@ -396,8 +429,10 @@ Json applyMaskedPrefs(const Json& curPrefs, const OrderedJson& masked) {
     const std::string& k = it.key();
     if (k.size() > 3 && k.compare(k.size() - 3, 3, "Set") == 0 && it.value() == true) {
       std::string field = k.substr(0, k.size() - 3);
-      if (masked.contains(field)) out[field] = Json(masked[field]);
-      else out[field] = nullptr;
+      if (masked.contains(field))
+        out[field] = Json(masked[field]);
+      else
+        out[field] = nullptr;
     }
   }
   return out;
@@ -414,8 +449,10 @@ OrderedJson justEditMaskedPrefs(const OrderedJson& newPrefs, const PrefFlags& fl
   OrderedJson mp = newPrefs;
   std::vector<std::string> names = flags.givenFlagNames();
   if (reset) {
-    names = {"accept-dns", "accept-routes", "advertise-exit-node", "advertise-routes", "exit-node",
-             "exit-node-allow-lan-access", "hostname", "login-server", "operator", "shields-up"};
+    names = {"accept-dns",       "accept-routes", "advertise-exit-node",
+             "advertise-routes", "exit-node",     "exit-node-allow-lan-access",
+             "hostname",         "login-server",  "operator",
+             "shields-up"};
   }
   std::vector<std::string> set = setFieldsOf(names);
   set.push_back("WantRunning");
@@ -481,7 +518,9 @@ Result<UpCheck> checkForAccidentalSettingReverts(const OrderedJson& newPrefs, co
   return Error::invalid(msg);
 }
 
-std::string formatFlagArg(const std::string& name, bool value) { return fmtFlagValueArg(name, value); }
+std::string formatFlagArg(const std::string& name, bool value) {
+  return fmtFlagValueArg(name, value);
+}
 std::string formatFlagArg(const std::string& name, const std::string& value) {
   return fmtFlagValueArg(name, value);
 }

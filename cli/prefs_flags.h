@@ -3,11 +3,10 @@
 // Pure functions over JSON values: the commands fetch status/prefs and send the results.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "libs/base/result.h"
 
@@ -18,16 +17,16 @@ using OrderedJson = nlohmann::ordered_json;
 
 // The preference flags `up` and `set` share. A field is set iff the flag was given.
 struct PrefFlags {
-  std::optional<std::string> loginServer;     // --login-server → ControlURL
-  std::optional<bool> acceptRoutes;           // --accept-routes → RouteAll
-  std::optional<bool> acceptDns;              // --accept-dns → CorpDNS
-  std::optional<bool> shieldsUp;              // --shields-up → ShieldsUp
-  std::optional<std::string> advertiseRoutes; // --advertise-routes → AdvertiseRoutes
-  std::optional<bool> advertiseExitNode;      // --advertise-exit-node → AdvertiseRoutes
-  std::optional<std::string> exitNode;        // --exit-node → ExitNodeIP, ExitNodeID
-  std::optional<bool> exitNodeAllowLanAccess; // --exit-node-allow-lan-access
-  std::optional<std::string> hostname;        // --hostname → Hostname
-  std::optional<std::string> operatorUser;    // --operator → OperatorUser
+  std::optional<std::string> loginServer;      // --login-server → ControlURL
+  std::optional<bool> acceptRoutes;            // --accept-routes → RouteAll
+  std::optional<bool> acceptDns;               // --accept-dns → CorpDNS
+  std::optional<bool> shieldsUp;               // --shields-up → ShieldsUp
+  std::optional<std::string> advertiseRoutes;  // --advertise-routes → AdvertiseRoutes
+  std::optional<bool> advertiseExitNode;       // --advertise-exit-node → AdvertiseRoutes
+  std::optional<std::string> exitNode;         // --exit-node → ExitNodeIP, ExitNodeID
+  std::optional<bool> exitNodeAllowLanAccess;  // --exit-node-allow-lan-access
+  std::optional<std::string> hostname;         // --hostname → Hostname
+  std::optional<std::string> operatorUser;     // --operator → OperatorUser
 
   // Flag names given, in Go's spelling, in a fixed order.
   std::vector<std::string> givenFlagNames() const;

@@ -58,7 +58,8 @@ TEST(PrefsFlags, SetExitNodeByNameAndClear) {
   f.exitNode = "exit1";
   auto mp = maskedPrefsFromSetFlags(f, runningStatus(), Json::object());
   ASSERT_TRUE(mp) << mp.error().message;
-  EXPECT_EQ(mp->dump(), R"({"ExitNodeID":"","ExitNodeIP":"100.64.0.9","ExitNodeIDSet":true,"ExitNodeIPSet":true})");
+  EXPECT_EQ(mp->dump(),
+            R"({"ExitNodeID":"","ExitNodeIP":"100.64.0.9","ExitNodeIDSet":true,"ExitNodeIPSet":true})");
 
   f.exitNode = "";
   mp = maskedPrefsFromSetFlags(f, runningStatus(), Json::object());
@@ -74,7 +75,8 @@ TEST(PrefsFlags, ExitNodeErrorsAreGos) {
   EXPECT_EQ(exitNodeIpOfArg("100.64.0.1", st).error().message,
             "cannot use 100.64.0.1 as an exit node as it is a local IP address to this machine; did you mean "
             "--advertise-exit-node?");
-  EXPECT_EQ(exitNodeIpOfArg("100.64.0.77", st).error().message, "no node found in netmap with IP 100.64.0.77");
+  EXPECT_EQ(exitNodeIpOfArg("100.64.0.77", st).error().message,
+            "no node found in netmap with IP 100.64.0.77");
   EXPECT_EQ(exitNodeIpOfArg("100.64.0.9", st).value(), "100.64.0.9");
   EXPECT_EQ(exitNodeIpOfArg("EXIT1.tail1234.ts.net", st).value(), "100.64.0.9");
   EXPECT_FALSE(exitNodeIpOfArg("exit1", Json::object()));  // no peers yet
@@ -118,14 +120,15 @@ TEST(PrefsFlags, UpPrefsAreFullGoPrefs) {
   f.acceptRoutes = true;
   auto p = prefsFromUpFlags(f, Json::object(), Json::object(), false, "");
   ASSERT_TRUE(p) << p.error().message;
-  EXPECT_EQ(p->dump(),
-            R"({"ControlURL":"http://127.0.0.1:8080","RouteAll":true,"ExitNodeID":"","ExitNodeIP":"",)"
-            R"("InternalExitNodePrior":"","ExitNodeAllowLANAccess":false,"CorpDNS":true,"RunSSH":false,)"
-            R"("RunWebClient":false,"WantRunning":true,"LoggedOut":false,"ShieldsUp":false,"AdvertiseTags":null,)"
-            R"("Hostname":"web-1","NotepadURLs":false,"AdvertiseRoutes":null,"AdvertiseServices":null,)"
-            R"("Sync":null,"NoSNAT":false,"NoStatefulFiltering":true,"NetfilterMode":2,)"
-            R"("AutoUpdate":{"Check":true,"Apply":null},"AppConnector":{"Advertise":false},)"
-            R"("PostureChecking":false,"NetfilterKind":"","RemoteConfig":false,"DriveShares":null,"Config":null})");
+  EXPECT_EQ(
+      p->dump(),
+      R"({"ControlURL":"http://127.0.0.1:8080","RouteAll":true,"ExitNodeID":"","ExitNodeIP":"",)"
+      R"("InternalExitNodePrior":"","ExitNodeAllowLANAccess":false,"CorpDNS":true,"RunSSH":false,)"
+      R"("RunWebClient":false,"WantRunning":true,"LoggedOut":false,"ShieldsUp":false,"AdvertiseTags":null,)"
+      R"("Hostname":"web-1","NotepadURLs":false,"AdvertiseRoutes":null,"AdvertiseServices":null,)"
+      R"("Sync":null,"NoSNAT":false,"NoStatefulFiltering":true,"NetfilterMode":2,)"
+      R"("AutoUpdate":{"Check":true,"Apply":null},"AppConnector":{"Advertise":false},)"
+      R"("PostureChecking":false,"NetfilterKind":"","RemoteConfig":false,"DriveShares":null,"Config":null})");
   auto opts = startOptions(*p, "tskey-abc");
   EXPECT_EQ(opts.begin().key(), "FrontendLogID");
   EXPECT_EQ(opts["UpdatePrefs"], *p);
@@ -134,8 +137,11 @@ TEST(PrefsFlags, UpPrefsAreFullGoPrefs) {
 }
 
 TEST(PrefsFlags, UpKeepsSavedControlUrlAndUnflaggedSettings) {
-  Json cur = {{"ControlURL", "http://ctl.example:1"}, {"RunSSH", true}, {"NetfilterMode", 0},
-              {"OperatorUser", "bob"}, {"ProfileName", "work"}};
+  Json cur = {{"ControlURL", "http://ctl.example:1"},
+              {"RunSSH", true},
+              {"NetfilterMode", 0},
+              {"OperatorUser", "bob"},
+              {"ProfileName", "work"}};
   auto p = prefsFromUpFlags(PrefFlags{}, Json::object(), cur, false, "bob");
   ASSERT_TRUE(p);
   EXPECT_EQ((*p)["ControlURL"], "http://ctl.example:1");
@@ -185,8 +191,11 @@ TEST(PrefsFlags, JustEditMarksGivenFlagsAndWantRunning) {
 }
 
 TEST(PrefsFlags, UpCheckerNamesTheMissingFlags) {
-  Json cur = {{"ControlURL", "https://controlplane.tailscale.com"}, {"Hostname", "old"}, {"ShieldsUp", true},
-              {"CorpDNS", true}, {"Config", {{"UserProfile", {{"LoginName", "op@example.com"}}}}}};
+  Json cur = {{"ControlURL", "https://controlplane.tailscale.com"},
+              {"Hostname", "old"},
+              {"ShieldsUp", true},
+              {"CorpDNS", true},
+              {"Config", {{"UserProfile", {{"LoginName", "op@example.com"}}}}}};
   PrefFlags f;
   f.acceptRoutes = true;
   auto p = prefsFromUpFlags(f, Json::object(), cur, false, "");

@@ -10,9 +10,9 @@ namespace tnet::cli {
 
 // Everything the lookup depends on, so it can be tested without touching the environment.
 struct SocketLookupInputs {
-  std::optional<std::string> socketFlag;  // --socket
-  std::optional<std::string> envSocket;   // TAILNETD_SOCKET
-  std::optional<std::string> envStateDir; // TAILNETD_STATE_DIR
+  std::optional<std::string> socketFlag;   // --socket
+  std::optional<std::string> envSocket;    // TAILNETD_SOCKET
+  std::optional<std::string> envStateDir;  // TAILNETD_STATE_DIR
   std::optional<std::string> xdgStateHome;
   std::optional<std::string> home;
   bool isRoot = false;

@@ -72,7 +72,8 @@ std::string lastSeenFmt(const Json& ps, std::chrono::system_clock::time_point no
   return ", last seen " + std::to_string(hours / 24) + "d ago";
 }
 
-std::vector<std::string> peerCells(const Json& st, const Json& ps, std::chrono::system_clock::time_point now) {
+std::vector<std::string> peerCells(const Json& st, const Json& ps,
+                                   std::chrono::system_clock::time_point now) {
   std::string s;
   std::string relay = str(ps, "Relay");
   int64_t tx = integer(ps, "TxBytes"), rx = integer(ps, "RxBytes");
@@ -82,19 +83,29 @@ std::vector<std::string> peerCells(const Json& st, const Json& ps, std::chrono::
   bool exitNodeOption = boolean(ps, "ExitNodeOption");
   std::string offline = online ? "" : "; offline" + lastSeenFmt(ps, now);
   if (!boolean(ps, "Active")) {
-    if (exitNode) s += "idle; exit node" + offline;
-    else if (exitNodeOption) s += "idle; offers exit node" + offline;
-    else if (anyTraffic) s += "idle" + offline;
-    else if (!online) s += "offline" + lastSeenFmt(ps, now);
-    else s += "-";
+    if (exitNode)
+      s += "idle; exit node" + offline;
+    else if (exitNodeOption)
+      s += "idle; offers exit node" + offline;
+    else if (anyTraffic)
+      s += "idle" + offline;
+    else if (!online)
+      s += "offline" + lastSeenFmt(ps, now);
+    else
+      s += "-";
   } else {
     s += "active; ";
-    if (exitNode) s += "exit node; ";
-    else if (exitNodeOption) s += "offers exit node; ";
+    if (exitNode)
+      s += "exit node; ";
+    else if (exitNodeOption)
+      s += "offers exit node; ";
     std::string curAddr = str(ps, "CurAddr"), peerRelay = str(ps, "PeerRelay");
-    if (!relay.empty() && curAddr.empty() && peerRelay.empty()) s += "relay " + goQuote(relay);
-    else if (!curAddr.empty()) s += "direct " + curAddr;
-    else if (!peerRelay.empty()) s += "peer-relay " + peerRelay;
+    if (!relay.empty() && curAddr.empty() && peerRelay.empty())
+      s += "relay " + goQuote(relay);
+    else if (!curAddr.empty())
+      s += "direct " + curAddr;
+    else if (!peerRelay.empty())
+      s += "peer-relay " + peerRelay;
     if (!online) s += offline;
   }
   if (anyTraffic) s += ", tx " + std::to_string(tx) + " rx " + std::to_string(rx);

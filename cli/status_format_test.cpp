@@ -19,7 +19,9 @@ nlohmann::json fixture() {
   return nlohmann::json::parse(ss.str());
 }
 
-std::chrono::system_clock::time_point now() { return *parseGoTime("2026-11-26T12:00:00Z"); }
+std::chrono::system_clock::time_point now() {
+  return *parseGoTime("2026-11-26T12:00:00Z");
+}
 
 // Go's tabwriter output for the fixture, by hand: every cell padded to its column width + 2,
 // trailing spaces included; peers ordered by DNS name (empty first), sharee nodes hidden.
@@ -67,7 +69,8 @@ TEST(StatusFormat, NotRunningMessagesAreGos) {
   EXPECT_EQ(t.exitCode, 1);
 
   st["AuthURL"] = "https://login.example.com/a/abc";
-  EXPECT_EQ(formatStatus(st, StatusView{}, now()).out, "Logged out.\nLog in at: https://login.example.com/a/abc\n");
+  EXPECT_EQ(formatStatus(st, StatusView{}, now()).out,
+            "Logged out.\nLog in at: https://login.example.com/a/abc\n");
 
   st = {{"BackendState", "Stopped"}};
   EXPECT_EQ(formatStatus(st, StatusView{}, now()).out, "Tailscale is stopped.\n");

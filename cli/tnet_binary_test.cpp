@@ -28,7 +28,8 @@ std::string tnetPath() {
 }
 
 RunResult runTnet(const std::string& args, const std::string& env = "") {
-  std::string cmd = "env -u TAILNETD_SOCKET -u TAILNETD_STATE_DIR " + env + " " + tnetPath() + " " + args + " 2>&1";
+  std::string cmd =
+      "env -u TAILNETD_SOCKET -u TAILNETD_STATE_DIR " + env + " " + tnetPath() + " " + args + " 2>&1";
   RunResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return r;
@@ -49,8 +50,8 @@ class TnetBinary : public ::testing::Test {
 
 TEST_F(TnetBinary, MissingDaemonIsOneLine) {
   const std::string sock = "/tmp/tnet-test-nonexistent-dir/tailnetd.sock";
-  for (const char* verb : {"status", "up", "down", "set --hostname x", "status --json", "debug isolation",
-                           "version --daemon"}) {
+  for (const char* verb :
+       {"status", "up", "down", "set --hostname x", "status --json", "debug isolation", "version --daemon"}) {
     RunResult r = runTnet(std::string("--socket ") + sock + " " + verb);
     EXPECT_EQ(r.exitCode, 1) << verb;
     EXPECT_EQ(r.output, "tnet: cannot reach tailnetd at " + sock + ": is it running?\n") << verb;
@@ -62,15 +63,17 @@ TEST_F(TnetBinary, SocketFromEnvironment) {
   EXPECT_EQ(r.exitCode, 1);
   EXPECT_EQ(r.output, "tnet: cannot reach tailnetd at /tmp/tnet-test-nonexistent-env.sock: is it running?\n");
   r = runTnet("status", "TAILNETD_STATE_DIR=/tmp/tnet-test-nonexistent-state");
-  EXPECT_EQ(r.output, "tnet: cannot reach tailnetd at /tmp/tnet-test-nonexistent-state/tailnetd.sock: is it "
-                      "running?\n");
+  EXPECT_EQ(r.output,
+            "tnet: cannot reach tailnetd at /tmp/tnet-test-nonexistent-state/tailnetd.sock: is it "
+            "running?\n");
   // The flag wins over the environment, and may follow the verb too.
   r = runTnet("status --socket /tmp/tnet-flag.sock", "TAILNETD_SOCKET=/tmp/tnet-env.sock");
   EXPECT_EQ(r.output, "tnet: cannot reach tailnetd at /tmp/tnet-flag.sock: is it running?\n");
 }
 
 TEST_F(TnetBinary, UserStateDirDefault) {
-  if (std::system("test -e /run/tailnetd/tailnetd.sock") == 0) GTEST_SKIP() << "a system tailnetd socket exists";
+  if (std::system("test -e /run/tailnetd/tailnetd.sock") == 0)
+    GTEST_SKIP() << "a system tailnetd socket exists";
   RunResult r = runTnet("status", "HOME=/tmp/tnet-test-home XDG_STATE_HOME=");
   if (getuid() == 0) {
     EXPECT_EQ(r.output, "tnet: cannot reach tailnetd at /run/tailnetd/tailnetd.sock: is it running?\n");
@@ -99,8 +102,8 @@ TEST_F(TnetBinary, BadFlagsExitTwoWithUsage) {
 
 TEST_F(TnetBinary, GoSpellingsParse) {
   // Parsed fine, so the failure is reaching the (absent) daemon, not the command line.
-  for (const char* args : {"set --advertise-routes=", "set -hostname=x", "up -authkey=k --timeout=1m30s",
-                           "set --exit-node="}) {
+  for (const char* args :
+       {"set --advertise-routes=", "set -hostname=x", "up -authkey=k --timeout=1m30s", "set --exit-node="}) {
     RunResult r = runTnet(std::string("--socket /nonexistent.sock ") + args);
     EXPECT_EQ(r.exitCode, 1) << args << ": " << r.output;
     EXPECT_EQ(r.output, "tnet: cannot reach tailnetd at /nonexistent.sock: is it running?\n") << args;

@@ -9,7 +9,9 @@
 
 namespace tnet::cli {
 
-std::string shortVersion() { return TNET_VERSION; }
+std::string shortVersion() {
+  return TNET_VERSION;
+}
 
 std::string majorMinorPatch() {
   std::string v = TNET_VERSION;

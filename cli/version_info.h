@@ -1,9 +1,8 @@
 // What `tnet version` reports, in the shape of Go's version.Meta.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace tnet::cli {
 
