@@ -177,6 +177,10 @@ int runSuite(const Options& opts) {
       logger.warn(
           "suite.no-userns: the kernel refuses user namespaces; wgd shares the host network namespace");
   }
+  bool ipndExternal = std::find(opts.external.begin(), opts.external.end(), "ipnd") != opts.external.end();
+  if (ipndExternal && !configDocument.empty()) {
+    logger.warn("service.external svc=ipnd: --config is not handed to an ipnd started by hand");
+  }
   if (apidExternal) {
     logger.warn(
         "service.external svc=apid: tailnetd does not bind {}; start apid with the socket on fd 3 "

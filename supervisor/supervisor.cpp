@@ -261,7 +261,9 @@ void Supervisor::onReady(pid_t pid) {
     return;
   }
   // Not ours: perhaps a service started by hand for --external.
-  std::string who = processName(pid);
+  bool anyExternal =
+      std::any_of(children_.begin(), children_.end(), [](const Child& c) { return c.launch.external; });
+  std::string who = anyExternal ? processName(pid) : std::string();
   for (auto& c : children_) {
     if (c.launch.external && c.launch.info->name == who &&
         (c.state == State::EXTERNAL_WAITING || c.state == State::EXTERNAL_READY)) {
@@ -272,7 +274,11 @@ void Supervisor::onReady(pid_t pid) {
       return;
     }
   }
-  log::logger().debug("notify.ignored pid={} name={}", pid, log::quote(who));
+  // The socket is 0666: any local user can send to it, so what we ignore is logged rate-limited.
+  if (ignoredNotifyLog_.allow()) {
+    log::logger().debug("notify.ignored pid={} name={} suppressed={}", pid, log::quote(who),
+                        ignoredNotifyLog_.takeSuppressed());
+  }
 }
 
 void Supervisor::handleTimers(Clock::time_point now) {

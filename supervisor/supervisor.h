@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "libs/log/log.h"
 #include "libs/sandbox/spawn.h"
 #include "supervisor/service_table.h"
 
@@ -93,6 +94,7 @@ class Supervisor {
   bool suiteReadyLogged_ = false;
   Clock::time_point runStarted_{};
   Clock::time_point nextExternalCheck_ = Clock::time_point::max();
+  log::RateLimiter ignoredNotifyLog_{1.0, 5.0};
 };
 
 // "exit 1", "signal 9 (Killed)": for logs.
