@@ -5,49 +5,23 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "libs/wire/controlbase_json.h"
+
 namespace tnet::controlbase {
 
-namespace {
-
-bool equalFoldAscii(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = char(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = char(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 Result<EarlyNoise> parseEarlyNoise(ByteSpan json) {
-  // Nothing deeper than a few levels is meaningful here; dropping deep values as they are parsed
-  // keeps hostile nesting from building a deep tree (whose destruction would recurse).
-  constexpr int MAX_DEPTH = 32;
-  bool tooDeep = false;
-  auto limitDepth = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-    if (depth > MAX_DEPTH) tooDeep = true;
-    return depth <= MAX_DEPTH;
-  };
-  auto doc = nlohmann::json::parse(json.begin(), json.end(), limitDepth, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Error::invalid("early payload: invalid JSON");
-  if (tooDeep) return Error::invalid("early payload: JSON nested too deeply");
+  auto doc = parseJsonDocument(json);
+  if (!doc) return Error::invalid("early payload: " + doc.error().message);
   EarlyNoise out;
-  if (doc.is_null()) return out;
-  if (!doc.is_object()) return Error::invalid("early payload: JSON is not an object");
-  // Go prefers an exact field-name match and otherwise folds case; the last match wins.
-  const nlohmann::json* value = nullptr;
-  for (auto it = doc.begin(); it != doc.end(); ++it) {
-    if (equalFoldAscii(it.key(), "nodeKeyChallenge")) value = &it.value();
+  if (doc->is_null()) return out;
+  if (!doc->is_object()) return Error::invalid("early payload: JSON is not an object");
+  for (const auto* value : fieldsLikeGo(*doc, "nodeKeyChallenge")) {
+    if (value->is_null()) continue;
+    if (!value->is_string()) return Error::invalid("early payload: nodeKeyChallenge is not a string");
+    auto key = key::ChallengePublic::parse(value->get_ref<const std::string&>());
+    if (!key) return Error::invalid("early payload: nodeKeyChallenge: " + key.error().message);
+    out.nodeKeyChallenge = *key;
   }
-  if (auto exact = doc.find("nodeKeyChallenge"); exact != doc.end()) value = &*exact;
-  if (value == nullptr || value->is_null()) return out;
-  if (!value->is_string()) return Error::invalid("early payload: nodeKeyChallenge is not a string");
-  auto key = key::ChallengePublic::parse(value->get_ref<const std::string&>());
-  if (!key) return Error::invalid("early payload: nodeKeyChallenge: " + key.error().message);
-  out.nodeKeyChallenge = *key;
   return out;
 }
 

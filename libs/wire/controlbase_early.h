@@ -29,8 +29,8 @@ struct EarlyNoise {
 };
 
 // Parses the early payload's JSON as Go's json.Unmarshal into *tailcfg.EarlyNoise would:
-// null or an object; field names match case-insensitively; unknown fields are ignored;
-// nodeKeyChallenge must be null or a valid "chalpub:" key.
+// null or an object; field names match case-insensitively and the last non-null one wins;
+// unknown fields are ignored; every nodeKeyChallenge must be null or a valid "chalpub:" key.
 Result<EarlyNoise> parseEarlyNoise(ByteSpan json);
 
 class EarlyPayloadReader {

@@ -103,9 +103,18 @@ TEST(EarlyPayload, JsonLikeGo) {
   auto folded = ok("{\"NODEKEYCHALLENGE\":\"" + CHALLENGE + "\"}");
   ASSERT_TRUE(folded);
   EXPECT_EQ(folded->nodeKeyChallenge.toString(), CHALLENGE);
-  auto exactWins = ok("{\"nodeKeyChallenge\":\"" + CHALLENGE + "\",\"NodeKeyChallenge\":null}");
-  ASSERT_TRUE(exactWins);
-  EXPECT_FALSE(exactWins->nodeKeyChallenge.isZero());
+  // As Go: a later null leaves the field alone; a later value replaces it, whatever its case.
+  auto nullKeeps = ok("{\"nodeKeyChallenge\":\"" + CHALLENGE + "\",\"NodeKeyChallenge\":null}");
+  ASSERT_TRUE(nullKeeps);
+  EXPECT_EQ(nullKeeps->nodeKeyChallenge.toString(), CHALLENGE);
+  const std::string other = "chalpub:" + std::string(62, '0') + "2b";
+  auto lastWins = ok("{\"NodeKeyChallenge\":\"" + other + "\",\"nodeKeyChallenge\":\"" + CHALLENGE + "\"}");
+  ASSERT_TRUE(lastWins);
+  EXPECT_EQ(lastWins->nodeKeyChallenge.toString(), CHALLENGE);
+  auto lastWins2 = ok("{\"nodeKeyChallenge\":\"" + CHALLENGE + "\",\"NodeKeyChallenge\":\"" + other + "\"}");
+  ASSERT_TRUE(lastWins2);
+  EXPECT_EQ(lastWins2->nodeKeyChallenge.toString(), other);
+  EXPECT_FALSE(ok("{\"nodeKeyChallenge\":\"" + CHALLENGE + "\",\"nodekeychallenge\":\"bad\"}"));
   EXPECT_FALSE(ok("\"str\""));
 }
 

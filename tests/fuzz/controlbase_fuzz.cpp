@@ -6,6 +6,7 @@
 //   2: a record stream (client->server key), delivered in chunks of the size in byte 1
 //   3: seal then open the rest: the plaintext must come back unchanged
 //   4: the ts2021 early payload reader on decrypted plaintext, in chunks of the size in byte 1
+//   5: the /key reply parser
 // Nothing may crash; errors must be errors.
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include "libs/crypto/crypto.h"
 #include "libs/wire/controlbase.h"
 #include "libs/wire/controlbase_early.h"
+#include "libs/wire/controlbase_key.h"
 
 namespace {
 
@@ -73,7 +75,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const Fixture& f = fixture();
-  const uint8_t mode = data[0] % 5;
+  const uint8_t mode = data[0] % 6;
   ByteSpan in(data + 1, size - 1);
   switch (mode) {
     case 0: {
@@ -123,6 +125,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         in = in.subspan(n);
       }
       FUZZ_CHECK(stream.size() <= fed);
+      break;
+    }
+    case 5: {
+      auto keys = cb::parseServerKeyResponse(in);
+      if (keys) {
+        auto noise = cb::noiseKeyOf(*keys);
+        FUZZ_CHECK(noise.has_value() == !keys->publicKey.isZero());
+      }
       break;
     }
   }
