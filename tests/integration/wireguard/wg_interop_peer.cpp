@@ -5,6 +5,9 @@
 //   --mode answer   answer echo requests to --tunnel-ip until --count were answered
 //   --mode rekey    ping every --interval for --duration seconds with REKEY_AFTER_TIME set to
 //                   --rekey-after; succeed when every reply came and a second session was derived
+//   --mode cookie   put the peer under load with a burst of copies of our initiation (it answers
+//                   with cookie replies, which we must open), then, 5 s later and again under
+//                   load, send a fresh initiation carrying mac2: it must be answered
 // It prints one line "RESULT key=value ..." and exits 0 on success, 1 on failure, 2 on bad usage.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,12 +15,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "libs/crypto/crypto.h"
 #include "services/wgd/core/device.h"
@@ -151,7 +156,9 @@ int main(int argc, char** argv) {
     else
       return usage(("unknown flag " + k).c_str());
   }
-  if (o.mode != "ping" && o.mode != "answer" && o.mode != "rekey") return usage("--mode ping|answer|rekey");
+  if (o.mode != "ping" && o.mode != "answer" && o.mode != "rekey" && o.mode != "cookie") {
+    return usage("--mode ping|answer|rekey|cookie");
+  }
   sockaddr_in bindAddr{}, peerAddr{};
   in_addr tunnelIp{}, peerTunnelIp{};
   if (!parseAddrPort(o.bind, bindAddr) || !parseAddrPort(o.peerEndpoint, peerAddr))
@@ -202,6 +209,58 @@ int main(int argc, char** argv) {
       sendto(fd, d.bytes.data(), d.bytes.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
     }
   };
+
+  // Receives for `d`, feeding the device; counts cookie replies seen and those it accepted.
+  int cookieReplies = 0, cookieAccepted = 0;
+  auto receiveFor = [&](std::chrono::milliseconds d) {
+    const auto until = Clock::now() + d;
+    while (Clock::now() < until) {
+      pollfd pfd{fd, POLLIN, 0};
+      if (poll(&pfd, 1, 10) <= 0) continue;
+      uint8_t buf[65536];
+      sockaddr_in from{};
+      socklen_t fromLen = sizeof from;
+      const ssize_t n = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fromLen);
+      if (n <= 0) continue;
+      auto r = device.handleDatagram(ByteSpan(buf, size_t(n)), endpointOf(from), nowBoth());
+      if (buf[0] == 3) {
+        ++cookieReplies;
+        if (r.drop == DropReason::NONE) ++cookieAccepted;
+      }
+      transmit(r.send);
+    }
+  };
+  if (o.mode == "cookie") {
+    constexpr int BURST = 2000;
+    auto first = device.initiateHandshake(peer, nowBoth());
+    if (first.size() != 1) return usage("no initiation");
+    const Bytes i0 = first[0].bytes;
+    for (int i = 0; i < BURST; ++i) transmit(first);  // copies: replays that cost the peer two DHs each
+    receiveFor(std::chrono::milliseconds(1500));
+    const int replies1 = cookieReplies, accepted1 = cookieAccepted;
+    std::this_thread::sleep_for(std::chrono::milliseconds(3700));  // REKEY_TIMEOUT since the first
+    receiveFor(std::chrono::milliseconds(100));
+    cookieReplies = cookieAccepted = 0;
+    for (int i = 0; i < BURST; ++i) {
+      sendto(fd, i0.data(), i0.size(), 0, reinterpret_cast<const sockaddr*>(&peerAddr), sizeof peerAddr);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto second = device.initiateHandshake(peer, nowBoth());
+    if (second.size() != 1) return usage("no second initiation");
+    const Bytes& i1 = second[0].bytes;
+    const bool hasMac2 = !std::all_of(i1.end() - 16, i1.end(), [](uint8_t b) { return b == 0; });
+    transmit(second);
+    receiveFor(std::chrono::milliseconds(2000));
+    const auto status = device.peerStatus(peer);
+    const uint64_t sessions = status ? status->sessionsDerived : 0;
+    std::printf(
+        "RESULT mode=cookie cookiereplies=%d cookieaccepted=%d cookiereplieslater=%d mactwo=%d "
+        "sessions=%llu\n",
+        replies1, accepted1, cookieReplies, hasMac2 ? 1 : 0, static_cast<unsigned long long>(sessions));
+    std::fflush(stdout);
+    close(fd);
+    return accepted1 >= 1 && cookieReplies >= 1 && hasMac2 && sessions >= 2 ? 0 : 1;
+  }
 
   const auto start = Clock::now();
   const auto runFor = std::chrono::duration<double>(o.mode == "rekey" ? o.duration : o.timeout);

@@ -5,7 +5,8 @@
 //  1. we initiate and ping wireguard-go's tunnel address; the kernel behind its TUN answers;
 //  2. wireguard-go initiates (its session state is reset and our program restarted): `ping` in
 //     namespace A reaches our program, which answers;
-//  3. a rekey: our program runs with REKEY_AFTER_TIME shortened and keeps pinging across it.
+//  3. a rekey: our program runs with REKEY_AFTER_TIME shortened and keeps pinging across it;
+//  4. cookies: wireguard-go under load sends cookie replies; our next initiation carries mac2.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -227,6 +228,21 @@ TEST(WireguardGoInterop, HandshakesPingsBothWaysAndRekeys) {
     EXPECT_GE(f["initiations"], 2) << ours.log();
     EXPECT_GT(f["sent"], 50) << ours.log();
     EXPECT_EQ(f["replies"], f["sent"]) << ours.log();
+  }
+  // 4. Cookies: a burst of copies of our initiation puts wireguard-go under load, so it answers
+  //    with cookie replies (XChaCha20-Poly1305) that our core must open; 5 s later, during a second
+  //    burst, our fresh initiation carries mac2 from that cookie and is answered while wireguard-go
+  //    still sends cookie replies to everything else.
+  {
+    Background ours(ourPeer({"--mode", "cookie"}), dir / "cookie.log");
+    const int rc = ours.wait(30s);
+    auto f = resultFields(ours.log());
+    std::cout << "[cookie] " << ours.log().substr(ours.log().rfind("RESULT"));
+    EXPECT_EQ(rc, 0) << ours.log() << "\nwireguard-go:\n" << wireguardGo.log();
+    EXPECT_GE(f["cookieaccepted"], 1) << ours.log();
+    EXPECT_GE(f["cookiereplieslater"], 1) << "wireguard-go was not under load: " << ours.log();
+    EXPECT_EQ(f["mactwo"], 1) << ours.log();
+    EXPECT_GE(f["sessions"], 2) << "the initiation with mac2 was not answered: " << ours.log();
   }
   wireguardGo.stop();
 }
