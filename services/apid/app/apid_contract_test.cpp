@@ -586,6 +586,30 @@ TEST_F(ApidWithIpnd, WatchersAreIndependent) {
   }
 }
 
+TEST_F(ApidWithIpnd, MeasureFanOut) {
+  constexpr int WATCHERS = 50;
+  constexpr int EVENTS = 60;
+  std::vector<std::unique_ptr<HttpConn>> ws;
+  for (int i = 0; i < WATCHERS; ++i) {
+    ws.push_back(std::make_unique<HttpConn>(suite_->socket()));
+    ASSERT_TRUE(ws.back()->send(request("GET", "/localapi/v0/watch-ipn-bus?mask=0")));
+    ASSERT_TRUE(ws.back()->readHead(scaled(IO)));
+  }
+  HttpConn writer(suite_->socket());
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < EVENTS; ++i) {
+    ASSERT_TRUE(writer.send(request("PATCH", "/localapi/v0/prefs",
+                                    R"({"Hostname":"fan)" + std::to_string(i) + R"(","HostnameSet":true})")));
+    auto r = writer.read(scaled(IO));
+    ASSERT_TRUE(r && r->status == 200);
+  }
+  std::string last = "\"fan" + std::to_string(EVENTS - 1) + "\"";
+  for (auto& w : ws) EXPECT_TRUE(w->waitFor(last, scaled(IO)));
+  auto ms = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "[measure] %d prefs changes delivered to %d watchers in %lld ms\n", EVENTS, WATCHERS,
+               static_cast<long long>(ms));
+}
+
 TEST_F(ApidWithIpnd, WatcherThatFallsBehindIsCutOffLikeGo) {
   HttpConn w(suite_->socket());
   ASSERT_TRUE(w.send(request("GET", "/localapi/v0/watch-ipn-bus?mask=0")));
