@@ -329,6 +329,35 @@ TEST_F(SupervisorContract, StopsInReverseOrderAndCleansUp) {
   EXPECT_TRUE(ready) << ready.error().message;
 }
 
+TEST_F(SupervisorContract, ServicesDieWithAKilledSupervisorAndTheNextStartRecovers) {
+  auto o = options("sigkill");
+  {
+    Suite suite(o);
+    ASSERT_TRUE(suite.start());
+    ASSERT_TRUE(suite.waitReady());
+    auto pids = suite.services();
+    ASSERT_EQ(pids.size(), 6u);
+    ASSERT_EQ(kill(suite.pid(), SIGKILL), 0);
+    ASSERT_TRUE(suite.waitExit(5s));
+    bool gone = waitUntil(
+        [&] {
+          for (const auto& [name, pid] : pids) {
+            auto argv = processArgv(pid);  // empty once gone (a zombie has no cmdline)
+            if (!argv.empty() && argv[0] == name) return false;
+          }
+          return true;
+        },
+        2s);
+    EXPECT_TRUE(gone) << "a service outlived its supervisor";
+    // The socket file is left behind, stale.
+    EXPECT_EQ(access((o.stateDir + "/tailnetd.sock").c_str(), F_OK), 0);
+  }
+  Suite again(o);
+  ASSERT_TRUE(again.start());
+  auto ready = again.waitReady();
+  EXPECT_TRUE(ready) << ready.error().message;
+}
+
 TEST_F(SupervisorContract, KillsAServiceThatIgnoresSigterm) {
   auto o = options("grace");
   setMode(o, "wgd", "ignore-term");
