@@ -147,8 +147,9 @@ class Bus {
   // publisher epoch triggers a re-snapshot. Handlers live as long as the Bus.
   void subscribe(std::string_view topic, EventHandler handler);
 
-  // Called when a publisher we subscribe to is seen with a new epoch (it restarted), after the
-  // re-snapshot was requested. Use it to push state the peer lost (e.g. a config).
+  // Called after a snapshot from a publisher we subscribe to is applied with an epoch not seen
+  // before: on first contact and after every restart. Use it to push state the peer lost (e.g.
+  // a config).
   void onPeerEpoch(std::string_view service, std::function<void(uint64_t epoch)> fn);
 
   // ---- requests -----------------------------------------------------------------------------
@@ -157,7 +158,8 @@ class Bus {
   void serve(std::string_view method, RequestHandler handler);
 
   // Calls `method` on `service`; `done` runs exactly once on the loop: with the reply, the
-  // remote error, or Error{disconnected, "timeout ..."} after `timeout`.
+  // remote error, or Error{disconnected, "timeout ..."} after `timeout` (never, if the Bus is
+  // destroyed first). `done` may run before call() returns only through the loop (never inline).
   void call(std::string_view service, std::string_view method, const Filler& params,
             std::chrono::milliseconds timeout, ReplyCallback done);
   template <typename T>

@@ -60,7 +60,6 @@ ZapHandler::ZapHandler(Loop& loop, zmq::context_t& context)
 ZapHandler::~ZapHandler() = default;
 
 void ZapHandler::onReadable() {
-  static log::RateLimiter limiter(1.0, 5.0);
   std::vector<zmq::message_t> frames;
   for (;;) {
     zmq::message_t m;
@@ -85,10 +84,10 @@ void ZapHandler::onReadable() {
   }
   if (identity.empty()) {
     ++refused_;
-    if (limiter.allow()) {
+    if (refusedLog_.allow()) {
       log::logger().warn("bus.zap.refused domain={} peer={} mechanism={} suppressed={}",
                          log::quote(frameText(2)), log::quote(frameText(3)),
-                         log::quote(frameText(5)), limiter.takeSuppressed());
+                         log::quote(frameText(5)), refusedLog_.takeSuppressed());
     }
   }
   socket_.send(zmq::buffer(std::string_view("1.0")), zmq::send_flags::sndmore);

@@ -19,6 +19,7 @@
 
 #include "libs/bus/loop.h"
 #include "libs/bus/zmq_watch.h"
+#include "libs/log/log.h"
 
 namespace tnet::bus {
 
@@ -48,6 +49,7 @@ class ZapHandler {
   zmq::socket_t socket_;
   std::unique_ptr<ZmqWatch> watch_;
   uint64_t refused_ = 0;
+  log::RateLimiter refusedLog_{1.0, 5.0};
 };
 
 }  // namespace tnet::bus
