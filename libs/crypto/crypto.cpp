@@ -101,7 +101,7 @@ void hmacBlake2s(std::span<uint8_t, BLAKE2S_LEN> out, ByteSpan key, std::initial
   uint8_t block[BLAKE2S_BLOCK] = {};
   if (key.size() > BLAKE2S_BLOCK) {
     blake2s(MutableByteSpan(block, BLAKE2S_LEN), {key});
-  } else {
+  } else if (!key.empty()) {  // memcpy from an empty span's null pointer is UB
     std::memcpy(block, key.data(), key.size());
   }
   uint8_t pad[BLAKE2S_BLOCK];
