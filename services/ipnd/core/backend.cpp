@@ -171,6 +171,9 @@ void Backend::logout() {
   authUrl_.clear();
   prefsDirty_ = true;
   stateMachine();
+  ipn::Notify n = baseNotify();  // the prefs without the login, as after Go's profile reset
+  n.prefs = prefs_;
+  send(std::move(n));
 }
 
 StateFacts Backend::facts() const {

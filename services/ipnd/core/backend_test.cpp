@@ -145,7 +145,10 @@ TEST(Backend, FullLoginToRunningThenDownUpAndLogout) {
   EXPECT_TRUE(b.prefs().loggedOut);
   EXPECT_FALSE(b.prefs().wantRunning);
   EXPECT_FALSE(b.prefsFile().nodePublicKey);
-  EXPECT_TRUE(anyNotifyContains(b.takeNotifies(), "\"State\":2"));
+  ns = b.takeNotifies();
+  EXPECT_TRUE(anyNotifyContains(ns, "\"State\":2"));
+  ASSERT_FALSE(ns.empty());
+  EXPECT_NE(ns.back().json.find("\"Config\":null"), std::string::npos) << "login gone from prefs";
   EXPECT_EQ(b.handleLocalApi(req("POST", "logout"), 0).status, 204) << "already logged out";
 }
 
