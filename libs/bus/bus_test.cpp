@@ -333,19 +333,7 @@ std::optional<SuiteUser> lookupUser(const char* name) {
   return SuiteUser{pw->pw_uid, pw->pw_gid};
 }
 
-// Runs `body` in a forked child after dropping to uid/gid; returns the child's exit status.
-int runAs(uid_t uid, gid_t gid, const std::function<int()>& body) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (setgroups(0, nullptr) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) {
-      _exit(90);
-    }
-    _exit(body());
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
-}
+using testing::runAs;
 
 class BusAsRoot : public ::testing::Test {
  protected:

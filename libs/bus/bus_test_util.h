@@ -1,6 +1,10 @@
 // Test helpers for bus tests: a temporary runtime dir and a loop driver.
 #pragma once
 
+#include <grp.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -46,6 +50,21 @@ inline bool runUntil(Loop& loop, const std::function<bool()>& pred,
     loop.runFor(std::chrono::milliseconds(5));
   }
   return true;
+}
+
+// Runs `body` in a forked child after dropping to uid/gid (supplementary groups cleared);
+// returns the child's exit code (90 if the drop failed, 100+signal if it died).
+inline int runAs(uid_t uid, gid_t gid, const std::function<int()>& body) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setgroups(0, nullptr) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) {
+      _exit(90);
+    }
+    _exit(body());
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
 }
 
 }  // namespace tnet::bus::testing
