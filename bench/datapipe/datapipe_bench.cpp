@@ -88,19 +88,24 @@ int runSink(const Config& c, int out) {
   latencyUs.reserve(static_cast<size_t>(c.rate * c.seconds * 1.5) + 1024);
   uint64_t packets = 0;
   double cpuFirst = 0, cpuLast = 0;
-  auto rx = openPipeReceiverAs(*bus, c.backend, "magicsockd", "wgd", [&](auto batch) {
-    uint64_t now = nowNs();
-    if (packets == 0) cpuFirst = selfCpuUs();
-    for (auto p : batch) {
-      uint64_t sent;
-      std::memcpy(&sent, p.data(), sizeof sent);
-      ++packets;
-      if (latencyUs.size() < latencyUs.capacity()) latencyUs.push_back(static_cast<uint32_t>((now - sent) / 1000));
-    }
-    cpuLast = selfCpuUs();
-  }, pipeOptions(c));
+  auto rx = openPipeReceiverAs(
+      *bus, c.backend, "magicsockd", "wgd",
+      [&](auto batch) {
+        uint64_t now = nowNs();
+        if (packets == 0) cpuFirst = selfCpuUs();
+        for (auto p : batch) {
+          uint64_t sent;
+          std::memcpy(&sent, p.data(), sizeof sent);
+          ++packets;
+          if (latencyUs.size() < latencyUs.capacity())
+            latencyUs.push_back(static_cast<uint32_t>((now - sent) / 1000));
+        }
+        cpuLast = selfCpuUs();
+      },
+      pipeOptions(c));
   if (!rx) die(rx.error().message);
-  auto stop = loop.after(std::chrono::milliseconds(static_cast<int64_t>(c.seconds * 1000) + 1500), [&] { loop.stop(); });
+  auto stop = loop.after(std::chrono::milliseconds(static_cast<int64_t>(c.seconds * 1000) + 1500),
+                         [&] { loop.stop(); });
   loop.run();
   std::sort(latencyUs.begin(), latencyUs.end());
   auto pct = [&](double q) -> uint32_t {
@@ -120,15 +125,19 @@ int runRelay(const Config& c, int out) {
   PipeSender& sender = **tx;
   double cpuFirst = 0, cpuLast = 0;
   uint64_t received = 0;
-  auto rx = openPipeReceiverAs(*bus, c.backend, "wgd", "netstackd", [&](auto batch) {
-    if (received == 0) cpuFirst = selfCpuUs();
-    received += batch.size();
-    for (auto p : batch) sender.push(p);
-    sender.flush();
-    cpuLast = selfCpuUs();
-  }, pipeOptions(c));
+  auto rx = openPipeReceiverAs(
+      *bus, c.backend, "wgd", "netstackd",
+      [&](auto batch) {
+        if (received == 0) cpuFirst = selfCpuUs();
+        received += batch.size();
+        for (auto p : batch) sender.push(p);
+        sender.flush();
+        cpuLast = selfCpuUs();
+      },
+      pipeOptions(c));
   if (!rx) die(rx.error().message);
-  auto stop = loop.after(std::chrono::milliseconds(static_cast<int64_t>(c.seconds * 1000) + 1200), [&] { loop.stop(); });
+  auto stop = loop.after(std::chrono::milliseconds(static_cast<int64_t>(c.seconds * 1000) + 1200),
+                         [&] { loop.stop(); });
   loop.run();
   dprintf(out, "%" PRIu64 " %" PRIu64 " %.0f\n", sender.stats().packets, sender.stats().dropsFull,
           cpuLast - cpuFirst);

@@ -13,28 +13,42 @@
 
 namespace tnet::bus {
 
-std::string_view textView(capnp::Text::Reader t) { return std::string_view(t.cStr(), t.size()); }
+std::string_view textView(capnp::Text::Reader t) {
+  return std::string_view(t.cStr(), t.size());
+}
 
 schema::ErrorKind toSchemaKind(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::FAILED: return schema::ErrorKind::FAILED;
-    case ErrorKind::INVALID: return schema::ErrorKind::INVALID;
-    case ErrorKind::DENIED: return schema::ErrorKind::DENIED;
-    case ErrorKind::OVERLOADED: return schema::ErrorKind::OVERLOADED;
-    case ErrorKind::DISCONNECTED: return schema::ErrorKind::DISCONNECTED;
-    case ErrorKind::UNIMPLEMENTED: return schema::ErrorKind::UNIMPLEMENTED;
+    case ErrorKind::FAILED:
+      return schema::ErrorKind::FAILED;
+    case ErrorKind::INVALID:
+      return schema::ErrorKind::INVALID;
+    case ErrorKind::DENIED:
+      return schema::ErrorKind::DENIED;
+    case ErrorKind::OVERLOADED:
+      return schema::ErrorKind::OVERLOADED;
+    case ErrorKind::DISCONNECTED:
+      return schema::ErrorKind::DISCONNECTED;
+    case ErrorKind::UNIMPLEMENTED:
+      return schema::ErrorKind::UNIMPLEMENTED;
   }
   return schema::ErrorKind::FAILED;
 }
 
 ErrorKind fromSchemaKind(schema::ErrorKind kind) {
   switch (kind) {
-    case schema::ErrorKind::FAILED: return ErrorKind::FAILED;
-    case schema::ErrorKind::INVALID: return ErrorKind::INVALID;
-    case schema::ErrorKind::DENIED: return ErrorKind::DENIED;
-    case schema::ErrorKind::OVERLOADED: return ErrorKind::OVERLOADED;
-    case schema::ErrorKind::DISCONNECTED: return ErrorKind::DISCONNECTED;
-    case schema::ErrorKind::UNIMPLEMENTED: return ErrorKind::UNIMPLEMENTED;
+    case schema::ErrorKind::FAILED:
+      return ErrorKind::FAILED;
+    case schema::ErrorKind::INVALID:
+      return ErrorKind::INVALID;
+    case schema::ErrorKind::DENIED:
+      return ErrorKind::DENIED;
+    case schema::ErrorKind::OVERLOADED:
+      return ErrorKind::OVERLOADED;
+    case schema::ErrorKind::DISCONNECTED:
+      return ErrorKind::DISCONNECTED;
+    case schema::ErrorKind::UNIMPLEMENTED:
+      return ErrorKind::UNIMPLEMENTED;
   }
   return ErrorKind::FAILED;  // a newer peer's kind we do not know
 }
@@ -48,14 +62,24 @@ capnp::AnyPointer::Reader Reply::payload() const {
 }
 
 Request::Request(std::shared_ptr<State> state) : state_(std::move(state)) {}
-const std::string& Request::method() const { return state_->method; }
-const Caller& Request::caller() const { return state_->caller; }
+const std::string& Request::method() const {
+  return state_->method;
+}
+const Caller& Request::caller() const {
+  return state_->caller;
+}
 capnp::AnyPointer::Reader Request::paramsAny() const {
   return state_->message->root<schema::RequestEnvelope>().getParams();
 }
-Loop::Clock::time_point Request::deadline() const { return state_->deadline; }
-bool Request::expired() const { return Loop::Clock::now() > state_->deadline; }
-bool Request::replied() const { return state_->replied; }
+Loop::Clock::time_point Request::deadline() const {
+  return state_->deadline;
+}
+bool Request::expired() const {
+  return Loop::Clock::now() > state_->deadline;
+}
+bool Request::replied() const {
+  return state_->replied;
+}
 
 void Request::reply(const Filler& fill) {
   assert(!state_->replied && "a request is answered once");
@@ -188,8 +212,7 @@ Result<std::unique_ptr<Bus>> Bus::create(Loop& loop, BusOptions options) {
     TNET_TRY_VOID(bindEndpoint(*impl->router, rpcPath));
     impl->rpcPath = rpcPath;
     Impl* raw = impl.get();
-    impl->routerWatch = std::make_unique<ZmqWatch>(loop, *impl->router,
-                                                   [raw] { raw->onRouterReadable(); });
+    impl->routerWatch = std::make_unique<ZmqWatch>(loop, *impl->router, [raw] { raw->onRouterReadable(); });
     impl->handlers.emplace("sys.snapshot", [raw](Request req) { raw->serveSnapshot(req); });
 
     raw->publishHello();
@@ -198,26 +221,36 @@ Result<std::unique_ptr<Bus>> Bus::create(Loop& loop, BusOptions options) {
   return std::unique_ptr<Bus>(new Bus(std::move(impl)));
 }
 
-const std::string& Bus::service() const { return impl_->options.service; }
-const std::string& Bus::runtimeDir() const { return impl_->options.runtimeDir; }
-uint64_t Bus::epoch() const { return impl_->epoch; }
-const BusStats& Bus::stats() const { return impl_->stats; }
-Loop& Bus::loop() { return impl_->loop; }
-void Bus::setClaimedCaller(std::string claimed) { impl_->claimedCaller = std::move(claimed); }
+const std::string& Bus::service() const {
+  return impl_->options.service;
+}
+const std::string& Bus::runtimeDir() const {
+  return impl_->options.runtimeDir;
+}
+uint64_t Bus::epoch() const {
+  return impl_->epoch;
+}
+const BusStats& Bus::stats() const {
+  return impl_->stats;
+}
+Loop& Bus::loop() {
+  return impl_->loop;
+}
+void Bus::setClaimedCaller(std::string claimed) {
+  impl_->claimedCaller = std::move(claimed);
+}
 
 // ---- publishing ----------------------------------------------------------------------------
 
 void Bus::publish(std::string_view topic, const Filler& fill) {
   assert(!impl_->isOperator && "the operator publishes nothing");
-  assert(manifest::publishes(impl_->options.service, topic) &&
-         "topic not declared in bus_manifest.capnp");
+  assert(manifest::publishes(impl_->options.service, topic) && "topic not declared in bus_manifest.capnp");
   impl_->publishNow(topic, fill);
 }
 
 void Bus::Impl::publishHello() {
-  publishNow(options.service + ".hello", [this](capnp::AnyPointer::Builder b) {
-    b.initAs<schema::Hello>().setEpoch(epoch);
-  });
+  publishNow(options.service + ".hello",
+             [this](capnp::AnyPointer::Builder b) { b.initAs<schema::Hello>().setEpoch(epoch); });
 }
 
 void Bus::Impl::publishNow(std::string_view topic, const Filler& fill) {
@@ -270,8 +303,7 @@ void Bus::Impl::onRouterReadable() {
   }
 }
 
-void Bus::Impl::sendReply(const std::string& routingId, uint64_t id, const Filler* ok,
-                          const Error* err) {
+void Bus::Impl::sendReply(const std::string& routingId, uint64_t id, const Filler* ok, const Error* err) {
   if (!router) return;
   capnp::MallocMessageBuilder mb;
   auto env = mb.initRoot<schema::ReplyEnvelope>();
@@ -341,8 +373,7 @@ void Bus::Impl::dispatch(std::string routingId, zmq::message_t& body) {
     return;
   }
   if (!manifest::serves(options.service, method)) {
-    replyError(routingId, id,
-               Error::unimplemented(options.service + " does not serve '" + method + "'"));
+    replyError(routingId, id, Error::unimplemented(options.service + " does not serve '" + method + "'"));
     return;
   }
   if (!manifest::allows(options.service, method, caller.service)) {
@@ -375,8 +406,7 @@ void Bus::Impl::dispatch(std::string routingId, zmq::message_t& body) {
   }
 }
 
-void Bus::Impl::reportViolation(const Caller& caller, std::string_view method,
-                                std::string_view claimed) {
+void Bus::Impl::reportViolation(const Caller& caller, std::string_view method, std::string_view claimed) {
   if (violationLog.allow()) {
     log::logger().warn("bus.violation caller={} uid={} pid={} method={} claimed={} suppressed={}",
                        log::quote(caller.service), caller.uid, caller.pid, log::quote(method),

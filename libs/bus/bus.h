@@ -44,7 +44,9 @@ struct Event {
   capnp::AnyPointer::Reader payload;
 
   template <typename T>
-  typename T::Reader as() const { return payload.getAs<T>(); }
+  typename T::Reader as() const {
+    return payload.getAs<T>();
+  }
 };
 using EventHandler = std::function<void(const Event&)>;
 
@@ -54,7 +56,9 @@ class Reply {
   explicit Reply(std::shared_ptr<InMessage> message);
   capnp::AnyPointer::Reader payload() const;
   template <typename T>
-  typename T::Reader as() const { return payload().getAs<T>(); }
+  typename T::Reader as() const {
+    return payload().getAs<T>();
+  }
 
  private:
   std::shared_ptr<InMessage> message_;
@@ -76,7 +80,9 @@ class Request {
   const Caller& caller() const;
   capnp::AnyPointer::Reader paramsAny() const;
   template <typename T>
-  typename T::Reader params() const { return paramsAny().getAs<T>(); }
+  typename T::Reader params() const {
+    return paramsAny().getAs<T>();
+  }
   Loop::Clock::time_point deadline() const;
   bool expired() const;
   bool replied() const;
@@ -107,14 +113,14 @@ struct BusOptions {
 struct BusStats {
   uint64_t eventsPublished = 0;
   uint64_t eventsReceived = 0;
-  uint64_t eventsDropped = 0;      // stale (seq <= known) or from an unknown epoch
-  uint64_t gaps = 0;               // sequence gaps seen (each triggers a re-snapshot)
-  uint64_t snapshots = 0;          // snapshot replies applied
+  uint64_t eventsDropped = 0;  // stale (seq <= known) or from an unknown epoch
+  uint64_t gaps = 0;           // sequence gaps seen (each triggers a re-snapshot)
+  uint64_t snapshots = 0;      // snapshot replies applied
   uint64_t requestsServed = 0;
   uint64_t requestsDenied = 0;
   uint64_t requestsInvalid = 0;
   uint64_t callsTimedOut = 0;
-  uint64_t reconnects = 0;         // DEALERs recreated after a failed handshake
+  uint64_t reconnects = 0;  // DEALERs recreated after a failed handshake
 };
 
 class Bus {
@@ -165,8 +171,8 @@ class Bus {
   template <typename T>
   void callWith(std::string_view service, std::string_view method, typename T::Reader params,
                 std::chrono::milliseconds timeout, ReplyCallback done) {
-    call(service, method, [&](capnp::AnyPointer::Builder b) { b.setAs<T>(params); }, timeout,
-         std::move(done));
+    call(
+        service, method, [&](capnp::AnyPointer::Builder b) { b.setAs<T>(params); }, timeout, std::move(done));
   }
 
   // For tests: the next request carries this claimedCaller text (which must change nothing).

@@ -12,7 +12,6 @@
 
 namespace tnet::bus {
 
-
 namespace {
 
 constexpr auto BACKOFF_MIN = std::chrono::milliseconds(100);
@@ -29,8 +28,7 @@ Bus::Impl::Client& Bus::Impl::client(std::string_view service) {
   c->dealer.set(zmq::sockopt::sndhwm, 1000);
   std::string monitorAddr = "inproc://tnet-monitor-" + std::to_string(nextMonitorId++);
   int rc = zmq_socket_monitor(c->dealer.handle(), monitorAddr.c_str(),
-                              ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                                  ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                              ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                   ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
   if (rc == 0) {
     c->monitor.connect(monitorAddr);
@@ -53,9 +51,7 @@ void Bus::Impl::callImpl(std::string_view service, std::string_view method, cons
                          std::chrono::milliseconds timeout, ReplyCallback done) {
   Impl& d = *this;
   std::string svc(service);
-  auto failLater = [&](Error e) {
-    d.loop.post([done = std::move(done), e = std::move(e)] { done(e); });
-  };
+  auto failLater = [&](Error e) { d.loop.post([done = std::move(done), e = std::move(e)] { done(e); }); };
   if (!manifest::isService(service)) {
     return failLater(Error::invalid("no service '" + svc + "' in bus_manifest.capnp"));
   }
@@ -182,8 +178,8 @@ void Bus::Impl::recreateClient(std::string service) {
   // Reconnect after a growing delay so a refused peer is not hammered; calls made meanwhile fail
   // fast with disconnected.
   auto& b = backoffs[service];
-  b.delay = b.delay.count() == 0 ? BACKOFF_MIN
-                                 : std::min<std::chrono::milliseconds>(b.delay * 2, BACKOFF_MAX);
+  b.delay =
+      b.delay.count() == 0 ? BACKOFF_MIN : std::min<std::chrono::milliseconds>(b.delay * 2, BACKOFF_MAX);
   b.waiting = true;
   b.timer = loop.after(b.delay, [this, service] {
     auto& bo = backoffs[service];

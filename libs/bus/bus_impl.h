@@ -3,7 +3,6 @@
 #pragma once
 
 #include <capnp/message.h>
-#include <zmq.hpp>
 
 #include <map>
 #include <memory>
@@ -11,6 +10,7 @@
 #include <set>
 #include <string>
 #include <vector>
+#include <zmq.hpp>
 
 #include "libs/bus/bus.h"
 #include "libs/bus/message.h"

@@ -160,13 +160,14 @@ void Bus::Impl::requestSnapshot(Publisher& p) {
     }
     if (pub.snapshotAgain) raw->requestSnapshot(pub);
   };
-  callImpl(service, "sys.snapshot",
-           [&](capnp::AnyPointer::Builder b) {
-             auto params = b.initAs<schema::SnapshotParams>();
-             auto list = params.initTopics(static_cast<unsigned>(topics.size()));
-             for (unsigned i = 0; i < topics.size(); ++i) list.set(i, topics[i]);
-           },
-           SNAPSHOT_TIMEOUT, std::move(done));
+  callImpl(
+      service, "sys.snapshot",
+      [&](capnp::AnyPointer::Builder b) {
+        auto params = b.initAs<schema::SnapshotParams>();
+        auto list = params.initTopics(static_cast<unsigned>(topics.size()));
+        for (unsigned i = 0; i < topics.size(); ++i) list.set(i, topics[i]);
+      },
+      SNAPSHOT_TIMEOUT, std::move(done));
 }
 
 void Bus::Impl::applySnapshot(Publisher& p, const Reply& reply) {

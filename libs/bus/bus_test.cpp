@@ -1,6 +1,7 @@
 #include "libs/bus/bus.h"
 
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -8,8 +9,6 @@
 
 #include <atomic>
 #include <thread>
-
-#include <gtest/gtest.h>
 #include <zmq.hpp>
 
 #include "libs/bus/bus_test_util.h"
@@ -41,8 +40,7 @@ TEST(Bus, RejectsUnknownServiceAndLongPaths) {
   auto longDir = rt.path() + "/" + std::string(100, 'x');
   auto c = Bus::create(loop, BusOptions{longDir, "wgd"});
   ASSERT_FALSE(c);
-  EXPECT_NE(c.error().message.find("unix sockets allow at most 107"), std::string::npos)
-      << c.error().message;
+  EXPECT_NE(c.error().message.find("unix sockets allow at most 107"), std::string::npos) << c.error().message;
 }
 
 TEST(Bus, BindsEndpointsWithMode0660AndUnlinksThemOnClose) {
@@ -80,15 +78,15 @@ TEST(Bus, RequestReplyAndCallerIdentity) {
   wgd->serve("wgd.setConfig", [&](Request req) {
     seen = req.caller();
     uint8_t level = req.params<schema::SetLogLevelParams>().getLevel();
-    req.reply([&](capnp::AnyPointer::Builder b) {
-      b.initAs<schema::SetLogLevelParams>().setLevel(level + 1);
-    });
+    req.reply(
+        [&](capnp::AnyPointer::Builder b) { b.initAs<schema::SetLogLevelParams>().setLevel(level + 1); });
   });
   std::optional<Result<Reply>> got;
   op->setClaimedCaller("apid");
-  op->call("wgd", "wgd.setConfig",
-           [](capnp::AnyPointer::Builder b) { b.initAs<schema::SetLogLevelParams>().setLevel(41); },
-           2000ms, [&](Result<Reply> r) { got = std::move(r); });
+  op->call(
+      "wgd", "wgd.setConfig",
+      [](capnp::AnyPointer::Builder b) { b.initAs<schema::SetLogLevelParams>().setLevel(41); }, 2000ms,
+      [&](Result<Reply> r) { got = std::move(r); });
   ASSERT_TRUE(runUntil(loop, [&] { return got.has_value(); }));
   ASSERT_TRUE(*got) << got->error().message;
   EXPECT_EQ((*got)->as<schema::SetLogLevelParams>().getLevel(), 42);
@@ -108,14 +106,18 @@ TEST(Bus, DeadlineTimeoutUnimplementedAndUndeclared) {
 
   std::optional<Result<Reply>> slow, unimpl, undeclared, noService;
   auto start = std::chrono::steady_clock::now();
-  op->call("wgd", "wgd.setConfig", [](auto b) { b.template initAs<schema::Empty>(); }, 200ms,
-           [&](Result<Reply> r) { slow = std::move(r); });
-  op->call("wgd", "wgd.commitNodeKey", [](auto b) { b.template initAs<schema::Empty>(); }, 2000ms,
-           [&](Result<Reply> r) { unimpl = std::move(r); });
-  op->call("wgd", "wgd.dumpKeys", [](auto b) { b.template initAs<schema::Empty>(); }, 2000ms,
-           [&](Result<Reply> r) { undeclared = std::move(r); });
-  op->call("nosuchd", "x.y", [](auto b) { b.template initAs<schema::Empty>(); }, 2000ms,
-           [&](Result<Reply> r) { noService = std::move(r); });
+  op->call(
+      "wgd", "wgd.setConfig", [](auto b) { b.template initAs<schema::Empty>(); }, 200ms,
+      [&](Result<Reply> r) { slow = std::move(r); });
+  op->call(
+      "wgd", "wgd.commitNodeKey", [](auto b) { b.template initAs<schema::Empty>(); }, 2000ms,
+      [&](Result<Reply> r) { unimpl = std::move(r); });
+  op->call(
+      "wgd", "wgd.dumpKeys", [](auto b) { b.template initAs<schema::Empty>(); }, 2000ms,
+      [&](Result<Reply> r) { undeclared = std::move(r); });
+  op->call(
+      "nosuchd", "x.y", [](auto b) { b.template initAs<schema::Empty>(); }, 2000ms,
+      [&](Result<Reply> r) { noService = std::move(r); });
   ASSERT_TRUE(runUntil(loop, [&] { return slow && unimpl && undeclared && noService; }));
   ASSERT_FALSE(*slow);
   EXPECT_EQ(slow->error().kind, ErrorKind::DISCONNECTED);
@@ -131,7 +133,8 @@ TEST(Bus, DeadlineTimeoutUnimplementedAndUndeclared) {
   // A reply after the deadline is dropped, not delivered twice.
   ASSERT_EQ(parked.size(), 1u);
   // The server's deadline counts from receipt, so it ends a little after the caller's.
-  EXPECT_TRUE(runUntil(loop, [&] { return parked[0].expired(); }, 500ms));
+  EXPECT_TRUE(runUntil(
+      loop, [&] { return parked[0].expired(); }, 500ms));
   parked[0].replyEmpty();
   loop.runFor(50ms);
 }
@@ -147,10 +150,12 @@ TEST(Bus, DroppedRequestGetsNoReplyErrorAndThrowingHandlerGetsInvalid) {
     (void)req.paramsAny().getAs<capnp::List<capnp::Text>>();
   });
   std::optional<Result<Reply>> a, b;
-  op->call("wgd", "wgd.setConfig", [](auto p) { p.template initAs<schema::Empty>(); }, 2000ms,
-           [&](Result<Reply> r) { a = std::move(r); });
-  op->call("wgd", "wgd.commitNodeKey", [](auto p) { p.template initAs<schema::Hello>().setEpoch(1); },
-           2000ms, [&](Result<Reply> r) { b = std::move(r); });
+  op->call(
+      "wgd", "wgd.setConfig", [](auto p) { p.template initAs<schema::Empty>(); }, 2000ms,
+      [&](Result<Reply> r) { a = std::move(r); });
+  op->call(
+      "wgd", "wgd.commitNodeKey", [](auto p) { p.template initAs<schema::Hello>().setEpoch(1); }, 2000ms,
+      [&](Result<Reply> r) { b = std::move(r); });
   ASSERT_TRUE(runUntil(loop, [&] { return a && b; }));
   ASSERT_FALSE(*a);
   EXPECT_EQ(a->error().kind, ErrorKind::FAILED);
@@ -235,13 +240,15 @@ TEST(Bus, PublisherRestartIsResnapshottedWithNewEpoch) {
     auto wgd = makeBus(loop, rt.path(), "wgd", 100ms);
     firstEpoch = wgd->epoch();
     publishNodekey(*wgd, 7);
-    ASSERT_TRUE(runUntil(loop, [&] { return !values.empty(); }, 5000ms));
+    ASSERT_TRUE(runUntil(
+        loop, [&] { return !values.empty(); }, 5000ms));
     EXPECT_EQ(values.back(), 7u);
   }
   auto wgd2 = makeBus(loop, rt.path(), "wgd", 100ms);
   ASSERT_NE(wgd2->epoch(), firstEpoch);
   publishNodekey(*wgd2, 8);
-  ASSERT_TRUE(runUntil(loop, [&] { return epochs.size() == 2 && values.back() == 8; }, 5000ms));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return epochs.size() == 2 && values.back() == 8; }, 5000ms));
   EXPECT_EQ(epochs, (std::vector<uint64_t>{firstEpoch, wgd2->epoch()}));
 }
 
@@ -297,10 +304,16 @@ TEST(Bus, SequenceGapTriggersResnapshot) {
   auto op = makeBus(loop, rt.path(), "operator");
   std::vector<std::pair<uint64_t, bool>> got;
   op->subscribe("wgd.nodekey", [&](const Event& ev) { got.emplace_back(ev.seq, ev.fromSnapshot); });
-  ASSERT_TRUE(runUntil(loop, [&] { serveSnapshots(); return !got.empty(); }));
+  ASSERT_TRUE(runUntil(loop, [&] {
+    serveSnapshots();
+    return !got.empty();
+  }));
   EXPECT_EQ(got[0], std::make_pair(uint64_t{10}, true));
   // Wait until the SUB is connected: stale events (seq <= 10) are dropped, not delivered.
-  ASSERT_TRUE(runUntil(loop, [&] { send(9); return op->stats().eventsDropped > 0; }));
+  ASSERT_TRUE(runUntil(loop, [&] {
+    send(9);
+    return op->stats().eventsDropped > 0;
+  }));
   EXPECT_EQ(got.size(), 1u);
   send(11);
   ASSERT_TRUE(runUntil(loop, [&] { return got.size() == 2; }));
@@ -309,7 +322,10 @@ TEST(Bus, SequenceGapTriggersResnapshot) {
   int before = snapshotsServed;
   snapshotSeq = 20;
   send(14);  // 12 and 13 lost
-  ASSERT_TRUE(runUntil(loop, [&] { serveSnapshots(); return snapshotsServed > before && op->stats().snapshots >= 2; }));
+  ASSERT_TRUE(runUntil(loop, [&] {
+    serveSnapshots();
+    return snapshotsServed > before && op->stats().snapshots >= 2;
+  }));
   EXPECT_EQ(op->stats().gaps, 1u);
   // 14 delivered live, then the snapshot (seq 20 > 14) brings the retained value.
   ASSERT_TRUE(runUntil(loop, [&] { return got.size() == 4; }));
@@ -377,11 +393,12 @@ TEST_F(BusAsRoot, DeniedCallGetsErrorDeniedAndPublishesViolation) {
   std::vector<std::string> violations;
   op->subscribe("ipnd.violation", [&](const Event& ev) {
     auto v = ev.as<schema::Violation>();
-    violations.push_back(std::string(v.getCaller().cStr()) + " " + v.getMethod().cStr() + " claimed=" +
-                         v.getClaimedCaller().cStr() + " uid=" + std::to_string(v.getUid()));
+    violations.push_back(std::string(v.getCaller().cStr()) + " " + v.getMethod().cStr() +
+                         " claimed=" + v.getClaimedCaller().cStr() + " uid=" + std::to_string(v.getUid()));
   });
   // Let the subscription go live before the child runs (events are not retained).
-  ASSERT_TRUE(runUntil(loop, [&] { return op->stats().eventsReceived > 0; }, 3000ms));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return op->stats().eventsReceived > 0; }, 3000ms));
 
   std::string runtime = rt_.path();
   // The child runs its own loop, pretends to be apid, and reports what it got as exit code.
@@ -394,9 +411,11 @@ TEST_F(BusAsRoot, DeniedCallGetsErrorDeniedAndPublishesViolation) {
       if (!bus) return 10;
       (*bus)->setClaimedCaller("apid");
       std::optional<Result<Reply>> r;
-      (*bus)->call("ipnd", "ipnd.localapi", [](auto p) { p.template initAs<schema::Empty>(); },
-                   3000ms, [&](Result<Reply> res) { r = std::move(res); });
-      runUntil(childLoop, [&] { return r.has_value(); }, 5000ms);
+      (*bus)->call(
+          "ipnd", "ipnd.localapi", [](auto p) { p.template initAs<schema::Empty>(); }, 3000ms,
+          [&](Result<Reply> res) { r = std::move(res); });
+      runUntil(
+          childLoop, [&] { return r.has_value(); }, 5000ms);
       if (!r) return 11;
       if (*r) return 12;  // allowed: wrong
       if (r->error().kind != ErrorKind::DENIED) return 13;
@@ -405,7 +424,8 @@ TEST_F(BusAsRoot, DeniedCallGetsErrorDeniedAndPublishesViolation) {
     });
     childDone = true;
   });
-  ASSERT_TRUE(runUntil(loop, [&] { return childDone.load() && !violations.empty(); }, 8000ms))
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return childDone.load() && !violations.empty(); }, 8000ms))
       << "child status " << status;
   waiter.join();
   EXPECT_EQ(status, 0);
@@ -431,9 +451,11 @@ TEST_F(BusAsRoot, UnknownUidIsRefusedByZapAndTheCallerReconnects) {
       auto bus = Bus::create(childLoop, BusOptions{runtime, "operator"});
       if (!bus) return 10;
       std::optional<Result<Reply>> r;
-      (*bus)->call("ipnd", "ipnd.localapi", [](auto p) { p.template initAs<schema::Empty>(); },
-                   10000ms, [&](Result<Reply> res) { r = std::move(res); });
-      runUntil(childLoop, [&] { return r.has_value(); }, 5000ms);
+      (*bus)->call(
+          "ipnd", "ipnd.localapi", [](auto p) { p.template initAs<schema::Empty>(); }, 10000ms,
+          [&](Result<Reply> res) { r = std::move(res); });
+      runUntil(
+          childLoop, [&] { return r.has_value(); }, 5000ms);
       if (!r) return 11;  // still waiting: the refusal went unnoticed
       if (*r) return 12;
       if (r->error().kind != ErrorKind::DISCONNECTED) return 13;
@@ -442,7 +464,8 @@ TEST_F(BusAsRoot, UnknownUidIsRefusedByZapAndTheCallerReconnects) {
     });
     childDone = true;
   });
-  ASSERT_TRUE(runUntil(loop, [&] { return childDone.load(); }, 8000ms));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return childDone.load(); }, 8000ms));
   waiter.join();
   EXPECT_EQ(status, 0);
   EXPECT_EQ(ipnd->stats().requestsServed, 0u);

@@ -10,7 +10,9 @@
 
 namespace tnet::bus {
 
-PipeBackend defaultPipeBackend() { return PipeBackend::SEQPACKET; }
+PipeBackend defaultPipeBackend() {
+  return PipeBackend::SEQPACKET;
+}
 
 std::string_view pipeBackendName(PipeBackend backend) {
   return backend == PipeBackend::ZMQ_PUSH_PULL ? "zmq" : "seqpacket";
@@ -22,8 +24,7 @@ Result<PipeBackend> parsePipeBackend(std::string_view name) {
   return Error::invalid("unknown pipe backend '" + std::string(name) + "' (zmq or seqpacket)");
 }
 
-bool parseBatchFrame(std::span<const uint8_t> frame, std::span<std::span<const uint8_t>> out,
-                     size_t& count) {
+bool parseBatchFrame(std::span<const uint8_t> frame, std::span<std::span<const uint8_t>> out, size_t& count) {
   count = 0;
   if (frame.size() < 2) return false;
   size_t n = frame[0] | (size_t{frame[1]} << 8);
@@ -53,10 +54,8 @@ Result<void> checkOptions(const PipeOptions& o) {
 
 }  // namespace
 
-Result<std::unique_ptr<PipeReceiver>> openPipeReceiverAs(Bus& bus, PipeBackend backend,
-                                                         std::string_view to,
-                                                         std::string_view from,
-                                                         PipeBatchHandler onBatch,
+Result<std::unique_ptr<PipeReceiver>> openPipeReceiverAs(Bus& bus, PipeBackend backend, std::string_view to,
+                                                         std::string_view from, PipeBatchHandler onBatch,
                                                          PipeOptions options) {
   TNET_TRY_VOID(checkOptions(options));
   if (!manifest::isService(to) || !manifest::isService(from)) {
@@ -70,9 +69,8 @@ Result<std::unique_ptr<PipeReceiver>> openPipeReceiverAs(Bus& bus, PipeBackend b
   return openSeqpacketReceiver(bus, path, from, std::move(onBatch), options);
 }
 
-Result<std::unique_ptr<PipeSender>> openPipeSenderAs(Bus& bus, PipeBackend backend,
-                                                     std::string_view from, std::string_view to,
-                                                     PipeOptions options) {
+Result<std::unique_ptr<PipeSender>> openPipeSenderAs(Bus& bus, PipeBackend backend, std::string_view from,
+                                                     std::string_view to, PipeOptions options) {
   TNET_TRY_VOID(checkOptions(options));
   if (!manifest::isService(to) || !manifest::isService(from)) {
     return Error::invalid("pipe ends must be services: " + std::string(from) + " -> " + std::string(to));
@@ -83,10 +81,8 @@ Result<std::unique_ptr<PipeSender>> openPipeSenderAs(Bus& bus, PipeBackend backe
   return openSeqpacketSender(bus, path, options);
 }
 
-Result<std::unique_ptr<PipeReceiver>> openPipeReceiver(Bus& bus, PipeBackend backend,
-                                                       std::string_view from,
-                                                       PipeBatchHandler onBatch,
-                                                       PipeOptions options) {
+Result<std::unique_ptr<PipeReceiver>> openPipeReceiver(Bus& bus, PipeBackend backend, std::string_view from,
+                                                       PipeBatchHandler onBatch, PipeOptions options) {
   auto senders = manifest::pipeSendersTo(bus.service());
   if (std::find(senders.begin(), senders.end(), from) == senders.end()) {
     return Error::invalid("bus_manifest.capnp declares no pipe " + std::string(from) + " -> " +
@@ -95,12 +91,11 @@ Result<std::unique_ptr<PipeReceiver>> openPipeReceiver(Bus& bus, PipeBackend bac
   return openPipeReceiverAs(bus, backend, bus.service(), from, std::move(onBatch), options);
 }
 
-Result<std::unique_ptr<PipeSender>> openPipeSender(Bus& bus, PipeBackend backend,
-                                                   std::string_view to, PipeOptions options) {
+Result<std::unique_ptr<PipeSender>> openPipeSender(Bus& bus, PipeBackend backend, std::string_view to,
+                                                   PipeOptions options) {
   auto receivers = manifest::pipeReceiversFrom(bus.service());
   if (std::find(receivers.begin(), receivers.end(), to) == receivers.end()) {
-    return Error::invalid("bus_manifest.capnp declares no pipe " + bus.service() + " -> " +
-                          std::string(to));
+    return Error::invalid("bus_manifest.capnp declares no pipe " + bus.service() + " -> " + std::string(to));
   }
   return openPipeSenderAs(bus, backend, bus.service(), to, options);
 }

@@ -39,18 +39,18 @@ inline constexpr size_t MAX_PACKET = 65535;
 inline constexpr size_t MAX_BATCH = 64;  // packets per batch; push() flushes a full batch itself
 
 struct PipeOptions {
-  size_t maxPacket = 2048;   // bytes per packet slot (preallocated); larger packets are dropped
+  size_t maxPacket = 2048;  // bytes per packet slot (preallocated); larger packets are dropped
   size_t maxBatch = MAX_BATCH;
-  int queueBatches = 16;     // batches queued in the kernel/ZeroMQ before sends drop
+  int queueBatches = 16;  // batches queued in the kernel/ZeroMQ before sends drop
 };
 
 struct PipeStats {
-  uint64_t packets = 0;        // sent or received
+  uint64_t packets = 0;  // sent or received
   uint64_t batches = 0;
-  uint64_t dropsFull = 0;      // packets dropped because the queue was full or no peer connected
-  uint64_t dropsTooBig = 0;    // packets larger than PipeOptions.maxPacket
-  uint64_t dropsMalformed = 0; // received batches that did not parse; empty packets pushed
-  uint64_t rejectedPeers = 0;  // connections from a uid other than the sender's
+  uint64_t dropsFull = 0;       // packets dropped because the queue was full or no peer connected
+  uint64_t dropsTooBig = 0;     // packets larger than PipeOptions.maxPacket
+  uint64_t dropsMalformed = 0;  // received batches that did not parse; empty packets pushed
+  uint64_t rejectedPeers = 0;   // connections from a uid other than the sender's
 };
 
 class PipeSender {
@@ -75,24 +75,18 @@ class PipeReceiver {
 
 // `bus.service()` is the receiving side (<to>); `from` must be declared to send to it, except
 // for the operator (tests, benchmarks).
-Result<std::unique_ptr<PipeReceiver>> openPipeReceiver(Bus& bus, PipeBackend backend,
-                                                       std::string_view from,
-                                                       PipeBatchHandler onBatch,
-                                                       PipeOptions options = {});
+Result<std::unique_ptr<PipeReceiver>> openPipeReceiver(Bus& bus, PipeBackend backend, std::string_view from,
+                                                       PipeBatchHandler onBatch, PipeOptions options = {});
 // `bus.service()` is the sending side (<from>). Connects lazily and reconnects with backoff;
 // packets pushed while not connected are dropped and counted.
-Result<std::unique_ptr<PipeSender>> openPipeSender(Bus& bus, PipeBackend backend,
-                                                   std::string_view to,
+Result<std::unique_ptr<PipeSender>> openPipeSender(Bus& bus, PipeBackend backend, std::string_view to,
                                                    PipeOptions options = {});
 
 // For tests and benchmarks that run both ends as the operator: explicit names.
-Result<std::unique_ptr<PipeReceiver>> openPipeReceiverAs(Bus& bus, PipeBackend backend,
-                                                         std::string_view to,
-                                                         std::string_view from,
-                                                         PipeBatchHandler onBatch,
+Result<std::unique_ptr<PipeReceiver>> openPipeReceiverAs(Bus& bus, PipeBackend backend, std::string_view to,
+                                                         std::string_view from, PipeBatchHandler onBatch,
                                                          PipeOptions options = {});
-Result<std::unique_ptr<PipeSender>> openPipeSenderAs(Bus& bus, PipeBackend backend,
-                                                     std::string_view from, std::string_view to,
-                                                     PipeOptions options = {});
+Result<std::unique_ptr<PipeSender>> openPipeSenderAs(Bus& bus, PipeBackend backend, std::string_view from,
+                                                     std::string_view to, PipeOptions options = {});
 
 }  // namespace tnet::bus

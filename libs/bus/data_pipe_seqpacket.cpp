@@ -98,8 +98,8 @@ class SeqpacketReceiver final : public PipeReceiver {
       if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) who = identityForUid(cred.uid);
       if (who.empty() || (who != from_ && who != "operator") || conns_.size() >= MAX_CONNS) {
         ++stats_.rejectedPeers;
-        log::logger().warn("pipe.peer.rejected path={} uid={} pid={} expected={} open={}", path_,
-                           cred.uid, cred.pid, from_, conns_.size());
+        log::logger().warn("pipe.peer.rejected path={} uid={} pid={} expected={} open={}", path_, cred.uid,
+                           cred.pid, from_, conns_.size());
         close(fd);
         continue;
       }
@@ -126,8 +126,8 @@ class SeqpacketReceiver final : public PipeReceiver {
 
   void drain(Conn* conn) {
     for (int pass = 0; pass < 16; ++pass) {
-      int n = recvmmsg(conn->fd, slots_.msgs.data(), static_cast<unsigned>(slots_.msgs.size()),
-                       MSG_DONTWAIT, nullptr);
+      int n = recvmmsg(conn->fd, slots_.msgs.data(), static_cast<unsigned>(slots_.msgs.size()), MSG_DONTWAIT,
+                       nullptr);
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) return;
         return closeConn(conn);
@@ -145,7 +145,8 @@ class SeqpacketReceiver final : public PipeReceiver {
           ++stats_.dropsTooBig;
           continue;
         }
-        spans_[count++] = std::span<const uint8_t>(static_cast<const uint8_t*>(slots_.iov[i].iov_base), m.msg_len);
+        spans_[count++] =
+            std::span<const uint8_t>(static_cast<const uint8_t*>(slots_.iov[i].iov_base), m.msg_len);
       }
       if (count > 0) {
         stats_.packets += count;
@@ -282,10 +283,10 @@ class SeqpacketSender final : public PipeSender {
 }  // namespace
 
 Result<std::unique_ptr<PipeReceiver>> openSeqpacketReceiver(Bus& bus, const std::string& path,
-                                                            std::string_view from,
-                                                            PipeBatchHandler onBatch,
+                                                            std::string_view from, PipeBatchHandler onBatch,
                                                             const PipeOptions& options) {
-  auto r = std::make_unique<SeqpacketReceiver>(bus.loop(), path, std::string(from), std::move(onBatch), options);
+  auto r =
+      std::make_unique<SeqpacketReceiver>(bus.loop(), path, std::string(from), std::move(onBatch), options);
   TNET_TRY_VOID(r->start());
   return std::unique_ptr<PipeReceiver>(std::move(r));
 }

@@ -1,18 +1,17 @@
 #include "libs/bus/data_pipe.h"
 
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-#include <zmq.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <thread>
+#include <zmq.hpp>
 
 #include "libs/bus/bus.h"
 #include "libs/bus/bus_test_util.h"
@@ -116,7 +115,8 @@ TEST_P(DataPipe, PassesBatchesInOrderAndCountsDrops) {
   s.flush();
   uint64_t dropped = s.stats().dropsFull - droppedBefore;
   EXPECT_GT(dropped, 0u);
-  ASSERT_TRUE(runUntil(loop, [&] { return got.size() + dropped == total; }, 5000ms))
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return got.size() + dropped == total; }, 5000ms))
       << "got " << got.size() << " dropped " << dropped;
   for (size_t i = 1; i < got.size(); ++i) ASSERT_LT(got[i - 1], got[i]);  // in order, no dups
 }
@@ -134,8 +134,8 @@ TEST_P(DataPipe, SenderWithoutReceiverDropsAndLaterConnects) {
   EXPECT_EQ((*tx)->stats().dropsFull, 1u);
   EXPECT_FALSE((*tx)->connected());
   size_t got = 0;
-  auto rx = openPipeReceiverAs(**bus, GetParam(), "wgd", "netstackd",
-                               [&](auto packets) { got += packets.size(); });
+  auto rx =
+      openPipeReceiverAs(**bus, GetParam(), "wgd", "netstackd", [&](auto packets) { got += packets.size(); });
   ASSERT_TRUE(rx);
   ASSERT_TRUE(runUntil(loop, [&] {
     (*tx)->push(packetFor(2, 10));
@@ -223,7 +223,8 @@ TEST(DataPipeAsRoot, OtherUidsAreRejected) {
       waitpid(pid, nullptr, 0);
       done = true;
     });
-    runUntil(loop, [&] { return done.load(); }, 5000ms);
+    runUntil(
+        loop, [&] { return done.load(); }, 5000ms);
     child.join();
     loop.runFor(50ms);
     EXPECT_EQ(got, 0u) << pipeBackendName(backend);

@@ -152,8 +152,7 @@ class ZmqSender final : public PipeSender {
 }  // namespace
 
 Result<std::unique_ptr<PipeReceiver>> openZmqReceiver(Bus& bus, const std::string& path,
-                                                      std::string_view from,
-                                                      PipeBatchHandler onBatch,
+                                                      std::string_view from, PipeBatchHandler onBatch,
                                                       const PipeOptions& options) {
   auto r = std::make_unique<ZmqReceiver>(bus, path, std::move(onBatch), options);
   TNET_TRY_VOID(r->start(bus.loop(), from, options));

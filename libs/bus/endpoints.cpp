@@ -47,16 +47,15 @@ std::string requestEndpointPath(std::string_view runtimeDir, std::string_view se
   return join(runtimeDir, service, "rpc");
 }
 
-std::string pipeEndpointPath(std::string_view runtimeDir, std::string_view to,
-                             std::string_view from) {
+std::string pipeEndpointPath(std::string_view runtimeDir, std::string_view to, std::string_view from) {
   return join(runtimeDir, to, "p." + std::string(from));
 }
 
 Result<void> checkSocketPath(std::string_view path) {
   if (path.size() > MAX_SOCKET_PATH) {
-    return Error::invalid("socket path " + std::string(path) + " is " +
-                          std::to_string(path.size()) + " bytes; unix sockets allow at most " +
-                          std::to_string(MAX_SOCKET_PATH) + ": use a shorter --runtime-dir");
+    return Error::invalid("socket path " + std::string(path) + " is " + std::to_string(path.size()) +
+                          " bytes; unix sockets allow at most " + std::to_string(MAX_SOCKET_PATH) +
+                          ": use a shorter --runtime-dir");
   }
   if (path.empty() || path.front() != '/') {
     return Error::invalid("socket path '" + std::string(path) + "' must be absolute");

@@ -12,7 +12,7 @@ namespace tnet::bus {
 // Largest usable path in sockaddr_un.sun_path (108 bytes with the terminating NUL).
 inline constexpr size_t MAX_SOCKET_PATH = 107;
 
-std::string eventEndpointPath(std::string_view runtimeDir, std::string_view service);  // <svc>/ev
+std::string eventEndpointPath(std::string_view runtimeDir, std::string_view service);    // <svc>/ev
 std::string requestEndpointPath(std::string_view runtimeDir, std::string_view service);  // <svc>/rpc
 std::string pipeEndpointPath(std::string_view runtimeDir, std::string_view to,
                              std::string_view from);  // <to>/p.<from>

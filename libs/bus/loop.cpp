@@ -1,13 +1,11 @@
 // tnet::bus::Loop on Boost.Asio: the only translation unit of libs/bus that includes Asio.
-#include <utility>  // before Asio (BUILD-NOTES 9)
-
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-
 #include <cstdio>
 #include <exception>
+#include <utility>  // before Asio (BUILD-NOTES 9)
 
 #include "libs/bus/loop_asio.h"
 
@@ -21,7 +19,9 @@ Handle& Handle::operator=(Handle&& other) noexcept {
   return *this;
 }
 
-Handle::~Handle() { reset(); }
+Handle::~Handle() {
+  reset();
+}
 
 void Handle::reset() {
   if (cancel_) {
@@ -35,7 +35,9 @@ struct Loop::Impl {
   bool stopped = false;
 };
 
-boost::asio::io_context& ioContext(Loop& loop) { return loop.impl().io; }
+boost::asio::io_context& ioContext(Loop& loop) {
+  return loop.impl().io;
+}
 
 namespace {
 
@@ -156,6 +158,8 @@ void Loop::stop() {
   impl_->io.stop();
 }
 
-bool Loop::stopped() const { return impl_->stopped; }
+bool Loop::stopped() const {
+  return impl_->stopped;
+}
 
 }  // namespace tnet::bus

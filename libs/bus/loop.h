@@ -25,7 +25,8 @@ class Handle {
   explicit operator bool() const { return cancel_ != nullptr; }
 
   // For the Loop implementation: `cancel` runs once, on reset or destruction.
-  explicit Handle(std::function<void()> cancel) : cancel_(std::make_unique<std::function<void()>>(std::move(cancel))) {}
+  explicit Handle(std::function<void()> cancel)
+      : cancel_(std::make_unique<std::function<void()>>(std::move(cancel))) {}
 
  private:
   std::unique_ptr<std::function<void()>> cancel_;

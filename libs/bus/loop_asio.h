@@ -2,9 +2,8 @@
 // directly (apid). Include it only there: Asio is slow to compile (BUILD-NOTES gotcha 8).
 #pragma once
 
-#include <utility>  // before Asio: g++ 12 + Boost 1.74 awaitable.hpp (BUILD-NOTES gotcha 9)
-
 #include <boost/asio/io_context.hpp>
+#include <utility>  // before Asio: g++ 12 + Boost 1.74 awaitable.hpp (BUILD-NOTES gotcha 9)
 
 #include "libs/bus/loop.h"
 

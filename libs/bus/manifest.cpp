@@ -4,7 +4,9 @@ namespace tnet::bus::manifest {
 
 namespace {
 
-std::string_view text(capnp::Text::Reader t) { return std::string_view(t.cStr(), t.size()); }
+std::string_view text(capnp::Text::Reader t) {
+  return std::string_view(t.cStr(), t.size());
+}
 
 bool contains(capnp::List<capnp::Text>::Reader list, std::string_view value) {
   for (auto item : list) {
@@ -22,7 +24,9 @@ bool impliedTopic(std::string_view service, std::string_view topic) {
 
 }  // namespace
 
-schema::Manifest::Reader get() { return schema::MANIFEST.get(); }
+schema::Manifest::Reader get() {
+  return schema::MANIFEST.get();
+}
 
 std::vector<std::string> serviceNames() {
   std::vector<std::string> names;
@@ -37,14 +41,18 @@ std::optional<schema::ServiceDecl::Reader> service(std::string_view name) {
   return std::nullopt;
 }
 
-bool isService(std::string_view name) { return service(name).has_value(); }
+bool isService(std::string_view name) {
+  return service(name).has_value();
+}
 
 std::string userName(std::string_view name) {
   auto s = service(name);
   return s ? std::string(text(s->getUser())) : std::string();
 }
 
-std::string groupName() { return std::string(text(get().getGroup())); }
+std::string groupName() {
+  return std::string(text(get().getGroup()));
+}
 
 namespace {
 

@@ -22,10 +22,10 @@ Result<std::unique_ptr<InMessage>> InMessage::fromBytes(std::span<const uint8_t>
   msg->words_ = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
   std::memcpy(msg->words_.begin(), bytes.data(), bytes.size());
   kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
-    msg->reader_ = std::make_unique<capnp::FlatArrayMessageReader>(msg->words_.asPtr(),
-                                                                   untrustedReaderOptions());
+    msg->reader_ =
+        std::make_unique<capnp::FlatArrayMessageReader>(msg->words_.asPtr(), untrustedReaderOptions());
   });
-  KJ_IF_MAYBE(e, failure) {
+  KJ_IF_MAYBE (e, failure) {
     return Error::invalid(std::string("malformed message: ") + e->getDescription().cStr());
   }
   return msg;
@@ -39,7 +39,7 @@ std::vector<uint8_t> toBytes(capnp::MessageBuilder& builder) {
 
 Result<void> guardRead(const std::function<void()>& fn) {
   kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] { fn(); });
-  KJ_IF_MAYBE(e, failure) {
+  KJ_IF_MAYBE (e, failure) {
     return Error::invalid(std::string("malformed message: ") + e->getDescription().cStr());
   }
   return {};

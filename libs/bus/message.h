@@ -31,7 +31,9 @@ class InMessage {
   InMessage& operator=(const InMessage&) = delete;
 
   template <typename T>
-  typename T::Reader root() { return reader_->getRoot<T>(); }
+  typename T::Reader root() {
+    return reader_->getRoot<T>();
+  }
   capnp::MessageReader& reader() { return *reader_; }
 
  private:

@@ -50,8 +50,7 @@ std::string zapDecide(std::string_view domain, std::string_view address) {
   return {};
 }
 
-ZapHandler::ZapHandler(Loop& loop, zmq::context_t& context)
-    : socket_(context, zmq::socket_type::rep) {
+ZapHandler::ZapHandler(Loop& loop, zmq::context_t& context) : socket_(context, zmq::socket_type::rep) {
   socket_.set(zmq::sockopt::linger, 0);
   socket_.bind("inproc://zeromq.zap.01");
   watch_ = std::make_unique<ZmqWatch>(loop, socket_, [this] { onReadable(); });
@@ -73,9 +72,7 @@ void ZapHandler::onReadable() {
     if (!more) break;
   }
   // version, request id, domain, address, routing id, mechanism, credentials...
-  auto frameText = [&](size_t i) {
-    return i < frames.size() ? frames[i].to_string() : std::string();
-  };
+  auto frameText = [&](size_t i) { return i < frames.size() ? frames[i].to_string() : std::string(); };
   std::string version = frameText(0);
   std::string requestId = frameText(1);
   std::string identity;
@@ -86,14 +83,13 @@ void ZapHandler::onReadable() {
     ++refused_;
     if (refusedLog_.allow()) {
       log::logger().warn("bus.zap.refused domain={} peer={} mechanism={} suppressed={}",
-                         log::quote(frameText(2)), log::quote(frameText(3)),
-                         log::quote(frameText(5)), refusedLog_.takeSuppressed());
+                         log::quote(frameText(2)), log::quote(frameText(3)), log::quote(frameText(5)),
+                         refusedLog_.takeSuppressed());
     }
   }
   socket_.send(zmq::buffer(std::string_view("1.0")), zmq::send_flags::sndmore);
   socket_.send(zmq::buffer(requestId), zmq::send_flags::sndmore);
-  socket_.send(zmq::buffer(std::string_view(identity.empty() ? "400" : "200")),
-               zmq::send_flags::sndmore);
+  socket_.send(zmq::buffer(std::string_view(identity.empty() ? "400" : "200")), zmq::send_flags::sndmore);
   socket_.send(zmq::buffer(std::string_view(identity.empty() ? "not a tailnetd identity" : "OK")),
                zmq::send_flags::sndmore);
   socket_.send(zmq::buffer(identity), zmq::send_flags::sndmore);

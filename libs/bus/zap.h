@@ -9,13 +9,12 @@
 //   "pipe.<from>"   data-pipe receivers: only <from> (or the operator)
 #pragma once
 
-#include <zmq.hpp>
-
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <zmq.hpp>
 
 #include "libs/bus/loop.h"
 #include "libs/bus/zmq_watch.h"

@@ -3,10 +3,9 @@
 // (which can consume the wake-up), ZMQ_EVENTS must be re-checked (STYLE.md §C++).
 #pragma once
 
-#include <zmq.hpp>
-
 #include <functional>
 #include <memory>
+#include <zmq.hpp>
 
 #include "libs/bus/loop.h"
 

@@ -15,9 +15,12 @@ int currentLevel = LEVEL_INFO;
 
 spdlog::level::level_enum toSpdlogLevel(int level) {
   switch (level) {
-    case LEVEL_DEBUG: return spdlog::level::debug;
-    case LEVEL_TRACE: return spdlog::level::trace;
-    default: return spdlog::level::info;
+    case LEVEL_DEBUG:
+      return spdlog::level::debug;
+    case LEVEL_TRACE:
+      return spdlog::level::trace;
+    default:
+      return spdlog::level::info;
   }
 }
 
@@ -34,19 +37,22 @@ spdlog::logger& init(std::string_view service, int level) {
   return *logger;
 }
 
-spdlog::logger& logger() { return *spdlog::default_logger_raw(); }
+spdlog::logger& logger() {
+  return *spdlog::default_logger_raw();
+}
 
 Result<void> setLevel(int level) {
   if (level < LEVEL_INFO || level > LEVEL_MAX) {
-    return Error::invalid("log level must be 0 (info), 1 (debug) or 2 (trace), got " +
-                          std::to_string(level));
+    return Error::invalid("log level must be 0 (info), 1 (debug) or 2 (trace), got " + std::to_string(level));
   }
   currentLevel = level;
   logger().set_level(toSpdlogLevel(level));
   return {};
 }
 
-int level() { return currentLevel; }
+int level() {
+  return currentLevel;
+}
 
 std::string shortKey(std::string_view prefix, std::span<const uint8_t> bytes) {
   static constexpr char HEX[] = "0123456789abcdef";

@@ -1,5 +1,6 @@
 #include "libs/service/service.h"
 
+#include <capnp/message.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -7,8 +8,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <capnp/message.h>
-
 #include <cerrno>
 #include <cstring>
 
@@ -22,20 +21,28 @@ namespace {
 
 schema::Health::State toSchema(HealthState s) {
   switch (s) {
-    case HealthState::STARTING: return schema::Health::State::STARTING;
-    case HealthState::OK: return schema::Health::State::OK;
-    case HealthState::DEGRADED: return schema::Health::State::DEGRADED;
-    case HealthState::FAILED: return schema::Health::State::FAILED;
+    case HealthState::STARTING:
+      return schema::Health::State::STARTING;
+    case HealthState::OK:
+      return schema::Health::State::OK;
+    case HealthState::DEGRADED:
+      return schema::Health::State::DEGRADED;
+    case HealthState::FAILED:
+      return schema::Health::State::FAILED;
   }
   return schema::Health::State::FAILED;
 }
 
 std::string_view healthName(HealthState s) {
   switch (s) {
-    case HealthState::STARTING: return "starting";
-    case HealthState::OK: return "ok";
-    case HealthState::DEGRADED: return "degraded";
-    case HealthState::FAILED: return "failed";
+    case HealthState::STARTING:
+      return "starting";
+    case HealthState::OK:
+      return "ok";
+    case HealthState::DEGRADED:
+      return "degraded";
+    case HealthState::FAILED:
+      return "failed";
   }
   return "?";
 }
@@ -47,7 +54,9 @@ Service::Service(std::string name, Options options, bus::Loop& loop, std::unique
 
 Service::~Service() = default;
 
-spdlog::logger& Service::log() { return log::logger(); }
+spdlog::logger& Service::log() {
+  return log::logger();
+}
 
 void Service::fillHealth(capnp::AnyPointer::Builder builder) {
   auto h = builder.initAs<schema::Health>();
@@ -85,7 +94,9 @@ void Service::setHealth(HealthState state, std::string message) {
   bus_->publish(name_ + ".health", [this](capnp::AnyPointer::Builder b) { fillHealth(b); });
 }
 
-void Service::onShutdown(std::function<void()> fn) { shutdownHooks_.push_back(std::move(fn)); }
+void Service::onShutdown(std::function<void()> fn) {
+  shutdownHooks_.push_back(std::move(fn));
+}
 
 void Service::stop(int exitCode) {
   if (stopping_) return;
@@ -214,8 +225,8 @@ int run(const ServiceMain& spec, int argc, char** argv) {
     loop.run();
     exitCode = service->exitCode();
     sigWatch.reset();
-    appState.reset();   // the app's sockets and handlers go before the bus
-    service.reset();    // closes the bus, unlinks the endpoint files
+    appState.reset();  // the app's sockets and handlers go before the bus
+    service.reset();   // closes the bus, unlinks the endpoint files
   }
   close(sigFd);
   logger.info("service.stopped code={}", exitCode);

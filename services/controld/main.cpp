@@ -3,6 +3,6 @@
 #include "services/controld/app/controld_app.h"
 
 int main(int argc, char** argv) {
-  return tnet::service::run(
-      {.name = "controld", .addOptions = nullptr, .start = tnet::controld::startApp}, argc, argv);
+  return tnet::service::run({.name = "controld", .addOptions = nullptr, .start = tnet::controld::startApp},
+                            argc, argv);
 }

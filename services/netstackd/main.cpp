@@ -8,11 +8,12 @@ int main(int argc, char** argv) {
   tnet::netstackd::Flags flags;
   return tnet::service::run(
       {.name = "netstackd",
-       .addOptions = [&](CLI::App& app) {
-         app.add_option("--socks5-server", flags.socks5Server, "SOCKS5 listen address (host:port)");
-         app.add_option("--outbound-http-proxy-listen", flags.httpProxyListen,
-                        "HTTP proxy listen address (host:port)");
-       },
+       .addOptions =
+           [&](CLI::App& app) {
+             app.add_option("--socks5-server", flags.socks5Server, "SOCKS5 listen address (host:port)");
+             app.add_option("--outbound-http-proxy-listen", flags.httpProxyListen,
+                            "HTTP proxy listen address (host:port)");
+           },
        .start = [&](tnet::service::Service& s) { return tnet::netstackd::startApp(s, flags); }},
       argc, argv);
 }

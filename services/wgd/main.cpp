@@ -3,6 +3,5 @@
 #include "services/wgd/app/wgd_app.h"
 
 int main(int argc, char** argv) {
-  return tnet::service::run({.name = "wgd", .addOptions = nullptr, .start = tnet::wgd::startApp},
-                            argc, argv);
+  return tnet::service::run({.name = "wgd", .addOptions = nullptr, .start = tnet::wgd::startApp}, argc, argv);
 }

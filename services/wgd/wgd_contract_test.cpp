@@ -2,14 +2,13 @@
 // NOTIFY_SOCKET once bound, publishes retained wgd.health with its own isolation facts, serves
 // sys.*, re-snapshots when ipnd restarts, and exits cleanly on SIGTERM.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstring>
 #include <filesystem>
@@ -38,8 +37,8 @@ class WgdProcess {
     if (pid_ == 0) {
       setenv("NOTIFY_SOCKET", notify.c_str(), 1);
       std::string bin = wgdBinary();
-      execl(bin.c_str(), "wgd", "--runtime-dir", runtime.c_str(), "--state-dir", state.c_str(),
-            "--log-level", "1", static_cast<char*>(nullptr));
+      execl(bin.c_str(), "wgd", "--runtime-dir", runtime.c_str(), "--state-dir", state.c_str(), "--log-level",
+            "1", static_cast<char*>(nullptr));
       _exit(127);
     }
   }
@@ -142,19 +141,23 @@ TEST(WgdContract, ReadyHealthSysResyncAndCleanShutdown) {
     EXPECT_EQ(std::string(h.getService().cStr()), "wgd");
     EXPECT_EQ(h.getIsolation().getUid(), geteuid());
   });
-  ASSERT_TRUE(runUntil(loop, [&] { return healthState.has_value(); }, 5000ms));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return healthState.has_value(); }, 5000ms));
   EXPECT_EQ(*healthState, "ok");
   EXPECT_EQ(healthPid, static_cast<uint32_t>(wgd.pid()));
   EXPECT_TRUE(healthFromSnapshot);  // retained: a late subscriber still gets it
 
   // sys.health and sys.setLogLevel (the operator may call what ipnd may).
   std::optional<Result<bus::Reply>> health, setLevel, badLevel;
-  (*op)->call("wgd", "sys.health", [](auto p) { p.template initAs<schema::Empty>(); }, 3000ms,
-              [&](Result<bus::Reply> r) { health = std::move(r); });
-  (*op)->call("wgd", "sys.setLogLevel", [](auto p) { p.template initAs<schema::SetLogLevelParams>().setLevel(2); },
-              3000ms, [&](Result<bus::Reply> r) { setLevel = std::move(r); });
-  (*op)->call("wgd", "sys.setLogLevel", [](auto p) { p.template initAs<schema::SetLogLevelParams>().setLevel(7); },
-              3000ms, [&](Result<bus::Reply> r) { badLevel = std::move(r); });
+  (*op)->call(
+      "wgd", "sys.health", [](auto p) { p.template initAs<schema::Empty>(); }, 3000ms,
+      [&](Result<bus::Reply> r) { health = std::move(r); });
+  (*op)->call(
+      "wgd", "sys.setLogLevel", [](auto p) { p.template initAs<schema::SetLogLevelParams>().setLevel(2); },
+      3000ms, [&](Result<bus::Reply> r) { setLevel = std::move(r); });
+  (*op)->call(
+      "wgd", "sys.setLogLevel", [](auto p) { p.template initAs<schema::SetLogLevelParams>().setLevel(7); },
+      3000ms, [&](Result<bus::Reply> r) { badLevel = std::move(r); });
   ASSERT_TRUE(runUntil(loop, [&] { return health && setLevel && badLevel; }));
   ASSERT_TRUE(*health) << health->error().message;
   EXPECT_EQ(health->value().as<schema::Health>().getIsolation().getPid(), static_cast<uint32_t>(wgd.pid()));
@@ -167,7 +170,8 @@ TEST(WgdContract, ReadyHealthSysResyncAndCleanShutdown) {
     auto ipnd = bus::Bus::create(loop, bus::BusOptions{rt.path(), "ipnd", 100ms});
     ASSERT_TRUE(ipnd) << ipnd.error().message;
     (*ipnd)->publish("ipnd.state", [](auto p) { p.template initAs<schema::Empty>(); });
-    EXPECT_TRUE(runUntil(loop, [&] { return (*ipnd)->stats().requestsServed >= 1; }, 5000ms))
+    EXPECT_TRUE(runUntil(
+        loop, [&] { return (*ipnd)->stats().requestsServed >= 1; }, 5000ms))
         << "round " << round << ": wgd did not snapshot ipnd";
   }
 

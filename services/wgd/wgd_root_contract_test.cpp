@@ -3,6 +3,7 @@
 // Error{denied} plus a wgd.violation event. Skips with a reason when not root or users missing.
 #include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -11,8 +12,6 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <filesystem>
@@ -47,9 +46,11 @@ int callHealthAs(uid_t uid, gid_t gid, const std::string& runtime) {
     auto b = bus::Bus::create(loop, bus::BusOptions{runtime, "operator"});
     if (!b) return 10;
     std::optional<Result<bus::Reply>> r;
-    (*b)->call("wgd", "sys.health", [](auto p) { p.template initAs<schema::Empty>(); }, 3000ms,
-               [&](Result<bus::Reply> res) { r = std::move(res); });
-    runUntil(loop, [&] { return r.has_value(); }, 5000ms);
+    (*b)->call(
+        "wgd", "sys.health", [](auto p) { p.template initAs<schema::Empty>(); }, 3000ms,
+        [&](Result<bus::Reply> res) { r = std::move(res); });
+    runUntil(
+        loop, [&] { return r.has_value(); }, 5000ms);
     if (!r) return 11;
     if (*r) return 0;
     return r->error().kind == ErrorKind::DENIED ? 1 : 12;
@@ -114,17 +115,20 @@ TEST(WgdRootContract, RunsAsItsUserAndEnforcesCallerAcls) {
     auto v = ev.as<schema::Violation>();
     violations.push_back(std::string(v.getCaller().cStr()) + " " + v.getMethod().cStr());
   });
-  ASSERT_TRUE(runUntil(loop, [&] { return healthUid.has_value(); }, 5000ms));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return healthUid.has_value(); }, 5000ms));
   EXPECT_EQ(*healthUid, wgdUid);
   // Let the violation subscription go live (hello arrives each second).
-  ASSERT_TRUE(runUntil(loop, [&] { return (*op)->stats().eventsReceived > 1; }, 3000ms));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return (*op)->stats().eventsReceived > 1; }, 3000ms));
 
   std::atomic<int> asIpnd{-1}, asApid{-1};
   std::thread callers([&] {
     asIpnd = callHealthAs(ipndUid, gid, runtime);
     asApid = callHealthAs(apidUid, gid, runtime);
   });
-  ASSERT_TRUE(runUntil(loop, [&] { return asApid.load() >= 0 && !violations.empty(); }, 10000ms));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return asApid.load() >= 0 && !violations.empty(); }, 10000ms));
   callers.join();
   EXPECT_EQ(asIpnd.load(), 0) << "ipnd may call sys.health";
   EXPECT_EQ(asApid.load(), 1) << "apid may not call sys.health";
