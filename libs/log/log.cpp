@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 namespace tnet::log {
 
@@ -27,9 +28,13 @@ spdlog::level::level_enum toSpdlogLevel(int level) {
 spdlog::logger& init(std::string_view service, int level) {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>(std::string(service), sink);
-  // journald adds its own timestamp and unit name; a terminal wants them. Keep both readable:
-  // "<time> <level> <service>: <message>".
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %n: %v");
+  // A terminal wants "<time> <level> <service>: <message>". Under systemd (JOURNAL_STREAM set,
+  // stderr connected to the journal) journald adds time and unit itself.
+  if (std::getenv("JOURNAL_STREAM") != nullptr) {
+    logger->set_pattern("%l %n: %v");
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %n: %v");
+  }
   currentLevel = std::clamp(level, LEVEL_INFO, LEVEL_MAX);
   logger->set_level(toSpdlogLevel(currentLevel));
   logger->flush_on(spdlog::level::warn);
