@@ -198,3 +198,53 @@ TEST(WgdContract, UsageErrorsExitWithCode2) {
 
 }  // namespace
 }  // namespace tnet
+
+namespace tnet {
+namespace {
+
+// Runs bin/wgd with `args` to completion (it must exit by itself); returns exit code and stderr.
+std::pair<int, std::string> runWgdToExit(const std::vector<std::string>& args) {
+  int err[2];
+  if (pipe(err) != 0) return {-1, ""};
+  std::string bin = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "wgd").string();
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(err[1], 2);
+    close(err[0]);
+    std::vector<char*> argv{const_cast<char*>("wgd")};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  close(err[1]);
+  std::string out;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(err[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(err[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(WgdContract, StartFailuresExitOneWithAClearLine) {
+  TempRuntime rt;
+  std::string longDir = rt.path() + "/" + std::string(100, 'r');
+  auto [code, err] = runWgdToExit({"--runtime-dir", longDir, "--state-dir", rt.path() + "/s"});
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(err.find("unix sockets allow at most 107"), std::string::npos) << err;
+
+  // A second wgd on the same runtime dir refuses to steal the running one's endpoints.
+  NotifySocket notify(rt.path() + "/notify");
+  WgdProcess first(rt.path(), rt.path() + "/s1", rt.path() + "/notify");
+  ASSERT_TRUE(notify.receive(5000ms));
+  auto [code2, err2] = runWgdToExit({"--runtime-dir", rt.path(), "--state-dir", rt.path() + "/s2"});
+  EXPECT_EQ(code2, 1);
+  EXPECT_NE(err2.find("another instance"), std::string::npos) << err2;
+  EXPECT_TRUE(std::filesystem::exists(bus::requestEndpointPath(rt.path(), "wgd")));
+  EXPECT_EQ(first.terminate(), 0);
+}
+
+}  // namespace
+}  // namespace tnet
