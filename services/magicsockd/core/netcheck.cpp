@@ -1,0 +1,147 @@
+#include "services/magicsockd/core/netcheck.h"
+
+#include "services/magicsockd/core/constants.h"
+
+namespace tnet::magicsock {
+
+namespace {
+
+// Go nodeMight4/nodeMight6 + nodeAddr: "" means "look up HostName"; a literal of the other
+// family or an unparsable value ("none") means the node has no address of this family.
+bool nodeAddress(const DerpNode& n, IpFamily fam, StunProbe& probe) {
+  int port = n.stunPort == 0 ? STUN_DEFAULT_PORT : n.stunPort;
+  if (port < 0 || port > 65535) return false;
+  probe.port = static_cast<uint16_t>(port);
+  auto literal = [&](const std::string& text) -> std::optional<wire::IpPort> {
+    std::string hostPort = text.find(':') != std::string::npos ? "[" + text + "]:0" : text + ":0";
+    auto ipp = wire::IpPort::parse(hostPort);
+    if (!ipp) return std::nullopt;
+    ipp->port = probe.port;
+    return ipp;
+  };
+  if (!n.stunTestIp.empty()) {
+    auto ipp = literal(n.stunTestIp);
+    if (!ipp || ipp->is4() != (fam == IpFamily::V4)) return false;
+    probe.target = ipp;
+    return true;
+  }
+  const std::string& field = fam == IpFamily::V4 ? n.ipv4 : n.ipv6;
+  if (field.empty()) {
+    if (n.hostName.empty()) return false;
+    probe.hostName = n.hostName;
+    return true;
+  }
+  auto ipp = literal(field);
+  if (!ipp || ipp->is4() != (fam == IpFamily::V4)) return false;
+  probe.target = ipp;
+  return true;
+}
+
+void updateLatency(std::map<int, Duration>& m, int region, Duration d) {
+  auto it = m.find(region);
+  if (it == m.end() || d < it->second) m[region] = d;
+}
+
+}  // namespace
+
+std::vector<StunProbe> makeFullProbePlan(const DerpMap& dm, const ProbePlanOptions& opts) {
+  std::vector<StunProbe> plan;
+  for (const auto& [id, region] : dm.regions) {
+    if (region.noMeasureNoHome || region.nodes.empty()) continue;
+    for (int attempt = 0; attempt < NETCHECK_FULL_TRIES; attempt++) {
+      const DerpNode& n = region.nodes[static_cast<size_t>(attempt) % region.nodes.size()];
+      for (IpFamily fam : {IpFamily::V4, IpFamily::V6}) {
+        if (fam == IpFamily::V4 ? !opts.haveV4 : !opts.haveV6) continue;
+        StunProbe p;
+        p.regionId = id;
+        p.nodeName = n.name;
+        p.family = fam;
+        p.delay = attempt * NETCHECK_FULL_TRY_SPACING;
+        if (nodeAddress(n, fam, p)) plan.push_back(std::move(p));
+      }
+    }
+  }
+  return plan;
+}
+
+void ReportBuilder::addStunResult(int regionId, Duration rtt, const wire::IpPort& mapped) {
+  report_.udp = true;
+  updateLatency(report_.regionLatency, regionId, rtt);
+  if (mapped.is4()) {
+    updateLatency(report_.regionV4Latency, regionId, rtt);
+    report_.ipv4 = true;
+    if (!report_.globalV4) {
+      report_.globalV4 = mapped;
+    } else if (*report_.globalV4 != mapped) {
+      report_.mappingVariesByDestIp = true;  // hard NAT: mapping depends on destination
+    } else if (!report_.mappingVariesByDestIp) {
+      report_.mappingVariesByDestIp = false;
+    }
+  } else {
+    updateLatency(report_.regionV6Latency, regionId, rtt);
+    report_.ipv6 = true;
+    if (!report_.globalV6) report_.globalV6 = mapped;
+  }
+}
+
+void PreferredDerpChooser::addReport(MonoTime now, NetcheckReport& r, const DerpMap& dm,
+                                     const std::map<int, MonoTime>& lastDerpActivity) {
+  int prev = last_ ? last_->preferredDerp : 0;
+  auto scale = [&](int region, Duration d) {
+    auto it = dm.regionScore.find(region);
+    if (it != dm.regionScore.end() && it->second > 0) {
+      return Duration(static_cast<int64_t>(static_cast<double>(d.count()) * it->second));
+    }
+    return d;
+  };
+
+  // Best latency per region over the retained history, then scaled by RegionScore.
+  std::map<int, Duration> bestRecent;
+  for (auto it = history_.begin(); it != history_.end();) {
+    if (now - it->first > NETCHECK_HISTORY_MAX_AGE) {
+      it = history_.erase(it);
+      continue;
+    }
+    for (const auto& [region, d] : it->second.regionLatency) updateLatency(bestRecent, region, d);
+    ++it;
+  }
+  for (const auto& [region, d] : r.regionLatency) updateLatency(bestRecent, region, d);
+  for (auto& [region, d] : bestRecent) d = scale(region, d);
+
+  // Candidates are only the regions in this report; the old home is judged by this report's
+  // latency, the candidates by their history (Go's deliberate asymmetry).
+  r.preferredDerp = 0;
+  Duration bestAny{0};
+  Duration oldCur{0};
+  for (const auto& [region, d] : r.regionLatency) {
+    if (region == prev) oldCur = scale(region, d);
+    Duration best = bestRecent[region];
+    if (r.preferredDerp == 0 || best < bestAny) {
+      bestAny = best;
+      r.preferredDerp = region;
+    }
+  }
+
+  bool heardRecently = false;
+  if (auto it = lastDerpActivity.find(prev); prev != 0 && it != lastDerpActivity.end()) {
+    heardRecently = now - it->second < PREFERRED_DERP_FRAME_TIME;
+  }
+  bool changing = prev != 0 && r.preferredDerp != prev;
+  bool oldAccessible = oldCur != Duration(0) || heardRecently;
+  bool keepOld = false;
+  if (changing && oldAccessible) {
+    if (oldCur - bestAny < PREFERRED_DERP_ABSOLUTE_DIFF) keepOld = true;
+    if (bestAny > oldCur / 3 * 2) keepOld = true;  // Go's integer arithmetic, on nanoseconds
+  }
+  // Nothing measurable at all: keep the old home while its DERP connection is alive.
+  if (r.preferredDerp == 0 && prev != 0) {
+    auto it = lastDerpActivity.find(prev);
+    if (it != lastDerpActivity.end() && now - it->second < DERP_KEEP_HOME_WITHOUT_SAMPLE) keepOld = true;
+  }
+  if (keepOld) r.preferredDerp = prev;
+
+  history_[now] = r;
+  last_ = r;
+}
+
+}  // namespace tnet::magicsock
