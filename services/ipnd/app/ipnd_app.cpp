@@ -163,6 +163,21 @@ class App {
         flush();
       });
     }
+    for (const char* other : OTHER_SERVICES) {
+      bus.subscribe(std::string(other) + ".violation", [this](const bus::Event& ev) {
+        if (ev.fromSnapshot) return;  // not retained; nothing to replay
+        auto v = ev.as<schema::Violation>();
+        std::string service(ev.topic.substr(0, ev.topic.find('.')));
+        Violation rec{v.getCaller().cStr(), v.getUid(), v.getPid(), v.getMethod().cStr()};
+        if (violationLog_.allow()) {
+          svc_.log().warn("violation service={} caller={} uid={} method={} suppressed={}", service,
+                          log::quote(rec.caller), rec.uid, log::quote(rec.method),
+                          violationLog_.takeSuppressed());
+        }
+        backend_.recordViolation(service, std::move(rec));
+        flush();
+      });
+    }
     flush();
     svc_.setHealth(storeUsable_ ? service::HealthState::OK : service::HealthState::DEGRADED,
                    storeUsable_ ? "running" : "state store unhealthy");
@@ -248,6 +263,7 @@ class App {
   Backend backend_;
   bool storeUsable_ = true;
   std::optional<StateEvent> published_;
+  log::RateLimiter violationLog_{1.0, 10.0};  // violations are triggered by other processes
 };
 
 }  // namespace

@@ -241,6 +241,10 @@ void Backend::updateServiceHealth(ServiceHealth h) {
   }
 }
 
+void Backend::recordViolation(const std::string& service, Violation v) {
+  health_.recordViolation(service, std::move(v));
+}
+
 void Backend::onAuthUrl(const std::string& url, int64_t nowUnixMs) {
   bool fresh = url != authUrl_;
   authUrl_ = url;

@@ -97,6 +97,7 @@ class Backend {
 
   // ---- facts from other services ----
   void updateServiceHealth(ServiceHealth h);
+  void recordViolation(const std::string& service, Violation v);
   void onAuthUrl(const std::string& url, int64_t nowUnixMs);
   void onLoginSucceeded(const std::string& nodePublicKey);
   void onNetmap(const NetmapFacts& nm);

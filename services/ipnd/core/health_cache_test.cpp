@@ -36,5 +36,19 @@ TEST(HealthCache, MissingServicesAreAbsentWithAHealthLine) {
   EXPECT_EQ(iso[1]["Epoch"], 7);
 }
 
+TEST(HealthCache, ViolationsAreCountedAndReported) {
+  HealthCache c({"wgd"});
+  c.recordViolation("wgd", {"netstackd", 1005, 42, "wgd.prepareNodeKey"});
+  c.recordViolation("wgd", {"", 1234, 43, "wgd.commitNodeKey"});
+  auto lines = c.healthLines();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[1], "wgd: denied 2 request(s); last unknown caller (uid 1234) called wgd.commitNodeKey");
+  auto iso = c.isolationJson();
+  ASSERT_EQ(iso.size(), 1u);
+  EXPECT_EQ(iso[0]["Violations"], 2);
+  EXPECT_EQ(iso[0]["LastViolation"]["Uid"], 1234);
+  EXPECT_EQ(iso[0]["LastViolation"]["Method"], "wgd.commitNodeKey");
+}
+
 }  // namespace
 }  // namespace tnet::ipnd
