@@ -36,9 +36,11 @@ constexpr Duration NETCHECK_HISTORY_MAX_AGE = 5min;       // maxAge in addReport
 constexpr Duration PREFERRED_DERP_ABSOLUTE_DIFF = 10ms;   // hysteresis: absolute improvement
 constexpr Duration PREFERRED_DERP_FRAME_TIME = 8s;        // "heard from recently" window
 constexpr Duration DERP_KEEP_HOME_WITHOUT_SAMPLE = 120s;  // 2 × derp KeepAlive
-constexpr Duration NETCHECK_DEFAULT_INITIAL_RETRANSMIT = 200ms;  // defaultInitialRetransmitTime
 constexpr Duration NETCHECK_FULL_TRY_SPACING = 100ms;     // 0, 100, 200 ms in a full plan
 constexpr int NETCHECK_FULL_TRIES = 3;
+constexpr size_t NETCHECK_INCREMENTAL_REGIONS = 3;        // numIncrementalRegions
+constexpr Duration NETCHECK_DEFAULT_ACTIVE_RETRANSMIT = 200ms;  // defaultActiveRetransmitTime
+constexpr Duration NETCHECK_RETRY_EXTRA = 50ms;           // + k × 50 ms for try k > 1
 constexpr int STUN_DEFAULT_PORT = 3478;
 
 // derp/derp.go, wgengine/magicsock/derp.go, logtail/backoff

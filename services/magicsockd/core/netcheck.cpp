@@ -1,5 +1,7 @@
 #include "services/magicsockd/core/netcheck.h"
 
+#include <algorithm>
+
 #include "services/magicsockd/core/constants.h"
 
 namespace tnet::magicsock {
@@ -57,6 +59,68 @@ std::vector<StunProbe> makeFullProbePlan(const DerpMap& dm, const ProbePlanOptio
         p.nodeName = n.name;
         p.family = fam;
         p.delay = attempt * NETCHECK_FULL_TRY_SPACING;
+        if (nodeAddress(n, fam, p)) plan.push_back(std::move(p));
+      }
+    }
+  }
+  return plan;
+}
+
+std::vector<StunProbe> makeIncrementalProbePlan(const DerpMap& dm, const ProbePlanOptions& opts,
+                                                const NetcheckReport& last, int homeRegion) {
+  if (last.regionLatency.empty()) return makeFullProbePlan(dm, opts);
+  std::vector<int> order;
+  for (const auto& [id, region] : dm.regions) {
+    if (!region.noMeasureNoHome && !region.nodes.empty()) order.push_back(id);
+  }
+  // By last latency; regions without one go last, in ID order (stable sort over sorted IDs).
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    auto la = last.regionLatency.find(a);
+    auto lb = last.regionLatency.find(b);
+    if (la == last.regionLatency.end() || lb == last.regionLatency.end()) {
+      return la != last.regionLatency.end() && lb == last.regionLatency.end();
+    }
+    return la->second < lb->second;
+  });
+  if (order.size() > NETCHECK_INCREMENTAL_REGIONS) {
+    bool homeInTop = std::find(order.begin(), order.begin() + NETCHECK_INCREMENTAL_REGIONS, homeRegion) !=
+                     order.begin() + NETCHECK_INCREMENTAL_REGIONS;
+    bool homeKnown = std::find(order.begin(), order.end(), homeRegion) != order.end();
+    order.resize(NETCHECK_INCREMENTAL_REGIONS);
+    if (!homeInTop && homeKnown) order.push_back(homeRegion);  // the home is always re-measured
+  }
+  bool had4 = !last.regionV4Latency.empty();
+  bool had6 = !last.regionV6Latency.empty();
+  bool hadBoth = opts.haveV6 && had4 && had6;
+
+  std::vector<StunProbe> plan;
+  for (size_t ri = 0; ri < order.size(); ri++) {
+    const DerpRegion& region = dm.regions.at(order[ri]);
+    bool do4 = opts.haveV4;
+    bool do6 = opts.haveV6;
+    bool fastestTwo = ri < 2;
+    int tries = fastestTwo ? 2 : 1;
+    if (!fastestTwo && hadBoth) {
+      do4 = ri % 2 == 0;
+      do6 = !do4;
+    }
+    if (!fastestTwo && !had6) do6 = false;
+    if (order[ri] == homeRegion) tries = 4;
+    Duration base = NETCHECK_DEFAULT_ACTIVE_RETRANSMIT;
+    if (auto it = last.regionLatency.find(order[ri]); it != last.regionLatency.end() && it->second > Duration(0)) {
+      base = it->second * 120 / 100;
+    }
+    for (int attempt = 0; attempt < tries; attempt++) {
+      const DerpNode& n = region.nodes[static_cast<size_t>(attempt) % region.nodes.size()];
+      Duration delay = attempt * base;
+      if (attempt > 1) delay += attempt * NETCHECK_RETRY_EXTRA;
+      for (IpFamily fam : {IpFamily::V4, IpFamily::V6}) {
+        if (fam == IpFamily::V4 ? !do4 : !do6) continue;
+        StunProbe p;
+        p.regionId = order[ri];
+        p.nodeName = n.name;
+        p.family = fam;
+        p.delay = delay;
         if (nodeAddress(n, fam, p)) plan.push_back(std::move(p));
       }
     }

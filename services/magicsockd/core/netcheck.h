@@ -37,6 +37,16 @@ struct ProbePlanOptions {
 // skipped; a region with none left gets no probes.
 std::vector<StunProbe> makeFullProbePlan(const DerpMap& dm, const ProbePlanOptions& opts);
 
+struct NetcheckReport;
+
+// The incremental plan (Go makeProbePlan with a previous report): the 3 fastest regions of
+// `last` plus the home region; 1 try each, 2 for the fastest two, 4 for the home; try k waits
+// k × (1.2 × last latency, or 200 ms if unknown) plus k × 50 ms when k > 1. On dual-stack hosts
+// that saw both families the 3rd+ regions alternate v4-only/v6-only; v6 is skipped outside the
+// top two when `last` had no v6. An empty `last` gives the full plan.
+std::vector<StunProbe> makeIncrementalProbePlan(const DerpMap& dm, const ProbePlanOptions& opts,
+                                                const NetcheckReport& last, int homeRegion);
+
 struct NetcheckReport {
   bool udp = false;
   bool ipv4 = false;

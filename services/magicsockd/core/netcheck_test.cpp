@@ -165,3 +165,59 @@ TEST(PreferredDerp, NothingMeasuredKeepsLiveHome) {
 
 }  // namespace
 }  // namespace tnet::magicsock
+
+namespace tnet::magicsock {
+namespace {
+
+using namespace std::chrono_literals;
+
+DerpMap fiveRegions() {
+  DerpMap dm;
+  for (int id = 1; id <= 5; id++) {
+    DerpNode n;
+    n.name = std::to_string(id) + "a";
+    n.regionId = id;
+    n.ipv4 = "192.0.2." + std::to_string(id);
+    n.ipv6 = "2001:db8::" + std::to_string(id);
+    dm.regions[id] = DerpRegion{id, "r" + std::to_string(id), false, {n}};
+  }
+  return dm;
+}
+
+TEST(ProbePlan, IncrementalTopThreePlusHome) {
+  NetcheckReport last;
+  last.regionLatency = {{1, 50ms}, {2, 10ms}, {3, 20ms}, {4, 30ms}, {5, 0ms + 40ms}};
+  last.regionV4Latency = last.regionLatency;
+  auto plan = makeIncrementalProbePlan(fiveRegions(), ProbePlanOptions{true, false}, last, 5);
+  std::map<int, std::vector<Duration>> delays;
+  for (const auto& p : plan) {
+    EXPECT_EQ(p.family, IpFamily::V4);
+    delays[p.regionId].push_back(p.delay);
+  }
+  ASSERT_EQ(delays.size(), 4u);  // 2, 3, 4 and home 5; region 1 (slowest) skipped
+  EXPECT_EQ(delays.count(1), 0u);
+  EXPECT_EQ(delays[2], (std::vector<Duration>{0ms, 12ms}));  // fastest two: 2 tries, 1.2 × 10 ms
+  EXPECT_EQ(delays[3], (std::vector<Duration>{0ms, 24ms}));
+  EXPECT_EQ(delays[4], (std::vector<Duration>{0ms}));
+  // Home: 4 tries at k × 48 ms, + k × 50 ms for k > 1.
+  EXPECT_EQ(delays[5], (std::vector<Duration>{0ms, 48ms, 196ms, 294ms}));
+}
+
+TEST(ProbePlan, IncrementalDualStackAlternatesAndEmptyLastIsFull) {
+  NetcheckReport last;
+  last.regionLatency = {{1, 10ms}, {2, 20ms}, {3, 30ms}};
+  last.regionV4Latency = last.regionLatency;
+  last.regionV6Latency = last.regionLatency;
+  auto plan = makeIncrementalProbePlan(fiveRegions(), ProbePlanOptions{true, true}, last, 1);
+  size_t v6In3 = 0, v4In3 = 0;
+  for (const auto& p : plan) {
+    if (p.regionId == 3) (p.family == IpFamily::V6 ? v6In3 : v4In3)++;
+  }
+  EXPECT_EQ(v4In3, 1u);  // index 2: v4 only
+  EXPECT_EQ(v6In3, 0u);
+  EXPECT_EQ(makeIncrementalProbePlan(fiveRegions(), ProbePlanOptions{true, true}, NetcheckReport{}, 0).size(),
+            makeFullProbePlan(fiveRegions(), ProbePlanOptions{true, true}).size());
+}
+
+}  // namespace
+}  // namespace tnet::magicsock
