@@ -202,14 +202,13 @@ MonoTime PeerEndpoint::nextDeadline() const {
   MonoTime next = heartbeatAt_;
   for (const auto& [txId, sp] : sentPings_) next = earliest(next, sp.at + PING_TIMEOUT_DURATION);
   // The moment trust lapses the send path changes: wake up to report it.
-  if (best_.valid && trustUntil_ != MonoTime::min()) {
-    MonoTime lapse = trustUntil_ + Duration(1);
-    if (reported_.direct()) next = earliest(next, lapse);
-  }
+  if (reportedTrusted_) next = earliest(next, trustUntil_ + Duration(1));
   return next;
 }
 
 void PeerEndpoint::reportPath(MonoTime now, std::vector<Action>& out) {
+  // Tracked apart from the path: with no DERP region at all, a lapsed path looks the same.
+  reportedTrusted_ = best_.valid && now <= trustUntil_;
   SendPath p = sendPath(now);
   if (p == reported_) return;
   reported_ = p;

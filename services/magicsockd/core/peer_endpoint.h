@@ -154,6 +154,7 @@ class PeerEndpoint {
   std::optional<MonoTime> lastFullPing_;
   MonoTime heartbeatAt_ = NEVER;
   SendPath reported_;
+  bool reportedTrusted_ = false;
 };
 
 }  // namespace tnet::magicsock

@@ -264,6 +264,24 @@ TEST(PeerEndpoint, CandidateListIsBounded) {
   EXPECT_EQ(f.ep.candidateCount(), MAX_CANDIDATE_ENDPOINTS);
 }
 
+// Regression: with no DERP region at all, a lapsed path equals the trusted one; the trust-lapse
+// deadline must not stay in the past (the app would spin on tick()).
+TEST(PeerEndpoint, TrustLapseWithoutDerpDoesNotLeaveDeadlineInPast) {
+  PeerEndpoint ep{counterRandom(1)};
+  std::vector<Action> out;
+  ep.setNetmap(at(0s), {ipp("198.51.100.1:41641")}, 0, out);
+  ep.noteSendData(at(0s), out);
+  auto ping = actionsOf<SendDiscoPing>(out).at(0);
+  ASSERT_TRUE(ep.handlePong(at(10ms), ping.to, disco::Pong{ping.txId, {}}, out));
+  MonoTime t = at(10ms) + TRUST_UDP_ADDR_DURATION + 1ns;
+  ep.noteSendData(at(1s), out);
+  for (MonoTime stop = at(60s); t < stop;) {
+    MonoTime next = ep.tick(t, out);
+    ASSERT_GT(next, t);
+    t = next == NEVER ? stop : next;
+  }
+}
+
 TEST(PeerEndpoint, RemovingBestFromNetmapFallsBackToDerp) {
   Fixture f;
   f.ep.noteSendData(at(0s), f.out);
