@@ -165,6 +165,7 @@ Bus::Impl::~Impl() {
   routerWatch.reset();
   if (router) router->close();
   if (!rpcPath.empty()) unlink(rpcPath.c_str());
+  pubWatch.reset();
   if (pub) pub->close();
   if (!pubPath.empty()) unlink(pubPath.c_str());
   zap.reset();
@@ -199,10 +200,13 @@ Result<std::unique_ptr<Bus>> Bus::create(Loop& loop, BusOptions options) {
     TNET_TRY_VOID(checkSocketPath(rpcPath));
     TNET_TRY_VOID(ensureServiceDir(options.runtimeDir, svc));
 
-    impl->pub.emplace(impl->context, zmq::socket_type::pub);
+    // XPUB with manual subscriptions: each subscription arrives with its connection's ZAP
+    // identity and is applied only for topics the manifest lets that identity subscribe to.
+    impl->pub.emplace(impl->context, zmq::socket_type::xpub);
     impl->pub->set(zmq::sockopt::linger, 0);
     impl->pub->set(zmq::sockopt::zap_domain, ZAP_DOMAIN_BUS);
     impl->pub->set(zmq::sockopt::sndhwm, 10000);
+    impl->pub->set(zmq::sockopt::xpub_manual, 1);
     TNET_TRY_VOID(bindEndpoint(*impl->pub, pubPath));
     impl->pubPath = pubPath;
 
@@ -212,6 +216,7 @@ Result<std::unique_ptr<Bus>> Bus::create(Loop& loop, BusOptions options) {
     TNET_TRY_VOID(bindEndpoint(*impl->router, rpcPath));
     impl->rpcPath = rpcPath;
     Impl* raw = impl.get();
+    impl->pubWatch = std::make_unique<ZmqWatch>(loop, *impl->pub, [raw] { raw->onPubReadable(); });
     impl->routerWatch = std::make_unique<ZmqWatch>(loop, *impl->router, [raw] { raw->onRouterReadable(); });
     impl->handlers.emplace("sys.snapshot", [raw](Request req) { raw->serveSnapshot(req); });
 
@@ -267,9 +272,45 @@ void Bus::Impl::publishNow(std::string_view topic, const Filler& fill) {
   // PUB never blocks: a subscriber that is too slow loses messages, sees the gap, re-snapshots.
   pub->send(zmq::buffer(topic.data(), topic.size()), zmq::send_flags::sndmore);
   pub->send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+  pubWatch->kick();  // the send may have consumed the wake-up for pending subscriptions
   ++stats.eventsPublished;
   if (manifest::retained(options.service, topic)) {
     retainedValues.insert_or_assign(std::string(topic), std::move(builder));
+  }
+}
+
+void Bus::Impl::onPubReadable() {
+  for (;;) {
+    zmq::message_t m;
+    if (!pub->recv(m, zmq::recv_flags::dontwait)) return;
+    if (m.size() == 0) continue;
+    const auto* data = static_cast<const uint8_t*>(m.data());
+    bool subscribe = data[0] == 1;
+    std::string topic(reinterpret_cast<const char*>(data + 1), m.size() - 1);
+    if (!subscribe) {
+      pub->set(zmq::sockopt::unsubscribe, topic);  // applies to the pipe it came from
+      continue;
+    }
+    Caller caller;
+    try {
+      const char* userId = m.gets("User-Id");
+      const char* peer = m.gets("Peer-Address");
+      caller.service = userId ? userId : "";
+      if (auto cred = peer ? parsePeerAddress(peer) : std::nullopt) {
+        caller.uid = cred->uid;
+        caller.gid = cred->gid;
+        caller.pid = cred->pid;
+      }
+    } catch (const zmq::error_t&) {
+    }
+    // Exact declared topics only: a shorter prefix (or "") would match more than was declared.
+    bool allowed = !caller.service.empty() && manifest::publishes(options.service, topic) &&
+                   (caller.service == manifest::OPERATOR || manifest::subscribes(caller.service, topic));
+    if (allowed) {
+      pub->set(zmq::sockopt::subscribe, topic);
+    } else {
+      reportViolation(caller, "subscribe " + topic, "");
+    }
   }
 }
 

@@ -49,7 +49,9 @@ struct Bus::Impl {
   std::unique_ptr<ZapHandler> zap;  // first socket bound, last closed
 
   // ---- publishing -------------------------------------------------------------------------
-  std::optional<zmq::socket_t> pub;
+  std::optional<zmq::socket_t> pub;  // XPUB in manual mode: we admit each subscription
+  std::unique_ptr<ZmqWatch> pubWatch;
+  void onPubReadable();
   std::string pubPath;
   std::map<std::string, uint64_t, std::less<>> topicSeq;
   std::map<std::string, std::unique_ptr<capnp::MallocMessageBuilder>, std::less<>> retainedValues;

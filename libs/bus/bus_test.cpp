@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 #include <zmq.hpp>
@@ -433,6 +434,70 @@ TEST_F(BusAsRoot, DeniedCallGetsErrorDeniedAndPublishesViolation) {
   ASSERT_EQ(violations.size(), 1u);
   EXPECT_EQ(violations[0], "netstackd ipnd.localapi claimed=apid uid=" + std::to_string(netstackd_->uid));
   EXPECT_EQ(ipnd->stats().requestsDenied, 1u);
+}
+
+TEST_F(BusAsRoot, UndeclaredSubscriptionsReceiveNothing) {
+  Loop loop;
+  auto ipnd = makeBus(loop, rt_.path(), "ipnd", 50ms);
+  ASSERT_TRUE(ipnd);
+  shareWithGroup("ipnd");
+  auto op = makeBus(loop, rt_.path(), "operator");
+  std::vector<std::string> violations;
+  op->subscribe("ipnd.violation", [&](const Event& ev) {
+    auto v = ev.as<schema::Violation>();
+    violations.push_back(std::string(v.getCaller().cStr()) + " " + v.getMethod().cStr());
+  });
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return op->stats().eventsReceived > 0; }, 3000ms));
+  std::string endpoint = "ipc://" + eventEndpointPath(rt_.path(), "ipnd");
+  std::atomic<bool> childDone{false};
+  int status = -1;
+  // netstackd declares ipnd.state (so ipnd.hello) but not ipnd.notify. A raw SUB asks for both.
+  std::thread waiter([&] {
+    status = runAs(netstackd_->uid, tailnetdGid_, [&]() -> int {
+      zmq::context_t ctx;
+      zmq::socket_t sub(ctx, zmq::socket_type::sub);
+      sub.set(zmq::sockopt::linger, 0);
+      sub.set(zmq::sockopt::rcvtimeo, 50);
+      sub.set(zmq::sockopt::subscribe, "ipnd.notify");
+      sub.set(zmq::sockopt::subscribe, "ipnd.hello");
+      sub.set(zmq::sockopt::subscribe, "");  // everything: must be refused too
+      sub.connect(endpoint);
+      int hellos = 0, notifies = 0, others = 0;
+      auto end = std::chrono::steady_clock::now() + 1500ms;
+      while (std::chrono::steady_clock::now() < end) {
+        zmq::message_t topic, body;
+        if (!sub.recv(topic)) continue;
+        if (topic.more()) (void)sub.recv(body);
+        std::string t = topic.to_string();
+        if (t == "ipnd.hello") {
+          ++hellos;
+        } else if (t == "ipnd.notify") {
+          ++notifies;
+        } else {
+          ++others;
+        }
+      }
+      if (hellos == 0) return 20;
+      if (notifies != 0) return 21;
+      if (others != 0) return 22;
+      return 0;
+    });
+    childDone = true;
+  });
+  Handle notifyTimer = loop.every(20ms, [&] {
+    ipnd->publish("ipnd.notify", [](auto b) { b.template initAs<schema::Empty>(); });
+    ipnd->publish("ipnd.state", [](auto b) { b.template initAs<schema::Empty>(); });
+  });
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return childDone.load(); }, 8000ms));
+  waiter.join();
+  notifyTimer.reset();
+  EXPECT_EQ(status, 0) << "20: no hello, 21: got ipnd.notify, 22: got another topic";
+  loop.runFor(50ms);
+  EXPECT_NE(std::find(violations.begin(), violations.end(), "netstackd subscribe ipnd.notify"),
+            violations.end());
+  EXPECT_NE(std::find(violations.begin(), violations.end(), "netstackd subscribe "), violations.end());
 }
 
 TEST_F(BusAsRoot, UnknownUidIsRefusedByZapAndTheCallerReconnects) {
