@@ -38,6 +38,7 @@ constexpr Duration PREFERRED_DERP_FRAME_TIME = 8s;        // "heard from recentl
 constexpr Duration DERP_KEEP_HOME_WITHOUT_SAMPLE = 120s;  // 2 × derp KeepAlive
 constexpr Duration NETCHECK_FULL_TRY_SPACING = 100ms;     // 0, 100, 200 ms in a full plan
 constexpr int NETCHECK_FULL_TRIES = 3;
+constexpr size_t NETCHECK_ENOUGH_REGIONS = 3;             // then wait max latency (×2 full) more
 constexpr size_t NETCHECK_INCREMENTAL_REGIONS = 3;        // numIncrementalRegions
 constexpr Duration NETCHECK_DEFAULT_ACTIVE_RETRANSMIT = 200ms;  // defaultActiveRetransmitTime
 constexpr Duration NETCHECK_RETRY_EXTRA = 50ms;           // + k × 50 ms for try k > 1

@@ -128,9 +128,13 @@ std::vector<StunProbe> makeIncrementalProbePlan(const DerpMap& dm, const ProbePl
   return plan;
 }
 
-void ReportBuilder::addStunResult(int regionId, Duration rtt, const wire::IpPort& mapped) {
+void ReportBuilder::addStunResult(MonoTime now, int regionId, Duration rtt, const wire::IpPort& mapped) {
   report_.udp = true;
   updateLatency(report_.regionLatency, regionId, rtt);
+  if (!enoughAt_ && report_.regionLatency.size() >= NETCHECK_ENOUGH_REGIONS) {
+    enoughAt_ = now;
+    for (const auto& [id, d] : report_.regionLatency) enoughWait_ = std::max(enoughWait_, d);
+  }
   if (mapped.is4()) {
     updateLatency(report_.regionV4Latency, regionId, rtt);
     report_.ipv4 = true;
@@ -146,6 +150,20 @@ void ReportBuilder::addStunResult(int regionId, Duration rtt, const wire::IpPort
     report_.ipv6 = true;
     if (!report_.globalV6) report_.globalV6 = mapped;
   }
+}
+
+MonoTime ReportBuilder::stunStopAt(MonoTime start, bool fullReport) const {
+  MonoTime stop = start + NETCHECK_STUN_PROBE_TIMEOUT;
+  if (enoughAt_) stop = earliest(stop, *enoughAt_ + (fullReport ? 2 * enoughWait_ : enoughWait_));
+  return stop;
+}
+
+std::map<std::string, double> derpLatencyForNetInfo(const NetcheckReport& r) {
+  std::map<std::string, double> out;
+  auto seconds = [](Duration d) { return std::chrono::duration<double>(d).count(); };
+  for (const auto& [id, d] : r.regionV4Latency) out[std::to_string(id) + "-v4"] = seconds(d);
+  for (const auto& [id, d] : r.regionV6Latency) out[std::to_string(id) + "-v6"] = seconds(d);
+  return out;
 }
 
 void PreferredDerpChooser::addReport(MonoTime now, NetcheckReport& r, const DerpMap& dm,

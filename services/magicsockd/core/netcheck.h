@@ -64,13 +64,23 @@ struct NetcheckReport {
 class ReportBuilder {
  public:
   // `mapped` is the XOR-MAPPED-ADDRESS; its family decides which latency map it feeds.
-  void addStunResult(int regionId, Duration rtt, const wire::IpPort& mapped);
+  void addStunResult(MonoTime now, int regionId, Duration rtt, const wire::IpPort& mapped);
   size_t regionsAnswered() const { return report_.regionLatency.size(); }
   const NetcheckReport& report() const { return report_; }
 
+  // When to stop waiting for STUN answers to a report started at `start`: the 3 s STUN phase,
+  // or, once 3 regions have answered, the largest latency seen by then (twice that for a full
+  // report) after the third answer, whichever is first.
+  MonoTime stunStopAt(MonoTime start, bool fullReport) const;
+
  private:
   NetcheckReport report_;
+  std::optional<MonoTime> enoughAt_;
+  Duration enoughWait_{0};
 };
+
+// NetInfo.DERPLatency as Go reports it to control: "<region>-v4"/"<region>-v6" → seconds.
+std::map<std::string, double> derpLatencyForNetInfo(const NetcheckReport& r);
 
 // Keeps the recent reports and picks PreferredDERP (Go addReportHistoryAndSetPreferredDERP).
 class PreferredDerpChooser {

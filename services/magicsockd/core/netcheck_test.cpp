@@ -65,13 +65,13 @@ TEST(ProbePlan, NoV6WhenHostHasNone) {
 
 TEST(ReportBuilder, MinLatencyAndMappingVaries) {
   ReportBuilder b;
-  b.addStunResult(1, 30ms, *wire::IpPort::parse("203.0.113.1:1000"));
+  b.addStunResult(at(0s), 1, 30ms, *wire::IpPort::parse("203.0.113.1:1000"));
   EXPECT_FALSE(b.report().mappingVariesByDestIp);
-  b.addStunResult(1, 20ms, *wire::IpPort::parse("203.0.113.1:1000"));
+  b.addStunResult(at(0s), 1, 20ms, *wire::IpPort::parse("203.0.113.1:1000"));
   EXPECT_EQ(b.report().mappingVariesByDestIp, false);
-  b.addStunResult(2, 50ms, *wire::IpPort::parse("203.0.113.1:2000"));
+  b.addStunResult(at(0s), 2, 50ms, *wire::IpPort::parse("203.0.113.1:2000"));
   EXPECT_EQ(b.report().mappingVariesByDestIp, true);
-  b.addStunResult(2, 40ms, *wire::IpPort::parse("[2001:db8::9]:1000"));
+  b.addStunResult(at(0s), 2, 40ms, *wire::IpPort::parse("[2001:db8::9]:1000"));
   const auto& r = b.report();
   EXPECT_TRUE(r.udp && r.ipv4 && r.ipv6);
   EXPECT_EQ(r.regionLatency.at(1), 20ms);
@@ -80,6 +80,22 @@ TEST(ReportBuilder, MinLatencyAndMappingVaries) {
   EXPECT_EQ(r.regionV6Latency.at(2), 40ms);
   EXPECT_EQ(r.globalV4, wire::IpPort::parse("203.0.113.1:1000"));
   EXPECT_EQ(r.globalV6, wire::IpPort::parse("[2001:db8::9]:1000"));
+}
+
+TEST(ReportBuilder, StopsAfterThreeRegionsPlusMaxLatency) {
+  ReportBuilder b;
+  MonoTime start = at(0s);
+  EXPECT_EQ(b.stunStopAt(start, false), start + NETCHECK_STUN_PROBE_TIMEOUT);
+  b.addStunResult(start + 20ms, 1, 20ms, *wire::IpPort::parse("203.0.113.1:1"));
+  b.addStunResult(start + 80ms, 2, 80ms, *wire::IpPort::parse("203.0.113.1:1"));
+  EXPECT_EQ(b.stunStopAt(start, false), start + NETCHECK_STUN_PROBE_TIMEOUT);
+  b.addStunResult(start + 50ms, 3, 50ms, *wire::IpPort::parse("[2001:db8::1]:1"));
+  EXPECT_EQ(b.stunStopAt(start, false), start + 50ms + 80ms);
+  EXPECT_EQ(b.stunStopAt(start, true), start + 50ms + 160ms);
+  auto info = derpLatencyForNetInfo(b.report());
+  EXPECT_DOUBLE_EQ(info.at("1-v4"), 0.02);
+  EXPECT_DOUBLE_EQ(info.at("3-v6"), 0.05);
+  EXPECT_EQ(info.count("3-v4"), 0u);
 }
 
 NetcheckReport reportOf(std::map<int, Duration> lat) {
