@@ -6,7 +6,9 @@ namespace {
 
 constexpr std::string_view T = "ConfigVAlpha";
 
-Error configError(const std::string& msg) { return Error::invalid("error parsing config file: " + msg); }
+Error configError(const std::string& msg) {
+  return Error::invalid("error parsing config file: " + msg);
+}
 
 Result<void> readOptString(const Json& v, std::optional<std::string>& out, std::string_view field) {
   if (v.is_null()) {
@@ -41,7 +43,9 @@ Result<void> readList(const Json& v, std::optional<std::vector<Item>>& out, std:
   return {};
 }
 
-Result<std::string> identity(std::string s) { return s; }
+Result<std::string> identity(std::string s) {
+  return s;
+}
 
 // Which keys exist, in Go's declaration order, with their JSON names.
 Result<void> readField(const std::string& key, const Json& v, ConfigVAlpha& c) {
@@ -130,8 +134,8 @@ Result<void> readField(const std::string& key, const Json& v, ConfigVAlpha& c) {
     return {};
   }
   if (is("RelayServerStaticEndpoints")) {
-    return readList(v, c.relayServerStaticEndpoints, "RelayServerStaticEndpoints",
-                    "[]netip.AddrPort", parseIpAddrPort);
+    return readList(v, c.relayServerStaticEndpoints, "RelayServerStaticEndpoints", "[]netip.AddrPort",
+                    parseIpAddrPort);
   }
   return Error::invalid("json: unknown field \"" + key + "\"");
 }

@@ -41,9 +41,8 @@ Result<Json> parseJson(std::string_view text, bool allowTrailing, bool allowComm
   Json result;
   try {
     nlohmann::detail::json_sax_dom_parser<Json> sdp(result, true);
-    bool ok = Json::sax_parse(text.begin(), text.end(), &sdp,
-                              nlohmann::detail::input_format_t::json, !allowTrailing,
-                              allowComments);
+    bool ok = Json::sax_parse(text.begin(), text.end(), &sdp, nlohmann::detail::input_format_t::json,
+                              !allowTrailing, allowComments);
     if (!ok || result.is_discarded()) return Error::invalid("invalid JSON");
   } catch (const Json::exception& e) {
     std::string what = e.what();
@@ -67,23 +66,28 @@ bool keyEqualFold(std::string_view a, std::string_view b) {
 
 std::string_view goJsonKind(const Json& v) {
   switch (v.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::boolean: return "bool";
-    case Json::value_t::string: return "string";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::boolean:
+      return "bool";
+    case Json::value_t::string:
+      return "string";
     case Json::value_t::number_integer:
     case Json::value_t::number_unsigned:
-    case Json::value_t::number_float: return "number";
-    case Json::value_t::object: return "object";
-    case Json::value_t::array: return "array";
-    default: return "value";
+    case Json::value_t::number_float:
+      return "number";
+    case Json::value_t::object:
+      return "object";
+    case Json::value_t::array:
+      return "array";
+    default:
+      return "value";
   }
 }
 
-Error typeError(const Json& v, std::string_view typeName, std::string_view field,
-                std::string_view goType) {
-  return Error::invalid("json: cannot unmarshal " + std::string(goJsonKind(v)) +
-                        " into Go struct field " + std::string(typeName) + "." +
-                        std::string(field) + " of type " + std::string(goType));
+Error typeError(const Json& v, std::string_view typeName, std::string_view field, std::string_view goType) {
+  return Error::invalid("json: cannot unmarshal " + std::string(goJsonKind(v)) + " into Go struct field " +
+                        std::string(typeName) + "." + std::string(field) + " of type " + std::string(goType));
 }
 
 Result<void> readBool(const Json& v, bool& out, std::string_view typeName, std::string_view field) {
@@ -93,17 +97,15 @@ Result<void> readBool(const Json& v, bool& out, std::string_view typeName, std::
   return {};
 }
 
-Result<void> readString(const Json& v, std::string& out, std::string_view typeName,
-                        std::string_view field) {
+Result<void> readString(const Json& v, std::string& out, std::string_view typeName, std::string_view field) {
   if (v.is_null()) return {};
   if (!v.is_string()) return typeError(v, typeName, field, "string");
   out = v.get<std::string>();
   return {};
 }
 
-Result<void> readInt64(const Json& v, int64_t& out, int64_t min, int64_t max,
-                       std::string_view typeName, std::string_view field,
-                       std::string_view goType) {
+Result<void> readInt64(const Json& v, int64_t& out, int64_t min, int64_t max, std::string_view typeName,
+                       std::string_view field, std::string_view goType) {
   if (v.is_null()) return {};
   if (v.is_number_integer() && !v.is_number_unsigned()) {
     int64_t x = v.get<int64_t>();

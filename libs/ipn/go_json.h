@@ -4,9 +4,8 @@
 // object keys are matched case-insensitively when decoding (exact match preferred).
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -14,7 +13,7 @@
 
 namespace tnet::ipn {
 
-using Json = nlohmann::json;            // decoded input
+using Json = nlohmann::json;                 // decoded input
 using OrderedJson = nlohmann::ordered_json;  // output, in Go's field order
 
 // Go's json.Marshal bytes (compact) or json.MarshalIndent(v, "", "\t") when `indent`.
@@ -33,16 +32,14 @@ bool keyEqualFold(std::string_view a, std::string_view b);
 std::string_view goJsonKind(const Json& v);
 
 // "json: cannot unmarshal <kind> into Go struct field <typeName>.<field> of type <goType>"
-Error typeError(const Json& v, std::string_view typeName, std::string_view field,
-                std::string_view goType);
+Error typeError(const Json& v, std::string_view typeName, std::string_view field, std::string_view goType);
 
 // Typed reads with Go's rules: null leaves the target untouched (Go's behaviour for non-pointer
 // fields) and the wrong JSON kind is an error.
 Result<void> readBool(const Json& v, bool& out, std::string_view typeName, std::string_view field);
-Result<void> readString(const Json& v, std::string& out, std::string_view typeName,
-                        std::string_view field);
-Result<void> readInt64(const Json& v, int64_t& out, int64_t min, int64_t max,
-                       std::string_view typeName, std::string_view field, std::string_view goType);
+Result<void> readString(const Json& v, std::string& out, std::string_view typeName, std::string_view field);
+Result<void> readInt64(const Json& v, int64_t& out, int64_t min, int64_t max, std::string_view typeName,
+                       std::string_view field, std::string_view goType);
 
 // Go's time.Time zero value in JSON.
 inline constexpr std::string_view GO_ZERO_TIME = "0001-01-01T00:00:00Z";

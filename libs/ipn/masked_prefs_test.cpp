@@ -40,8 +40,8 @@ TEST(MaskedPrefs, SetFlagCanClearAField) {
 
 TEST(MaskedPrefs, AutoUpdateSubMask) {
   Prefs p = newPrefs();
-  auto m = parseMaskedPrefs(
-      R"({"AutoUpdate":{"Check":false,"Apply":true},"AutoUpdateSet":{"ApplySet":true}})");
+  auto m =
+      parseMaskedPrefs(R"({"AutoUpdate":{"Check":false,"Apply":true},"AutoUpdateSet":{"ApplySet":true}})");
   ASSERT_TRUE(m) << m.error().message;
   applyEdits(p, *m);
   EXPECT_TRUE(p.autoUpdate.check) << "CheckSet absent";
@@ -99,15 +99,39 @@ namespace {
 
 TEST(MaskedPrefs, EveryGoSetFlagIsKnown) {
   // The Set fields of Go's ipn.MaskedPrefs (ipn/prefs.go), in declaration order.
-  const char* goSetFields[] = {
-      "ControlURLSet", "RouteAllSet", "ExitNodeIDSet", "ExitNodeIPSet", "AutoExitNodeSet",
-      "InternalExitNodePriorSet", "ExitNodeAllowLANAccessSet", "CorpDNSSet", "RunSSHSet",
-      "RunWebClientSet", "WantRunningSet", "LoggedOutSet", "ShieldsUpSet", "AdvertiseTagsSet",
-      "HostnameSet", "NotepadURLsSet", "ForceDaemonSet", "EggSet", "AdvertiseRoutesSet",
-      "AdvertiseServicesSet", "SyncSet", "NoSNATSet", "NoStatefulFilteringSet",
-      "NetfilterModeSet", "OperatorUserSet", "ProfileNameSet", "AppConnectorSet",
-      "PostureCheckingSet", "NetfilterKindSet", "RemoteConfigSet", "DriveSharesSet",
-      "RelayServerPortSet", "RelayServerStaticEndpointsSet"};
+  const char* goSetFields[] = {"ControlURLSet",
+                               "RouteAllSet",
+                               "ExitNodeIDSet",
+                               "ExitNodeIPSet",
+                               "AutoExitNodeSet",
+                               "InternalExitNodePriorSet",
+                               "ExitNodeAllowLANAccessSet",
+                               "CorpDNSSet",
+                               "RunSSHSet",
+                               "RunWebClientSet",
+                               "WantRunningSet",
+                               "LoggedOutSet",
+                               "ShieldsUpSet",
+                               "AdvertiseTagsSet",
+                               "HostnameSet",
+                               "NotepadURLsSet",
+                               "ForceDaemonSet",
+                               "EggSet",
+                               "AdvertiseRoutesSet",
+                               "AdvertiseServicesSet",
+                               "SyncSet",
+                               "NoSNATSet",
+                               "NoStatefulFilteringSet",
+                               "NetfilterModeSet",
+                               "OperatorUserSet",
+                               "ProfileNameSet",
+                               "AppConnectorSet",
+                               "PostureCheckingSet",
+                               "NetfilterKindSet",
+                               "RemoteConfigSet",
+                               "DriveSharesSet",
+                               "RelayServerPortSet",
+                               "RelayServerStaticEndpointsSet"};
   for (const char* f : goSetFields) {
     auto m = parseMaskedPrefs(std::string("{\"") + f + "\":true}");
     ASSERT_TRUE(m) << f << ": " << m.error().message;
@@ -118,14 +142,41 @@ TEST(MaskedPrefs, EveryGoSetFlagIsKnown) {
   ASSERT_TRUE(au);
   EXPECT_TRUE(au->autoUpdateCheckSet && au->autoUpdateApplySet);
   // And the Prefs fields Go marshals, in order, are exactly ours (omitempty ones included here).
-  const char* goPrefsFields[] = {
-      "ControlURL", "RouteAll", "ExitNodeID", "ExitNodeIP", "AutoExitNode",
-      "InternalExitNodePrior", "ExitNodeAllowLANAccess", "CorpDNS", "RunSSH", "RunWebClient",
-      "WantRunning", "LoggedOut", "ShieldsUp", "AdvertiseTags", "Hostname", "NotepadURLs",
-      "ForceDaemon", "Egg", "AdvertiseRoutes", "AdvertiseServices", "Sync", "NoSNAT",
-      "NoStatefulFiltering", "NetfilterMode", "OperatorUser", "ProfileName", "AutoUpdate",
-      "AppConnector", "PostureChecking", "NetfilterKind", "RemoteConfig", "DriveShares",
-      "RelayServerPort", "RelayServerStaticEndpoints", "Config"};
+  const char* goPrefsFields[] = {"ControlURL",
+                                 "RouteAll",
+                                 "ExitNodeID",
+                                 "ExitNodeIP",
+                                 "AutoExitNode",
+                                 "InternalExitNodePrior",
+                                 "ExitNodeAllowLANAccess",
+                                 "CorpDNS",
+                                 "RunSSH",
+                                 "RunWebClient",
+                                 "WantRunning",
+                                 "LoggedOut",
+                                 "ShieldsUp",
+                                 "AdvertiseTags",
+                                 "Hostname",
+                                 "NotepadURLs",
+                                 "ForceDaemon",
+                                 "Egg",
+                                 "AdvertiseRoutes",
+                                 "AdvertiseServices",
+                                 "Sync",
+                                 "NoSNAT",
+                                 "NoStatefulFiltering",
+                                 "NetfilterMode",
+                                 "OperatorUser",
+                                 "ProfileName",
+                                 "AutoUpdate",
+                                 "AppConnector",
+                                 "PostureChecking",
+                                 "NetfilterKind",
+                                 "RemoteConfig",
+                                 "DriveShares",
+                                 "RelayServerPort",
+                                 "RelayServerStaticEndpoints",
+                                 "Config"};
   auto fields = prefsFields();
   ASSERT_EQ(fields.size(), std::size(goPrefsFields));
   for (size_t i = 0; i < fields.size(); ++i) EXPECT_EQ(fields[i].name, goPrefsFields[i]);

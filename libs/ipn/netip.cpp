@@ -85,10 +85,16 @@ std::string IpAddr::toString() const {
     // RFC 5952: the longest run (first if tied) of two or more zero words becomes "::".
     int bestStart = -1, bestLen = 0;
     for (int i = 0; i < 8;) {
-      if (w[i] != 0) { ++i; continue; }
+      if (w[i] != 0) {
+        ++i;
+        continue;
+      }
       int j = i;
       while (j < 8 && w[j] == 0) ++j;
-      if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
+      if (j - i > bestLen && j - i >= 2) {
+        bestStart = i;
+        bestLen = j - i;
+      }
       i = j;
     }
     for (int i = 0; i < 8; ++i) {
@@ -113,7 +119,8 @@ Result<IpPrefix> parseIpPrefix(std::string_view text) {
   }
   auto addrText = text.substr(0, slash);
   if (addrText.find('%') != std::string_view::npos) {
-    return Error::invalid("netip.ParsePrefix(\"" + std::string(text) + "\"): IPv6 zones cannot be present in a prefix");
+    return Error::invalid("netip.ParsePrefix(\"" + std::string(text) +
+                          "\"): IPv6 zones cannot be present in a prefix");
   }
   auto addr = parseIpAddr(addrText);
   if (!addr) {
@@ -123,7 +130,10 @@ Result<IpPrefix> parseIpPrefix(std::string_view text) {
   int bits = 0;
   bool ok = !bitsText.empty() && bitsText.size() <= 3 && !(bitsText.size() > 1 && bitsText[0] == '0');
   for (char c : bitsText) {
-    if (c < '0' || c > '9') { ok = false; break; }
+    if (c < '0' || c > '9') {
+      ok = false;
+      break;
+    }
     bits = bits * 10 + (c - '0');
   }
   if (!ok || bits > addr->bitLen()) {
@@ -133,7 +143,9 @@ Result<IpPrefix> parseIpPrefix(std::string_view text) {
   return IpPrefix{*addr, bits};
 }
 
-std::string IpPrefix::toString() const { return addr.toString() + "/" + std::to_string(bits); }
+std::string IpPrefix::toString() const {
+  return addr.toString() + "/" + std::to_string(bits);
+}
 
 IpPrefix IpPrefix::masked() const {
   IpPrefix p = *this;
@@ -165,7 +177,8 @@ Result<IpAddrPort> parseIpAddrPort(std::string_view text) {
     return Error::invalid("invalid AddrPort \"" + std::string(text) + "\": invalid port");
   }
   for (char c : portText) {
-    if (c < '0' || c > '9') return Error::invalid("invalid AddrPort \"" + std::string(text) + "\": invalid port");
+    if (c < '0' || c > '9')
+      return Error::invalid("invalid AddrPort \"" + std::string(text) + "\": invalid port");
     port = port * 10 + unsigned(c - '0');
   }
   if (port > 65535) return Error::invalid("invalid AddrPort \"" + std::string(text) + "\": invalid port");

@@ -16,14 +16,12 @@ Result<uint64_t> parseWatchMask(std::string_view text) {
     }
   }
   if (mask & NOTIFY_IN_PROCESS_NO_DISCONNECT) {
-    return Error::invalid(
-        "NotifyInProcessNoDisconnect is only valid for in-process IPN bus subscribers");
+    return Error::invalid("NotifyInProcessNoDisconnect is only valid for in-process IPN bus subscribers");
   }
   constexpr uint64_t INCOMPATIBLE =
       NOTIFY_PEER_CHANGES | NOTIFY_NO_NET_MAP | NOTIFY_INITIAL_STATUS | NOTIFY_PEER_PATCHES;
   if ((mask & NOTIFY_RATE_LIMIT) && (mask & INCOMPATIBLE)) {
-    return Error::invalid(
-        "NotifyRateLimit is incompatible with new-style IPN bus subscription bits");
+    return Error::invalid("NotifyRateLimit is incompatible with new-style IPN bus subscription bits");
   }
   return mask;
 }
@@ -71,7 +69,9 @@ OrderedJson notifyToJson(const Notify& n) {
   return o;
 }
 
-std::string notifyToString(const Notify& n) { return goMarshal(notifyToJson(n)); }
+std::string notifyToString(const Notify& n) {
+  return goMarshal(notifyToJson(n));
+}
 
 bool notifyWantedBy(const Notify& n, uint64_t mask) {
   if (n.engine && !(mask & NOTIFY_WATCH_ENGINE_UPDATES)) {

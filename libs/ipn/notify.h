@@ -61,9 +61,9 @@ struct HealthWarning {
 
 struct Notify {
   std::string version;
-  std::string sessionId;                 // omitzero
+  std::string sessionId;  // omitzero
   std::optional<std::string> errMessage;
-  bool loginFinished = false;            // {} when true, null otherwise
+  bool loginFinished = false;  // {} when true, null otherwise
   std::optional<State> state;
   std::optional<Prefs> prefs;
   std::optional<OrderedJson> initialStatus;  // an ipnstate.Status object; omitzero

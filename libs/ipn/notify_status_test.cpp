@@ -10,7 +10,7 @@ namespace {
 
 TEST(State, NamesAndNumbersAreGos) {
   const char* names[] = {"NoState", "InUseOtherUser", "NeedsLogin", "NeedsMachineAuth",
-                         "Stopped", "Starting", "Running"};
+                         "Stopped", "Starting",       "Running"};
   for (int i = 0; i < 7; ++i) {
     EXPECT_EQ(stateName(State(i)), names[i]);
     EXPECT_EQ(stateFromName(names[i]), State(i));
@@ -39,8 +39,8 @@ TEST(Notify, AlwaysPresentFieldsAreNullAndStateIsAnInteger) {
 TEST(Notify, HealthWarningsSortedByCode) {
   Notify n;
   n.version = "v";
-  n.health = std::vector<HealthWarning>{{"z-code", "low", "Z", "zz", false},
-                                        {"a-code", "high", "A", "aa", true}};
+  n.health =
+      std::vector<HealthWarning>{{"z-code", "low", "Z", "zz", false}, {"a-code", "high", "A", "aa", true}};
   std::string s = notifyToString(n);
   EXPECT_LT(s.find("a-code"), s.find("z-code"));
   EXPECT_NE(s.find(R"("ImpactsConnectivity":true)"), std::string::npos);
@@ -75,10 +75,10 @@ TEST(Status, FreshNodeShape) {
   EXPECT_NE(body.find("\"PublicKey\": \"nodekey:0000"), std::string::npos);
   EXPECT_NE(body.find("\"Created\": \"0001-01-01T00:00:00Z\""), std::string::npos);
   // Go's field order.
-  const char* order[] = {"\"Version\"", "\"TUN\"", "\"BackendState\"", "\"AuthURL\"",
-                         "\"TailscaleIPs\"", "\"Self\"", "\"Health\"", "\"MagicDNSSuffix\"",
-                         "\"CurrentTailnet\"", "\"CertDomains\"", "\"ExtraRecords\"", "\"Peer\"",
-                         "\"User\"", "\"ClientVersion\""};
+  const char* order[] = {"\"Version\"",        "\"TUN\"",          "\"BackendState\"", "\"AuthURL\"",
+                         "\"TailscaleIPs\"",   "\"Self\"",         "\"Health\"",       "\"MagicDNSSuffix\"",
+                         "\"CurrentTailnet\"", "\"CertDomains\"",  "\"ExtraRecords\"", "\"Peer\"",
+                         "\"User\"",           "\"ClientVersion\""};
   size_t last = 0;
   for (const char* k : order) {
     size_t at = body.find(std::string("\n\t") + k);

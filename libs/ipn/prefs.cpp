@@ -36,9 +36,8 @@ Result<void> readStringList(const Json& v, std::optional<std::vector<std::string
 }
 
 template <typename T, typename ParseFn>
-Result<void> readTextList(const Json& v, std::optional<std::vector<T>>& out,
-                          std::string_view typeName, std::string_view field,
-                          std::string_view goType, ParseFn parse) {
+Result<void> readTextList(const Json& v, std::optional<std::vector<T>>& out, std::string_view typeName,
+                          std::string_view field, std::string_view goType, ParseFn parse) {
   if (v.is_null()) {
     out.reset();
     return {};
@@ -189,33 +188,33 @@ Result<void> readAppConnector(const Json& v, AppConnectorPrefs& ac) {
   return {};
 }
 
-#define TNET_BOOL_FIELD(NAME, MEMBER, OMIT)                                                  \
-  PrefsField {                                                                               \
+#define TNET_BOOL_FIELD(NAME, MEMBER, OMIT)                                                           \
+  PrefsField {                                                                                        \
     NAME, [](const Json& v, Prefs& p, std::string_view t) { return readBool(v, p.MEMBER, t, NAME); }, \
-        [](OrderedJson& o, const Prefs& p) {                                                 \
-          if (!(OMIT) || p.MEMBER) o[NAME] = p.MEMBER;                                       \
-        },                                                                                   \
-        [](const Prefs& s, Prefs& d) { d.MEMBER = s.MEMBER; }                                \
+        [](OrderedJson& o, const Prefs& p) {                                                          \
+          if (!(OMIT) || p.MEMBER) o[NAME] = p.MEMBER;                                                \
+        },                                                                                            \
+        [](const Prefs& s, Prefs& d) { d.MEMBER = s.MEMBER; }                                         \
   }
-#define TNET_STRING_FIELD(NAME, MEMBER, OMIT)                                                \
-  PrefsField {                                                                               \
+#define TNET_STRING_FIELD(NAME, MEMBER, OMIT)                                                           \
+  PrefsField {                                                                                          \
     NAME, [](const Json& v, Prefs& p, std::string_view t) { return readString(v, p.MEMBER, t, NAME); }, \
-        [](OrderedJson& o, const Prefs& p) {                                                 \
-          if (!(OMIT) || !p.MEMBER.empty()) o[NAME] = p.MEMBER;                              \
-        },                                                                                   \
-        [](const Prefs& s, Prefs& d) { d.MEMBER = s.MEMBER; }                                \
+        [](OrderedJson& o, const Prefs& p) {                                                            \
+          if (!(OMIT) || !p.MEMBER.empty()) o[NAME] = p.MEMBER;                                         \
+        },                                                                                              \
+        [](const Prefs& s, Prefs& d) { d.MEMBER = s.MEMBER; }                                           \
   }
-#define TNET_OPTBOOL_FIELD(NAME, MEMBER, OMIT)                                               \
-  PrefsField {                                                                               \
-    NAME,                                                                                    \
-        [](const Json& v, Prefs& p, std::string_view t) -> Result<void> {                    \
-          TNET_TRY(p.MEMBER, OptBool::fromJson(v, t, NAME));                                 \
-          return {};                                                                         \
-        },                                                                                   \
-        [](OrderedJson& o, const Prefs& p) {                                                 \
-          if (!(OMIT) || !p.MEMBER.isEmpty()) o[NAME] = p.MEMBER.toJson();                   \
-        },                                                                                   \
-        [](const Prefs& s, Prefs& d) { d.MEMBER = s.MEMBER; }                                \
+#define TNET_OPTBOOL_FIELD(NAME, MEMBER, OMIT)                             \
+  PrefsField {                                                             \
+    NAME,                                                                  \
+        [](const Json& v, Prefs& p, std::string_view t) -> Result<void> {  \
+          TNET_TRY(p.MEMBER, OptBool::fromJson(v, t, NAME));               \
+          return {};                                                       \
+        },                                                                 \
+        [](OrderedJson& o, const Prefs& p) {                               \
+          if (!(OMIT) || !p.MEMBER.isEmpty()) o[NAME] = p.MEMBER.toJson(); \
+        },                                                                 \
+        [](const Prefs& s, Prefs& d) { d.MEMBER = s.MEMBER; }              \
   }
 #define TNET_COPY(MEMBER) [](const Prefs& s, Prefs& d) { d.MEMBER = s.MEMBER; }
 
@@ -266,22 +265,21 @@ const std::array<PrefsField, 35> FIELDS = {{
                },
                [](OrderedJson& o, const Prefs& p) { o["AdvertiseRoutes"] = textList(p.advertiseRoutes); },
                TNET_COPY(advertiseRoutes)},
-    PrefsField{"AdvertiseServices",
-               [](const Json& v, Prefs& p, std::string_view t) {
-                 return readStringList(v, p.advertiseServices, t, "AdvertiseServices");
-               },
-               [](OrderedJson& o, const Prefs& p) {
-                 o["AdvertiseServices"] = stringList(p.advertiseServices);
-               },
-               TNET_COPY(advertiseServices)},
+    PrefsField{
+        "AdvertiseServices",
+        [](const Json& v, Prefs& p, std::string_view t) {
+          return readStringList(v, p.advertiseServices, t, "AdvertiseServices");
+        },
+        [](OrderedJson& o, const Prefs& p) { o["AdvertiseServices"] = stringList(p.advertiseServices); },
+        TNET_COPY(advertiseServices)},
     TNET_OPTBOOL_FIELD("Sync", sync, false),
     TNET_BOOL_FIELD("NoSNAT", noSnat, false),
     TNET_OPTBOOL_FIELD("NoStatefulFiltering", noStatefulFiltering, true),
     PrefsField{"NetfilterMode",
                [](const Json& v, Prefs& p, std::string_view t) -> Result<void> {
                  int64_t m = p.netfilterMode;
-                 TNET_TRY_VOID(readInt64(v, m, INT32_MIN, INT32_MAX, t, "NetfilterMode",
-                                         "preftype.NetfilterMode"));
+                 TNET_TRY_VOID(
+                     readInt64(v, m, INT32_MIN, INT32_MAX, t, "NetfilterMode", "preftype.NetfilterMode"));
                  p.netfilterMode = int(m);
                  return {};
                },
@@ -337,8 +335,7 @@ const std::array<PrefsField, 35> FIELDS = {{
                  }
                },
                TNET_COPY(relayServerStaticEndpoints)},
-    PrefsField{"Config",
-               [](const Json& v, Prefs& p, std::string_view) { return readPersist(v, p.persist); },
+    PrefsField{"Config", [](const Json& v, Prefs& p, std::string_view) { return readPersist(v, p.persist); },
                [](OrderedJson& o, const Prefs& p) { o["Config"] = persistToJson(p.persist); },
                TNET_COPY(persist)},
 }};
@@ -396,7 +393,9 @@ Prefs newPrefs() {
   return p;
 }
 
-std::span<const PrefsField> prefsFields() { return FIELDS; }
+std::span<const PrefsField> prefsFields() {
+  return FIELDS;
+}
 
 const PrefsField* findPrefsField(std::string_view jsonKey) {
   for (const auto& f : FIELDS) {
@@ -414,7 +413,9 @@ OrderedJson prefsToJson(const Prefs& p) {
   return o;
 }
 
-std::string prefsToString(const Prefs& p, bool indent) { return goMarshal(prefsToJson(p), indent); }
+std::string prefsToString(const Prefs& p, bool indent) {
+  return goMarshal(prefsToJson(p), indent);
+}
 
 Result<void> prefsFromJson(const Json& v, Prefs& into, std::string_view typeName) {
   if (v.is_null()) return {};

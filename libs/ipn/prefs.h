@@ -50,8 +50,8 @@ struct UserProfile {
   int64_t id = 0;
   std::string loginName;
   std::string displayName;
-  std::string profilePicUrl;                        // omitzero
-  std::optional<std::vector<std::string>> groups;   // omitempty
+  std::string profilePicUrl;                       // omitzero
+  std::optional<std::vector<std::string>> groups;  // omitempty
   bool operator==(const UserProfile&) const = default;
   OrderedJson toJson() const;
 };
@@ -97,9 +97,9 @@ struct Prefs {
   std::string netfilterKind;
   bool remoteConfig = false;
   std::optional<std::vector<DriveShare>> driveShares;
-  std::optional<uint16_t> relayServerPort;                      // omitempty
+  std::optional<uint16_t> relayServerPort;                            // omitempty
   std::optional<std::vector<IpAddrPort>> relayServerStaticEndpoints;  // omitempty
-  std::optional<Persist> persist;  // JSON "Config"; null when nil
+  std::optional<Persist> persist;                                     // JSON "Config"; null when nil
 
   bool operator==(const Prefs&) const = default;
 

@@ -8,16 +8,15 @@ namespace {
 TEST(Prefs, NewPrefsJsonMatchesGoFieldsOrderAndZeroValues) {
   // The exact bytes Go's json.Marshal(ipn.NewPrefs()) writes on Linux (hand-derived from
   // ipn/prefs.go: declaration order, omitempty, opt.Bool "unset" → null, nil slices → null).
-  std::string want =
-      R"({"ControlURL":"","RouteAll":false,"ExitNodeID":"","ExitNodeIP":"",)"
-      R"("InternalExitNodePrior":"","ExitNodeAllowLANAccess":false,"CorpDNS":true,)"
-      R"("RunSSH":false,"RunWebClient":false,"WantRunning":false,"LoggedOut":false,)"
-      R"("ShieldsUp":false,"AdvertiseTags":null,"Hostname":"","NotepadURLs":false,)"
-      R"("AdvertiseRoutes":null,"AdvertiseServices":null,"Sync":null,"NoSNAT":false,)"
-      R"("NoStatefulFiltering":true,"NetfilterMode":2,)"
-      R"("AutoUpdate":{"Check":true,"Apply":null},"AppConnector":{"Advertise":false},)"
-      R"("PostureChecking":false,"NetfilterKind":"","RemoteConfig":false,"DriveShares":null,)"
-      R"("Config":null})";
+  std::string want = R"({"ControlURL":"","RouteAll":false,"ExitNodeID":"","ExitNodeIP":"",)"
+                     R"("InternalExitNodePrior":"","ExitNodeAllowLANAccess":false,"CorpDNS":true,)"
+                     R"("RunSSH":false,"RunWebClient":false,"WantRunning":false,"LoggedOut":false,)"
+                     R"("ShieldsUp":false,"AdvertiseTags":null,"Hostname":"","NotepadURLs":false,)"
+                     R"("AdvertiseRoutes":null,"AdvertiseServices":null,"Sync":null,"NoSNAT":false,)"
+                     R"("NoStatefulFiltering":true,"NetfilterMode":2,)"
+                     R"("AutoUpdate":{"Check":true,"Apply":null},"AppConnector":{"Advertise":false},)"
+                     R"("PostureChecking":false,"NetfilterKind":"","RemoteConfig":false,"DriveShares":null,)"
+                     R"("Config":null})";
   EXPECT_EQ(prefsToString(newPrefs(), false), want);
 }
 
@@ -132,9 +131,11 @@ TEST(GoJson, TrailingDataAndComments) {
   EXPECT_FALSE(parseJson(R"({"a":1} junk)", false));
   EXPECT_FALSE(parseJson("", true));
   EXPECT_FALSE(parseJson(R"({"a":1 // c
-})", false));
+})",
+                         false));
   EXPECT_TRUE(parseJson(R"({"a":1 // c
-})", false, true));
+})",
+                        false, true));
 }
 
 }  // namespace

@@ -16,7 +16,7 @@ enum class State : int {
   RUNNING = 6,
 };
 
-std::string_view stateName(State s);                       // "NoState" … "Running"
+std::string_view stateName(State s);                        // "NoState" … "Running"
 std::optional<State> stateFromName(std::string_view name);  // Go's StateFromString
 
 }  // namespace tnet::ipn

@@ -82,6 +82,8 @@ OrderedJson statusToJson(const Status& s) {
   return o;
 }
 
-std::string statusToLocalApiBody(const Status& s) { return goMarshal(statusToJson(s), true) + "\n"; }
+std::string statusToLocalApiBody(const Status& s) {
+  return goMarshal(statusToJson(s), true) + "\n";
+}
 
 }  // namespace tnet::ipn

@@ -18,7 +18,7 @@ inline constexpr std::string_view ZERO_NODE_KEY =
     "nodekey:0000000000000000000000000000000000000000000000000000000000000000";
 
 struct PeerStatus {
-  std::string id;       // StableNodeID
+  std::string id;  // StableNodeID
   int64_t nodeId = 0;
   std::string publicKey = std::string(ZERO_NODE_KEY);
   std::string hostName;
@@ -66,8 +66,8 @@ struct Status {
   std::string magicDnsSuffix;
   std::optional<TailnetStatus> currentTailnet;
   std::optional<std::vector<std::string>> certDomains;
-  std::optional<std::map<std::string, PeerStatus>> peer;   // keyed "nodekey:<hex>"
-  std::optional<std::map<int64_t, UserProfile>> user;      // keyed by decimal UserID
+  std::optional<std::map<std::string, PeerStatus>> peer;  // keyed "nodekey:<hex>"
+  std::optional<std::map<int64_t, UserProfile>> user;     // keyed by decimal UserID
 };
 
 OrderedJson peerStatusToJson(const PeerStatus& p);

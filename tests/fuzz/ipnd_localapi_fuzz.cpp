@@ -39,8 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     r.body = std::string(takeLine(in));
     auto resp = b.handleLocalApi(r, int64_t(flags) * 1000);
     if (resp.status < 200 || resp.status > 599) std::abort();
-    if (resp.contentType == "application/json" && !resp.body.empty() &&
-        !ipn::parseJson(resp.body, true)) {
+    if (resp.contentType == "application/json" && !resp.body.empty() && !ipn::parseJson(resp.body, true)) {
       std::abort();
     }
   }

@@ -1,12 +1,12 @@
 #include "services/ipnd/app/ipnd_app.h"
 
 #include <pwd.h>
+#include <spdlog/spdlog.h>
 #include <sys/random.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <ctime>
-#include <spdlog/spdlog.h>
 
 #include "libs/base/bytes.h"
 #include "libs/bus/bus.h"
@@ -52,20 +52,28 @@ std::optional<std::string> userName(uint32_t uid) {
 
 std::string_view controlKindName(ControlRequest::Kind k) {
   switch (k) {
-    case ControlRequest::Kind::START: return "start";
-    case ControlRequest::Kind::LOGIN: return "login";
-    case ControlRequest::Kind::LOGIN_INTERACTIVE: return "login-interactive";
-    case ControlRequest::Kind::LOGOUT: return "logout";
+    case ControlRequest::Kind::START:
+      return "start";
+    case ControlRequest::Kind::LOGIN:
+      return "login";
+    case ControlRequest::Kind::LOGIN_INTERACTIVE:
+      return "login-interactive";
+    case ControlRequest::Kind::LOGOUT:
+      return "logout";
   }
   return "unknown";
 }
 
 std::string_view healthStateName(schema::Health::State s) {
   switch (s) {
-    case schema::Health::State::STARTING: return "starting";
-    case schema::Health::State::OK: return "ok";
-    case schema::Health::State::DEGRADED: return "degraded";
-    case schema::Health::State::FAILED: return "failed";
+    case schema::Health::State::STARTING:
+      return "starting";
+    case schema::Health::State::OK:
+      return "ok";
+    case schema::Health::State::DEGRADED:
+      return "degraded";
+    case schema::Health::State::FAILED:
+      return "failed";
   }
   return "unknown";
 }
@@ -225,8 +233,7 @@ class App {
     }
     auto& bus = svc_.bus();
     if (auto sc = backend_.takeStateChange()) {
-      svc_.log().info("state.change state={} have_node_key={}", ipn::stateName(sc->state),
-                      sc->haveNodeKey);
+      svc_.log().info("state.change state={} have_node_key={}", ipn::stateName(sc->state), sc->haveNodeKey);
     }
     // ipnd.state is retained: publish the first value at start (even NoState) and then
     // whenever state, HaveNodeKey or WantRunning changes.

@@ -13,7 +13,9 @@ namespace tnet::ipnd {
 
 namespace {
 
-std::string errnoText(int err) { return std::strerror(err); }
+std::string errnoText(int err) {
+  return std::strerror(err);
+}
 
 // Reads the whole file; a directory, a FIFO or an unreadable file are errors.
 Result<std::string> readAll(const std::string& path, bool& missing) {
@@ -78,7 +80,9 @@ void removeStaleTemps(const std::string& dir) {
   ::closedir(d);
 }
 
-std::string baseName(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+std::string baseName(const std::string& path) {
+  return path.substr(path.rfind('/') + 1);
+}
 
 }  // namespace
 
@@ -103,8 +107,8 @@ PrefsLoad loadPrefsFile(const std::string& stateDir, int64_t nowUnix) {
   }
   auto moved = setAside(stateDir, nowUnix);
   if (!moved) {
-    out.unhealthy = "prefs.json is unusable (" + problem + ") and could not be set aside: " +
-                    moved.error().message;
+    out.unhealthy =
+        "prefs.json is unusable (" + problem + ") and could not be set aside: " + moved.error().message;
     return out;
   }
   out.health = "prefs.json was unusable (" + problem + "); moved to " + baseName(*moved) +

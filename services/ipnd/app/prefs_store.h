@@ -16,9 +16,9 @@ namespace tnet::ipnd {
 inline constexpr std::string_view PREFS_FILE_NAME = "prefs.json";
 
 struct PrefsLoad {
-  PrefsFile file;                       // defaults unless a good file was read
-  std::optional<std::string> health;    // a line for Status.Health (file set aside)
-  std::optional<std::string> unhealthy; // set when the store cannot be used at all
+  PrefsFile file;                        // defaults unless a good file was read
+  std::optional<std::string> health;     // a line for Status.Health (file set aside)
+  std::optional<std::string> unhealthy;  // set when the store cannot be used at all
 };
 
 PrefsLoad loadPrefsFile(const std::string& stateDir, int64_t nowUnix);

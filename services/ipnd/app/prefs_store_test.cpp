@@ -2,12 +2,11 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdio>
@@ -72,7 +71,8 @@ TEST(PrefsStore, MeasureSaveLatency) {
     f.prefs.hostname = "h" + std::to_string(i);
     ASSERT_TRUE(savePrefsFile(d.path, f));
   }
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+  auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
   std::printf("[measure] prefs.json save (write, fsync, rename, fsync dir): %lld us each on %s\n",
               static_cast<long long>(us / N), d.path.c_str());
 }

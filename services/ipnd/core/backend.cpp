@@ -7,8 +7,7 @@ namespace tnet::ipnd {
 
 using ipn::State;
 
-Backend::Backend(BackendOptions options)
-    : options_(std::move(options)), health_(options_.expectedServices) {}
+Backend::Backend(BackendOptions options) : options_(std::move(options)), health_(options_.expectedServices) {}
 
 // ---------------------------------------------------------------------------------------------
 // startup
@@ -25,7 +24,9 @@ void Backend::setStoreUnhealthy(std::string reason) {
   stateMachine();
 }
 
-void Backend::addStartupHealth(std::string line) { startupHealth_.push_back(std::move(line)); }
+void Backend::addStartupHealth(std::string line) {
+  startupHealth_.push_back(std::move(line));
+}
 
 Result<void> Backend::applyConfig(const ipn::ConfigVAlpha& config) {
   if (config.authKeyIsFile()) {
@@ -195,7 +196,9 @@ StateFacts Backend::facts() const {
   return f;
 }
 
-void Backend::stateMachine() { enterState(nextState(facts(), state_)); }
+void Backend::stateMachine() {
+  enterState(nextState(facts(), state_));
+}
 
 void Backend::enterState(State next) {
   if (next == state_) return;
@@ -220,8 +223,8 @@ bool Backend::validBrowserUrl(const std::string& url) const {
     if (auto at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
     if (auto colon = host.rfind(':'); colon != std::string::npos) host = host.substr(0, colon);
     constexpr std::string_view SUFFIX = ".tailscale.com";
-    bool sub = host.size() > SUFFIX.size() &&
-               host.compare(host.size() - SUFFIX.size(), SUFFIX.size(), SUFFIX) == 0;
+    bool sub =
+        host.size() > SUFFIX.size() && host.compare(host.size() - SUFFIX.size(), SUFFIX.size(), SUFFIX) == 0;
     if (host != "tailscale.com" && !sub) return false;
   }
   return true;
@@ -301,15 +304,25 @@ void Backend::onEngineStatus(int numLivePeers, int liveDerps) {
   stateMachine();
 }
 
-void Backend::setPersistError(std::optional<std::string> error) { persistError_ = std::move(error); }
+void Backend::setPersistError(std::optional<std::string> error) {
+  persistError_ = std::move(error);
+}
 
 // ---------------------------------------------------------------------------------------------
 // outputs and status
 
-std::vector<NotifyEvent> Backend::takeNotifies() { return std::exchange(notifies_, {}); }
-std::optional<StateEvent> Backend::takeStateChange() { return std::exchange(stateChange_, std::nullopt); }
-std::vector<ControlRequest> Backend::takeControlRequests() { return std::exchange(controlRequests_, {}); }
-bool Backend::takePrefsDirty() { return std::exchange(prefsDirty_, false); }
+std::vector<NotifyEvent> Backend::takeNotifies() {
+  return std::exchange(notifies_, {});
+}
+std::optional<StateEvent> Backend::takeStateChange() {
+  return std::exchange(stateChange_, std::nullopt);
+}
+std::vector<ControlRequest> Backend::takeControlRequests() {
+  return std::exchange(controlRequests_, {});
+}
+bool Backend::takePrefsDirty() {
+  return std::exchange(prefsDirty_, false);
+}
 
 ipn::Notify Backend::baseNotify() const {
   ipn::Notify n;
@@ -332,9 +345,11 @@ std::vector<std::string> Backend::healthLines() const {
 
 std::vector<ipn::HealthWarning> Backend::healthWarnings() const {
   std::vector<ipn::HealthWarning> out;
-  if (!storeHealthy_) out.push_back({"state-store-health", "high", "State store unhealthy", storeError_, true});
+  if (!storeHealthy_)
+    out.push_back({"state-store-health", "high", "State store unhealthy", storeError_, true});
   int i = 0;
-  for (const auto& l : startupHealth_) out.push_back({"tailnetd-startup-" + std::to_string(i++), "medium", "tailnetd", l, false});
+  for (const auto& l : startupHealth_)
+    out.push_back({"tailnetd-startup-" + std::to_string(i++), "medium", "tailnetd", l, false});
   if (persistError_) out.push_back({"tailnetd-prefs-save", "high", "Prefs not saved", *persistError_, false});
   for (const auto& svc : options_.expectedServices) {
     auto it = health_.all().find(svc);

@@ -35,8 +35,8 @@ struct LocalApiRequest {
   std::string body;
   uint32_t callerUid = 0;
   uint32_t callerPid = 0;
-  bool callerPrivileged = false;  // root or the suite owner
-  bool needsWrite = false;        // apid's table
+  bool callerPrivileged = false;              // root or the suite owner
+  bool needsWrite = false;                    // apid's table
   std::optional<std::string> callerUserName;  // resolved by the app (for Prefs.OperatorUser)
 };
 

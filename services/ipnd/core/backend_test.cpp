@@ -18,8 +18,7 @@ BackendOptions opts() {
   return o;
 }
 
-LocalApiRequest req(std::string method, std::string name, std::string body = "",
-                    bool privileged = true) {
+LocalApiRequest req(std::string method, std::string name, std::string body = "", bool privileged = true) {
   LocalApiRequest r;
   r.method = std::move(method);
   r.path = "/localapi/v0/" + name;
@@ -76,7 +75,9 @@ TEST(Backend, StartWithAuthKeyKeepsNeedsLoginAndNeverPersistsTheKey) {
   b.takeNotifies();
   b.takeControlRequests();
   auto r = b.handleLocalApi(
-      req("POST", "start", R"({"UpdatePrefs":{"WantRunning":true,"CorpDNS":true},"AuthKey":"tskey-auth-SECRET"})"), 0);
+      req("POST", "start",
+          R"({"UpdatePrefs":{"WantRunning":true,"CorpDNS":true},"AuthKey":"tskey-auth-SECRET"})"),
+      0);
   EXPECT_EQ(r.status, 204);
   EXPECT_EQ(b.state(), State::NEEDS_LOGIN);
   auto ctl = b.takeControlRequests();

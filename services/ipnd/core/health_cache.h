@@ -14,7 +14,7 @@ namespace tnet::ipnd {
 
 struct ServiceHealth {
   std::string service;
-  std::string state;    // e.g. "ok", "degraded", "failed", "starting"
+  std::string state;  // e.g. "ok", "degraded", "failed", "starting"
   std::string message;
   ipn::OrderedJson isolation = ipn::OrderedJson::object();  // IsolationFacts as JSON
   uint64_t epoch = 0;
@@ -31,8 +31,7 @@ struct Violation {
 
 class HealthCache {
  public:
-  explicit HealthCache(std::vector<std::string> expectedServices)
-      : expected_(std::move(expectedServices)) {}
+  explicit HealthCache(std::vector<std::string> expectedServices) : expected_(std::move(expectedServices)) {}
 
   void update(ServiceHealth h);
   // Counts a denied request at `service` and remembers the latest.

@@ -30,7 +30,9 @@ std::string resJson(const std::string& error) {
   return ipn::goMarshal(o) + "\n";
 }
 
-LocalApiResponse noContent() { return {204, "", "", 0}; }
+LocalApiResponse noContent() {
+  return {204, "", "", 0};
+}
 
 // Go's url.Values lookup for a single key (first value), with %-decoding of the value.
 std::optional<std::string> queryValue(std::string_view query, std::string_view key) {
@@ -81,9 +83,8 @@ LocalApiResponse Backend::handleLocalApi(const LocalApiRequest& req, int64_t now
   if (path.substr(0, PREFIX.size()) != PREFIX) return httpError(404, "404 page not found");
   std::string_view name = path.substr(PREFIX.size());
   // Write permission: root/owner (apid decides), or the configured operator user.
-  bool permitWrite = req.callerPrivileged ||
-                     (!prefs_.operatorUser.empty() && req.callerUserName &&
-                      *req.callerUserName == prefs_.operatorUser);
+  bool permitWrite = req.callerPrivileged || (!prefs_.operatorUser.empty() && req.callerUserName &&
+                                              *req.callerUserName == prefs_.operatorUser);
   if (name == "status") return serveStatus(req);
   if (name == "prefs") return servePrefs(req, permitWrite);
   if (name == "check-prefs") return serveCheckPrefs(req, permitWrite);
@@ -137,8 +138,7 @@ LocalApiResponse Backend::serveStart(const LocalApiRequest& req, bool permitWrit
   return noContent();
 }
 
-LocalApiResponse Backend::serveLoginInteractive(const LocalApiRequest& req, bool permitWrite,
-                                                int64_t now) {
+LocalApiResponse Backend::serveLoginInteractive(const LocalApiRequest& req, bool permitWrite, int64_t now) {
   if (!permitWrite) return httpError(403, "login access denied");
   if (req.method != "POST") return httpError(400, "want POST");
   if (!storeHealthy_) return httpError(500, "cannot log in when state store is unhealthy");
@@ -154,8 +154,7 @@ LocalApiResponse Backend::serveLoginInteractive(const LocalApiRequest& req, bool
   } else {
     loginGoalPending_ = true;
     loginWaitingForUrl_ = false;
-    controlRequests_.push_back(
-        {ControlRequest::Kind::LOGIN_INTERACTIVE, prefs_.controlUrlOrDefault(), {}});
+    controlRequests_.push_back({ControlRequest::Kind::LOGIN_INTERACTIVE, prefs_.controlUrlOrDefault(), {}});
   }
   return noContent();
 }

@@ -17,9 +17,8 @@ struct LocalApi : ::testing::Test {
     b = std::make_unique<Backend>(o);
     b->startAtBoot();
   }
-  LocalApiResponse call(std::string method, std::string name, std::string body = "",
-                        bool privileged = true, std::string query = "",
-                        std::optional<std::string> user = std::nullopt) {
+  LocalApiResponse call(std::string method, std::string name, std::string body = "", bool privileged = true,
+                        std::string query = "", std::optional<std::string> user = std::nullopt) {
     LocalApiRequest r;
     r.method = std::move(method);
     r.path = "/localapi/v0/" + name;
@@ -36,7 +35,9 @@ TEST_F(LocalApi, StatusIsTabIndentedGoJson) {
   auto r = call("GET", "status", "", false);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.contentType, "application/json");
-  EXPECT_EQ(r.body.rfind("{\n\t\"Version\": \"0.1.0\",\n\t\"TUN\": false,\n\t\"BackendState\": \"NeedsLogin\",", 0), 0u)
+  EXPECT_EQ(
+      r.body.rfind("{\n\t\"Version\": \"0.1.0\",\n\t\"TUN\": false,\n\t\"BackendState\": \"NeedsLogin\",", 0),
+      0u)
       << r.body;
   auto doc = ipn::parseJson(r.body);
   ASSERT_TRUE(doc);
@@ -76,16 +77,19 @@ TEST_F(LocalApi, PrefsPatchErrors) {
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.contentType, "application/json");
   EXPECT_FALSE(b->prefs().runSsh);
-  r = call("PATCH", "prefs",
-           R"({"ExitNodeIP":"100.64.0.2","ExitNodeIPSet":true,"AdvertiseRoutes":["0.0.0.0/0","::/0"],"AdvertiseRoutesSet":true})");
+  r = call(
+      "PATCH", "prefs",
+      R"({"ExitNodeIP":"100.64.0.2","ExitNodeIPSet":true,"AdvertiseRoutes":["0.0.0.0/0","::/0"],"AdvertiseRoutesSet":true})");
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("Cannot advertise an exit node and use an exit node"), std::string::npos);
 }
 
 TEST_F(LocalApi, OperatorUserMayWrite) {
   call("PATCH", "prefs", R"({"OperatorUser":"alice","OperatorUserSet":true})");
-  EXPECT_EQ(call("PATCH", "prefs", R"({"ShieldsUpSet":true,"ShieldsUp":true})", false, "", "alice").status, 200);
-  EXPECT_EQ(call("PATCH", "prefs", R"({"ShieldsUpSet":true,"ShieldsUp":false})", false, "", "bob").status, 403);
+  EXPECT_EQ(call("PATCH", "prefs", R"({"ShieldsUpSet":true,"ShieldsUp":true})", false, "", "alice").status,
+            200);
+  EXPECT_EQ(call("PATCH", "prefs", R"({"ShieldsUpSet":true,"ShieldsUp":false})", false, "", "bob").status,
+            403);
 }
 
 TEST_F(LocalApi, CheckPrefs) {

@@ -16,9 +16,12 @@ State nextState(const StateFacts& f, State current) {
     // Without a netmap: human help is needed if auth cannot continue or the user logged out.
     if ((f.controlClientStarted && authCantContinue(f)) || f.loggedOut) return State::NEEDS_LOGIN;
     switch (current) {
-      case State::STOPPED: return State::STARTING;  // auth was fine when we stopped
-      case State::NO_STATE: return State::NO_STATE;  // first contact with control pending
-      default: return current;                       // Starting, Running, NeedsLogin, …
+      case State::STOPPED:
+        return State::STARTING;  // auth was fine when we stopped
+      case State::NO_STATE:
+        return State::NO_STATE;  // first contact with control pending
+      default:
+        return current;  // Starting, Running, NeedsLogin, …
     }
   }
   if (!f.wantRunning) return State::STOPPED;

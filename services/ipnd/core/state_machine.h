@@ -17,14 +17,14 @@ struct StateFacts {
   bool haveNodeKey = false;       // control accepted a node key that ipnd persisted
   // The control client (Go's cc): exists once the backend was started.
   bool controlClientStarted = false;
-  bool controlLoggedIn = false;       // control reported LoggedIn in this session
-  bool loginGoalPending = false;      // a Login() is in progress (Go's loginGoal != nil)
-  bool loginWaitingForUrl = false;    // that login is waiting on an auth URL visit
-  bool haveNetmap = false;            // a netmap arrived
-  bool keyExpired = false;            // self node key expired (per the netmap)
-  bool machineAuthorized = false;     // self node MachineAuthorized in the netmap
-  int numLivePeers = 0;               // engine status: peers with a recent handshake
-  int liveDerps = 0;                  // engine status: connected DERP regions
+  bool controlLoggedIn = false;     // control reported LoggedIn in this session
+  bool loginGoalPending = false;    // a Login() is in progress (Go's loginGoal != nil)
+  bool loginWaitingForUrl = false;  // that login is waiting on an auth URL visit
+  bool haveNetmap = false;          // a netmap arrived
+  bool keyExpired = false;          // self node key expired (per the netmap)
+  bool machineAuthorized = false;   // self node MachineAuthorized in the netmap
+  int numLivePeers = 0;             // engine status: peers with a recent handshake
+  int liveDerps = 0;                // engine status: connected DERP regions
 };
 
 // Go's controlclient.Auto.AuthCantContinue (true when there is no control client).
