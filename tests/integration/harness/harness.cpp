@@ -391,6 +391,10 @@ Suite::~Suite() {
     waitUntil([&] { return liveProcessesInGroup(pid_) == 0; }, 5s);
   }
   unlink(logPath_.c_str());
+  if (!ownedRuntimeDir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(ownedRuntimeDir_, ec);
+  }
 }
 
 Result<void> Suite::start() {
@@ -399,7 +403,12 @@ Result<void> Suite::start() {
   if (access(exe.c_str(), X_OK) != 0) return Error::failed("no tailnetd at " + exe);
   std::vector<std::string> argv = opts_.wrapper;
   argv.insert(argv.end(), {exe, "--statedir", opts_.stateDir, "--socket", socket_});
-  if (!opts_.runtimeDir.empty()) argv.insert(argv.end(), {"--runtime-dir", opts_.runtimeDir});
+  if (!opts_.tailnetdDefaultRuntimeDir) {
+    // Next to the state dir, so a test leaves nothing in /tmp or /run.
+    std::string rt = opts_.runtimeDir;
+    if (rt.empty()) rt = ownedRuntimeDir_ = opts_.stateDir + "-run";
+    argv.insert(argv.end(), {"--runtime-dir", rt});
+  }
   argv.insert(argv.end(), opts_.args.begin(), opts_.args.end());
   auto envMap = opts_.env;
   // Tests never reach the internet (ARCHITECTURE.md §Layout and test fixtures).

@@ -93,7 +93,8 @@ struct SuiteOptions {
   std::map<std::string, std::string> env;  // extra environment
   std::string stateDir;                    // --statedir (required)
   std::string socket;                      // --socket; default <stateDir>/tailnetd.sock
-  std::string runtimeDir;                  // --runtime-dir; default: let tailnetd choose
+  std::string runtimeDir;                  // --runtime-dir; default <stateDir>-run (kept hermetic)
+  bool tailnetdDefaultRuntimeDir = false;  // pass no --runtime-dir: let tailnetd choose
   std::string binDir;                      // where tailnetd lives (default binDir())
   std::vector<std::string> wrapper;        // e.g. {"setpriv", "--reuid=nobody", ...}
 };
@@ -135,6 +136,7 @@ class Suite {
   SuiteOptions opts_;
   std::string socket_;
   std::string logPath_;
+  std::string ownedRuntimeDir_;  // chosen by us: removed with the object
   pid_t pid_ = 0;
   mutable int status_ = 0;
   mutable bool exited_ = false;

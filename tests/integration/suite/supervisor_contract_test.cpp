@@ -429,6 +429,7 @@ TEST_F(SupervisorContract, TwoSuitesRunSideBySide) {
 TEST_F(SupervisorContract, DefaultRuntimeDirIsPerStateDir) {
   auto o = options("xdg");
   o.runtimeDir.clear();
+  o.tailnetdDefaultRuntimeDir = true;
   std::string xdg = *tmp_ / "xdg/runtime";
   std::filesystem::create_directories(xdg);
   if (unprivileged_) {
