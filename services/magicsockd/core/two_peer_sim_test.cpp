@@ -43,6 +43,12 @@ class Sim {
  public:
   bool udpBlocked = false;
   bool traffic = true;
+  std::array<bool, 2> trafficFrom{true, true};
+  // Node 1 sits behind a stateful firewall: inbound UDP from node 0 passes only within 30 s of
+  // node 1 having sent to node 0 (the case CallMeMaybe exists for).
+  bool firewallOn1 = false;
+  std::optional<MonoTime> node1SentToNode0;
+  size_t firewallDrops = 0;
   Duration udpLatency = 15ms;
   Duration derpLatency = 60ms;
   MonoTime now = at(0s);
@@ -79,6 +85,7 @@ class Sim {
       if (nextDataAt_ <= now) {
         if (traffic) {
           for (int i = 0; i < 2; i++) {
+            if (!trafficFrom[i]) continue;
             std::vector<Action> out;
             nodes[i].ep.noteSendData(now, out);
             carryOut(i, out);
@@ -98,6 +105,13 @@ class Sim {
     return std::nullopt;
   }
 
+  // One outbound data packet from node i, outside the periodic traffic.
+  void sendData(int i) {
+    std::vector<Action> out;
+    nodes[i].ep.noteSendData(now, out);
+    carryOut(i, out);
+  }
+
  private:
   void send(int from, const DiscoAddr& to, const disco::Message& msg) {
     Node& self = nodes[from];
@@ -108,6 +122,7 @@ class Sim {
       // Our DERP server relays within whichever region both connect to; the sim delivers.
       inflight_.push_back(Packet{now + derpLatency, dst, true, to.derpRegion, {}, *sealed});
     } else if (to.udp == nodes[dst].addr && !udpBlocked) {
+      if (from == 1) node1SentToNode0 = now;
       inflight_.push_back(Packet{now + udpLatency, dst, false, 0, self.addr, *sealed});
     }
   }
@@ -137,6 +152,10 @@ class Sim {
 
   void receive(const Packet& p) {
     Node& self = nodes[p.to];
+    if (firewallOn1 && p.to == 1 && !p.viaDerp && (!node1SentToNode0 || now - *node1SentToNode0 > 30s)) {
+      firewallDrops++;
+      return;
+    }
     auto opened = disco::openMessage(p.bytes, self.disco);
     if (!opened || opened->sender != *self.peerDisco) {
       self.undecryptable++;  // Go drops these silently
@@ -179,6 +198,25 @@ TEST(TwoPeerSim, DirectReachableUpgradesWithinSeconds) {
     EXPECT_FALSE(sim.nodes[i].changes[0].second.path.udp);
     EXPECT_EQ(sim.nodes[i].changes[0].second.path.derpRegion, sim.nodes[1 - i].home);
   }
+}
+
+TEST(TwoPeerSim, CallMeMaybeOpensStatefulFirewall) {
+  Sim sim;
+  sim.firewallOn1 = true;
+  // Only node 0 has traffic: its pings bounce off node 1's firewall, but the CallMeMaybe it sends
+  // via DERP makes node 1 ping back, which opens the firewall for node 0's next round. Node 1,
+  // idle, would never ping on its own.
+  sim.trafficFrom = {true, false};
+  sim.runUntil(at(12s));
+  EXPECT_GT(sim.firewallDrops, 0u);
+  for (int i = 0; i < 2; i++) {
+    auto t = sim.firstDirect(i);
+    ASSERT_TRUE(t) << "node " << i;
+    EXPECT_LE(*t, at(6s)) << "node " << i;  // within one discoPingInterval of the first round
+  }
+  // Node 0 keeps sending, so its heartbeat keeps the path trusted; idle node 1's trust lapses
+  // 6.5 s after its pong, as in Go (it has nothing to send).
+  EXPECT_TRUE(sim.nodes[0].ep.sendPath(sim.now).direct());
 }
 
 TEST(TwoPeerSim, DirectBlockedStaysOnDerp) {
