@@ -477,7 +477,10 @@ std::string Suite::stderrText() const {
 
 std::map<std::string, pid_t> Suite::services() const {
   std::map<std::string, pid_t> out;
-  for (const auto& [pid, name] : childProcesses(pid_)) out[name] = pid;
+  for (const auto& [pid, name] : childProcesses(pid_)) {
+    // A child forked but not yet exec'd still shows tailnetd's own argv: not a service yet.
+    if (name != "tailnetd") out[name] = pid;
+  }
   return out;
 }
 

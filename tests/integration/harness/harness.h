@@ -123,7 +123,7 @@ class Suite {
   const std::string& stateDir() const { return opts_.stateDir; }
   std::string stderrText() const;  // tailnetd's (and the services') stderr so far
 
-  // The suite's service processes: argv[0] → pid (children of tailnetd).
+  // The suite's service processes: argv[0] → pid (children of tailnetd that exec'd a service).
   std::map<std::string, pid_t> services() const;
   // The runtime dir from tailnetd's "suite.start ... runtime_dir=" log line.
   std::string runtimeDir() const;

@@ -271,7 +271,7 @@ TEST_F(SupervisorContract, RestartsACrashedServiceAlone) {
     bool back = waitUntil(
         [&] {
           auto now = suite.services();
-          return now.size() == 6 && now[victim] != before[victim];
+          return now.size() == 6 && now.count(victim) && now[victim] != before[victim];
         },
         2s);
     ASSERT_TRUE(back) << victim << " not restarted\n" << suite.stderrText();
