@@ -27,9 +27,9 @@ TEST(BetterAddr, LatencyPointsNeedMoreThanOnePercent) {
 
 TEST(BetterAddr, ClassBonuses) {
   // Private (+20) beats public unless the public one is more than 20% faster.
-  EXPECT_TRUE(betterAddr(q("192.168.1.2:1", 110ms), q("2.2.2.2:2", 100ms)));   // 20 vs 10
-  EXPECT_FALSE(betterAddr(q("192.168.1.2:1", 130ms), q("2.2.2.2:2", 100ms)));  // 20 vs 23
-  EXPECT_TRUE(betterAddr(q("127.0.0.1:1", 100ms), q("10.0.0.1:2", 100ms)));    // 50 vs 20
+  EXPECT_TRUE(betterAddr(q("192.168.1.2:1", 110ms), q("2.2.2.2:2", 100ms)));     // 20 vs 10
+  EXPECT_FALSE(betterAddr(q("192.168.1.2:1", 130ms), q("2.2.2.2:2", 100ms)));    // 20 vs 23
+  EXPECT_TRUE(betterAddr(q("127.0.0.1:1", 100ms), q("10.0.0.1:2", 100ms)));      // 50 vs 20
   EXPECT_TRUE(betterAddr(q("169.254.1.1:1", 100ms), q("172.16.0.1:2", 100ms)));  // 30 vs 20
   EXPECT_FALSE(betterAddr(q("172.32.0.1:1", 100ms), q("172.31.0.1:2", 100ms)));  // 172.32 is public
   // IPv6 +10: equal latency, v6 wins; v4 needs > 10% better to win back.

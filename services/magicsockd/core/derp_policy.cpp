@@ -34,15 +34,18 @@ int chooseHomeRegion(int preferredDerp, int currentHome, bool controlReachable, 
   return ids[i];
 }
 
-DerpConnectionPolicy::DerpConnectionPolicy(std::function<double()> uniform01) : uniform01_(std::move(uniform01)) {
+DerpConnectionPolicy::DerpConnectionPolicy(std::function<double()> uniform01)
+    : uniform01_(std::move(uniform01)) {
   assert(uniform01_);
 }
 
-DerpConnectionPolicy::Conn& DerpConnectionPolicy::connect(MonoTime now, int region, std::vector<DerpAction>& out) {
+DerpConnectionPolicy::Conn& DerpConnectionPolicy::connect(MonoTime now, int region,
+                                                          std::vector<DerpAction>& out) {
   auto it = conns_.find(region);
   if (it == conns_.end()) {
-    it = conns_.emplace(region, Conn{State::CONNECTING, now, now, NEVER,
-                                     ReconnectBackoff(uniform01_, DERP_RECONNECT_MAX_BACKOFF)})
+    it = conns_
+             .emplace(region, Conn{State::CONNECTING, now, now, NEVER,
+                                   ReconnectBackoff(uniform01_, DERP_RECONNECT_MAX_BACKOFF)})
              .first;
     out.push_back(ConnectRegion{region});
   } else if (it->second.state == State::WAITING && region != home_) {

@@ -22,6 +22,8 @@ using MonoTime = MonoClock::time_point;
 // "No deadline": the app sleeps until the next external event.
 constexpr MonoTime NEVER = MonoTime::max();
 
-inline MonoTime earliest(MonoTime a, MonoTime b) { return a < b ? a : b; }
+inline MonoTime earliest(MonoTime a, MonoTime b) {
+  return a < b ? a : b;
+}
 
 }  // namespace tnet::magicsock

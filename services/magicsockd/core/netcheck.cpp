@@ -107,7 +107,8 @@ std::vector<StunProbe> makeIncrementalProbePlan(const DerpMap& dm, const ProbePl
     if (!fastestTwo && !had6) do6 = false;
     if (order[ri] == homeRegion) tries = 4;
     Duration base = NETCHECK_DEFAULT_ACTIVE_RETRANSMIT;
-    if (auto it = last.regionLatency.find(order[ri]); it != last.regionLatency.end() && it->second > Duration(0)) {
+    if (auto it = last.regionLatency.find(order[ri]);
+        it != last.regionLatency.end() && it->second > Duration(0)) {
       base = it->second * 120 / 100;
     }
     for (int attempt = 0; attempt < tries; attempt++) {

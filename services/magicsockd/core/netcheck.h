@@ -21,9 +21,9 @@ struct StunProbe {
   int regionId = 0;
   std::string nodeName;
   IpFamily family = IpFamily::V4;
-  Duration delay{0};                  // after the start of the report
+  Duration delay{0};                   // after the start of the report
   std::optional<wire::IpPort> target;  // set when the node has an IP literal (or STUNTestIP)
-  std::string hostName;               // otherwise: resolve this, take the first of `family`
+  std::string hostName;                // otherwise: resolve this, take the first of `family`
   uint16_t port = 3478;
 };
 
@@ -51,7 +51,7 @@ struct NetcheckReport {
   bool udp = false;
   bool ipv4 = false;
   bool ipv6 = false;
-  std::map<int, Duration> regionLatency;    // min over families and probes
+  std::map<int, Duration> regionLatency;  // min over families and probes
   std::map<int, Duration> regionV4Latency;
   std::map<int, Duration> regionV6Latency;
   std::optional<wire::IpPort> globalV4;

@@ -24,9 +24,10 @@ DerpNode node(const char* name, int region, const char* v4, const char* v6 = "",
 
 DerpMap testMap() {
   DerpMap dm;
-  dm.regions[1] = DerpRegion{1, "one", false, {node("1a", 1, "192.0.2.1", "2001:db8::1"), node("1b", 1, "192.0.2.2")}};
+  dm.regions[1] =
+      DerpRegion{1, "one", false, {node("1a", 1, "192.0.2.1", "2001:db8::1"), node("1b", 1, "192.0.2.2")}};
   dm.regions[2] = DerpRegion{2, "two", false, {node("2a", 2, "", "none", 3479)}};
-  dm.regions[3] = DerpRegion{3, "three", true, {node("3a", 3, "192.0.2.3")}};       // NoMeasureNoHome
+  dm.regions[3] = DerpRegion{3, "three", true, {node("3a", 3, "192.0.2.3")}};          // NoMeasureNoHome
   dm.regions[4] = DerpRegion{4, "four", false, {node("4a", 4, "192.0.2.4", "", -1)}};  // STUN off
   return dm;
 }

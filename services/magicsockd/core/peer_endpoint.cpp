@@ -7,9 +7,13 @@
 
 namespace tnet::magicsock {
 
-wire::IpPort derpMagicAddr(uint16_t region) { return wire::IpPort::v4(127, 3, 3, 40, region); }
+wire::IpPort derpMagicAddr(uint16_t region) {
+  return wire::IpPort::v4(127, 3, 3, 40, region);
+}
 
-PeerEndpoint::PeerEndpoint(RandomFill random) : random_(std::move(random)) { assert(random_); }
+PeerEndpoint::PeerEndpoint(RandomFill random) : random_(std::move(random)) {
+  assert(random_);
+}
 
 void PeerEndpoint::setNetmap(MonoTime now, const std::vector<wire::IpPort>& endpoints, uint16_t homeDerp,
                              std::vector<Action>& out) {
@@ -66,7 +70,8 @@ SendPath PeerEndpoint::noteSendData(MonoTime now, std::vector<Action>& out) {
   return sendPath(now);
 }
 
-bool PeerEndpoint::startPing(MonoTime now, const wire::IpPort& to, PingPurpose purpose, std::vector<Action>& out) {
+bool PeerEndpoint::startPing(MonoTime now, const wire::IpPort& to, PingPurpose purpose,
+                             std::vector<Action>& out) {
   auto it = candidates_.find(to);
   if (it == candidates_.end()) return false;
   if (sentPings_.size() >= MAX_OUTSTANDING_PINGS) return false;
@@ -158,8 +163,8 @@ Result<void> PeerEndpoint::handlePong(MonoTime now, const DiscoAddr& from, const
   return {};
 }
 
-Result<void> PeerEndpoint::handleCallMeMaybe(MonoTime now, const DiscoAddr& from, const disco::CallMeMaybe& cmm,
-                                             std::vector<Action>& out) {
+Result<void> PeerEndpoint::handleCallMeMaybe(MonoTime now, const DiscoAddr& from,
+                                             const disco::CallMeMaybe& cmm, std::vector<Action>& out) {
   if (!from.isDerp()) return Error::denied("CallMeMaybe accepted only via DERP");
   for (auto& [addr, c] : candidates_) c.fromCallMeMaybe = false;
   for (const auto& ep : cmm.myNumber) {

@@ -96,7 +96,8 @@ class PeerEndpoint {
   // Received disco messages (sender disco key already checked by the app).
   void handlePing(MonoTime now, const DiscoAddr& from, const disco::TxId& txId, std::vector<Action>& out);
   // Error::invalid for an unknown/expired TxID (Go ignores those).
-  Result<void> handlePong(MonoTime now, const DiscoAddr& from, const disco::Pong& pong, std::vector<Action>& out);
+  Result<void> handlePong(MonoTime now, const DiscoAddr& from, const disco::Pong& pong,
+                          std::vector<Action>& out);
   // Error::denied unless it came via DERP.
   Result<void> handleCallMeMaybe(MonoTime now, const DiscoAddr& from, const disco::CallMeMaybe& cmm,
                                  std::vector<Action>& out);

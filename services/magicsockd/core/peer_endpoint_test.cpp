@@ -13,7 +13,9 @@ using testing::actionsOf;
 using testing::at;
 using testing::counterRandom;
 
-wire::IpPort ipp(const char* s) { return *wire::IpPort::parse(s); }
+wire::IpPort ipp(const char* s) {
+  return *wire::IpPort::parse(s);
+}
 
 constexpr uint16_t HOME = 7;
 
@@ -83,7 +85,7 @@ TEST(PeerEndpoint, PongMakesDirectPathTrustedFor6500ms) {
   EXPECT_TRUE(f.ep.sendPath(at(30ms) + TRUST_UDP_ADDR_DURATION).direct());
   SendPath lapsed = f.ep.sendPath(at(30ms) + TRUST_UDP_ADDR_DURATION + 1ns);
   EXPECT_EQ(lapsed.udp, ipp("198.51.100.1:41641"));  // keeps trying UDP ...
-  EXPECT_EQ(lapsed.derpRegion, HOME);                 // ... and DERP too
+  EXPECT_EQ(lapsed.derpRegion, HOME);                // ... and DERP too
 }
 
 TEST(PeerEndpoint, BetterPongReplacesBestPrivateWins) {
@@ -107,7 +109,8 @@ TEST(PeerEndpoint, UnknownAndExpiredTxIdsAreRejected) {
   Fixture f;
   disco::TxId bogus{};
   bogus.fill(0xee);
-  auto r = f.ep.handlePong(at(0s), DiscoAddr::viaUdp(ipp("198.51.100.1:41641")), disco::Pong{bogus, {}}, f.out);
+  auto r =
+      f.ep.handlePong(at(0s), DiscoAddr::viaUdp(ipp("198.51.100.1:41641")), disco::Pong{bogus, {}}, f.out);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::INVALID);
 
@@ -145,8 +148,8 @@ TEST(PeerEndpoint, CallMeMaybeAddsEndpointsAndPingsEverythingAtOnce) {
   f.out.clear();
   disco::CallMeMaybe cmm{{ipp("203.0.113.5:1234"), ipp("[fe80::1]:1234"), ipp("[2001:db8::5]:1234")}};
   ASSERT_TRUE(f.ep.handleCallMeMaybe(at(1s), DiscoAddr::viaDerp(HOME), cmm, f.out));
-  EXPECT_EQ(f.ep.candidateCount(), 4u);  // link-local v6 skipped
-  EXPECT_EQ(actionsOf<SendDiscoPing>(f.out).size(), 4u);  // lastPing cleared: all pinged again
+  EXPECT_EQ(f.ep.candidateCount(), 4u);                    // link-local v6 skipped
+  EXPECT_EQ(actionsOf<SendDiscoPing>(f.out).size(), 4u);   // lastPing cleared: all pinged again
   EXPECT_TRUE(actionsOf<SendCallMeMaybe>(f.out).empty());  // never answered with CallMeMaybe
 
   // A later CallMeMaybe without 203.0.113.5 drops it; netmap endpoints stay.

@@ -9,7 +9,9 @@
 
 namespace tnet::magicsock::testing {
 
-inline MonoTime at(Duration d) { return MonoTime(Duration(1'000'000'000'000)) + d; }  // arbitrary epoch
+inline MonoTime at(Duration d) {
+  return MonoTime(Duration(1'000'000'000'000)) + d;
+}  // arbitrary epoch
 
 // Deterministic, distinct TxIDs (a counter in the first bytes; `salt` separates two peers).
 inline PeerEndpoint::RandomFill counterRandom(uint8_t salt) {
