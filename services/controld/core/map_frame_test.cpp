@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <zstd.h>
 
+#include "services/controld/core/map_decode.h"
+#include "services/controld/core/netmap.h"
 #include "services/controld/core/zstd_frame.h"
 
 namespace tnet::controld {
@@ -87,6 +89,37 @@ TEST(ZstdFrame, RoundTripAndLimits) {
   Bytes truncated(comp.begin(), comp.end() - 3);
   EXPECT_FALSE(zstdDecompressFrame(truncated, 1 << 20));
   EXPECT_FALSE(zstdDecompressFrame(Bytes{'{', '}'}, 1 << 20));
+}
+
+// The whole receive path the app runs with Compress:"zstd": frames split across reads, each
+// payload one zstd frame, decompressed, decoded and folded into the session.
+TEST(MapFrame, CompressedStreamEndToEnd) {
+  const std::string first = R"({"Node":{"ID":1,"Key":"nodekey:)" + std::string(64, 'a') +
+                            R"(","Addresses":["100.64.0.1/32"]},"Peers":[{"ID":2,"Addresses":["100.64.0.2/32"]}]})";
+  const std::string second = R"({"PeersRemoved":[2]})";
+  Bytes stream;
+  for (const std::string* json : {&first, &second}) {
+    Bytes comp(ZSTD_compressBound(json->size()));
+    size_t n = ZSTD_compress(comp.data(), comp.size(), json->data(), json->size(), 3);
+    ASSERT_FALSE(ZSTD_isError(n));
+    Bytes f = frame(std::string_view(reinterpret_cast<const char*>(comp.data()), n));
+    stream.insert(stream.end(), f.begin(), f.end());
+  }
+  MapFrameReader reader;
+  MapSession session;
+  for (size_t off = 0; off < stream.size(); off += 7) {
+    ASSERT_TRUE(reader.feed(ByteSpan(stream).subspan(off, std::min<size_t>(7, stream.size() - off))));
+    while (auto payload = reader.next()) {
+      auto json = zstdDecompressFrame(*payload, DEFAULT_MAX_MAP_FRAME);
+      ASSERT_TRUE(json) << json.error().message;
+      auto resp = decodeMapResponse(*json);
+      ASSERT_TRUE(resp) << resp.error().message;
+      ASSERT_TRUE(session.apply(std::move(*resp), 0));
+    }
+  }
+  ASSERT_NE(session.netmap(), nullptr);
+  EXPECT_EQ(session.netmap()->generation, 2u);
+  EXPECT_TRUE(session.netmap()->peers.empty());
 }
 
 }  // namespace
