@@ -1,5 +1,7 @@
 #include "services/controld/core/hostinfo.h"
 
+#include <algorithm>
+
 namespace tnet::controld {
 namespace {
 
@@ -63,7 +65,13 @@ ipn::OrderedJson hostinfoToJson(const Hostinfo& h) {
     for (const auto& p : h.routableIps) a.push_back(p.toString());
     j["RoutableIPs"] = std::move(a);
   }
-  if (!h.requestTags.empty()) j["RequestTags"] = h.requestTags;
+  if (!h.requestTags.empty()) {
+    // Go sorts and deduplicates the advertised tags before they reach Hostinfo.
+    std::vector<std::string> tags = h.requestTags;
+    std::sort(tags.begin(), tags.end());
+    tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+    j["RequestTags"] = std::move(tags);
+  }
   if (!h.services.empty()) {
     ipn::OrderedJson a = ipn::OrderedJson::array();
     for (const auto& s : h.services) {

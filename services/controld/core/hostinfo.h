@@ -43,7 +43,7 @@ struct Hostinfo {
   bool ingressEnabled = false;
   std::string machine, goArch;
   std::vector<ipn::IpPrefix> routableIps;
-  std::vector<std::string> requestTags;  // sorted and deduplicated by toJson's caller
+  std::vector<std::string> requestTags;  // sent sorted and deduplicated
   std::vector<HostService> services;
   std::optional<NetInfo> netInfo;
   std::vector<std::string> sshHostKeys;

@@ -81,7 +81,7 @@ TEST(Requests, HostinfoFullFieldOrder) {
   h.hostname = "n";
   h.shieldsUp = true;
   h.routableIps = {*ipn::parseIpPrefix("10.0.0.0/24"), *ipn::parseIpPrefix("0.0.0.0/0")};
-  h.requestTags = {"tag:a", "tag:b"};
+  h.requestTags = {"tag:b", "tag:a", "tag:b"};
   h.services = {{"peerapi4", 12345, ""}, {"tcp", 22, "sshd"}};
   h.sshHostKeys = {"ssh-ed25519 AAAA"};
   h.userspace = ipn::OptBool::of(false);
