@@ -50,7 +50,9 @@ const manifest :Manifest = (
                     "controld.status", "wgd.peers", "wgd.nodekey", "magicsockd.paths",
                     "magicsockd.derp", "magicsockd.discokey"],
       serves = [ (name = "ipnd.localapi", callers = ["apid"]) ],
-      pipesTo = [], environment = [] ),
+      # ipnd resolves the control URL it reports (Go's ControlURLOrDefault): prefs first, then
+      # TS_CONTROL_URL, so tests that point it at a closed port never see the public default.
+      pipesTo = [], environment = ["TS_CONTROL_URL"] ),
     ( name = "apid", user = "tailnetd-apid",
       publishes = ["apid.health"], retained = ["apid.health"],
       subscribes = ["ipnd.notify", "ipnd.state", "ipnd.health"],
