@@ -233,16 +233,26 @@ TEST(WireguardGoInterop, HandshakesPingsBothWaysAndRekeys) {
   //    with cookie replies (XChaCha20-Poly1305) that our core must open; 5 s later, during a second
   //    burst, our fresh initiation carries mac2 from that cookie and is answered while wireguard-go
   //    still sends cookie replies to everything else.
+  //    wireguard-go also rate-limits initiations per source IP while under load, so on a busy
+  //    machine the one with mac2 can land in an exhausted bucket: up to three rounds are allowed,
+  //    and the last round's facts are asserted.
   {
-    Background ours(ourPeer({"--mode", "cookie"}), dir / "cookie.log");
-    const int rc = ours.wait(30s);
-    auto f = resultFields(ours.log());
-    std::cout << "[cookie] " << ours.log().substr(ours.log().rfind("RESULT"));
-    EXPECT_EQ(rc, 0) << ours.log() << "\nwireguard-go:\n" << wireguardGo.log();
-    EXPECT_GE(f["cookieaccepted"], 1) << ours.log();
-    EXPECT_GE(f["cookiereplieslater"], 1) << "wireguard-go was not under load: " << ours.log();
-    EXPECT_EQ(f["mactwo"], 1) << ours.log();
-    EXPECT_GE(f["sessions"], 2) << "the initiation with mac2 was not answered: " << ours.log();
+    int rc = 1;
+    std::string log;
+    for (int round = 1; round <= 3 && rc != 0; ++round) {
+      if (round > 1) std::this_thread::sleep_for(2s);  // let wireguard-go's load window pass
+      Background ours(ourPeer({"--mode", "cookie"}), dir / ("cookie" + std::to_string(round) + ".log"));
+      rc = ours.wait(30s);
+      log = ours.log();
+      const auto at = log.rfind("RESULT");
+      std::cout << "[cookie " << round << "] " << log.substr(at == std::string::npos ? 0 : at);
+    }
+    auto f = resultFields(log);
+    EXPECT_EQ(rc, 0) << log << "\nwireguard-go:\n" << wireguardGo.log();
+    EXPECT_GE(f["cookieaccepted"], 1) << log;
+    EXPECT_GE(f["cookiereplieslater"], 1) << "wireguard-go was not under load: " << log;
+    EXPECT_EQ(f["mactwo"], 1) << log;
+    EXPECT_GE(f["sessions"], 2) << "the initiation with mac2 was not answered: " << log;
   }
   wireguardGo.stop();
 }
