@@ -174,7 +174,7 @@ TEST(LocalApiClient, SendsGoHeadersAndReadsAnswers) {
   auto reqs = api.requests();
   ASSERT_EQ(reqs.size(), 2u);
   EXPECT_NE(reqs[0].headers.find("\r\nHost: local-tailscaled.sock\r\n"), std::string::npos);
-  EXPECT_NE(reqs[0].headers.find("\r\nTailscale-Cap: 145\r\n"), std::string::npos);
+  EXPECT_NE(reqs[0].headers.find("\r\nTailscale-Cap: 116\r\n"), std::string::npos);
   EXPECT_EQ(reqs[0].headers.find("Origin"), std::string::npos);  // Go's LocalAPI rejects Origin/Referer
   EXPECT_EQ(reqs[1].method, "PATCH");
   EXPECT_EQ(reqs[1].body, "{}");

@@ -129,7 +129,7 @@ TEST_F(TnetBinary, VersionNeedsNoDaemon) {
   EXPECT_NE(r.output.find("\t\"majorMinorPatch\": \"" TNET_VERSION "\""), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\t\"short\": "), std::string::npos);
   EXPECT_NE(r.output.find("\t\"long\": "), std::string::npos);
-  EXPECT_NE(r.output.find("\t\"cap\": 145"), std::string::npos);
+  EXPECT_NE(r.output.find("\t\"cap\": 116"), std::string::npos);
   r = runTnet("-V");
   EXPECT_EQ(r.exitCode, 0);
 }

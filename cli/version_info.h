@@ -4,12 +4,13 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "libs/ipn/capver.h"
+
 namespace tnet::cli {
 
-// The Tailscale capability version the suite claims (ARCHITECTURE.md §Words: 145 at the Go
-// source we follow). Sent as the Tailscale-Cap header, as Go's LocalAPI client does, and
-// reported as "cap". Keep equal to what controld claims.
-inline constexpr int CAPABILITY_VERSION = 145;
+// The capability version the suite claims (libs/ipn/capver.h). Sent as the Tailscale-Cap header,
+// as Go's LocalAPI client does, and reported as "cap".
+inline constexpr int CAPABILITY_VERSION = ipn::CAPABILITY_VERSION;
 
 // "0.1.0" from the project version (TNET_VERSION, set by the top-level CMakeLists).
 std::string shortVersion();

@@ -1,5 +1,7 @@
 #include "services/apid/app/test_support.h"
 
+#include "libs/ipn/capver.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -264,7 +266,7 @@ bool HttpConn::waitClosed(std::chrono::milliseconds timeout) {
 std::string request(const std::string& method, const std::string& target, const std::string& body,
                     const std::string& extraHeaders) {
   std::string r = method + " " + target + " HTTP/1.1\r\nHost: local-tailscaled.sock\r\n" +
-                  "Tailscale-Cap: 145\r\n" + extraHeaders;
+                  "Tailscale-Cap: " + std::to_string(ipn::CAPABILITY_VERSION) + "\r\n" + extraHeaders;
   if (!body.empty() || method == "POST" || method == "PATCH") {
     r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   }

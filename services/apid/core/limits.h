@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "libs/ipn/capver.h"
+
 namespace tnet::apid {
 
 inline constexpr size_t MAX_HEADER_BYTES = 64 * 1024;       // request line + headers → 431
@@ -20,6 +22,6 @@ inline constexpr size_t WATCHER_QUEUE_MESSAGES = 128;  // Go's per-watcher chann
 inline constexpr size_t MAX_JSON_DEPTH = 10'000;       // Go encoding/json maxNestingDepth
 
 // Go's tailcfg.CurrentCapabilityVersion at the source we follow; sent as `Tailscale-Cap`.
-inline constexpr int TAILSCALE_CAP = 145;
+inline constexpr int TAILSCALE_CAP = ipn::CAPABILITY_VERSION;
 
 }  // namespace tnet::apid

@@ -350,7 +350,7 @@ TEST(Response, IpndReplyCarriesGoHeaders) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(header(r, "Content-Type"), "application/json");
   EXPECT_EQ(header(r, "Tailscale-Version"), "0.1.0-test");
-  EXPECT_EQ(header(r, "Tailscale-Cap"), "145");
+  EXPECT_EQ(header(r, "Tailscale-Cap"), "116");
   EXPECT_EQ(header(r, "X-Frame-Options"), "DENY");
   EXPECT_EQ(header(r, "X-Content-Type-Options"), "nosniff");
   EXPECT_NE(header(r, "Content-Security-Policy").find("default-src 'none'"), std::string::npos);

@@ -4,8 +4,10 @@
 // names a node attribute we do not act on.
 #pragma once
 
+#include "libs/ipn/capver.h"
+
 namespace tnet::controld {
 
-inline constexpr int CAPABILITY_VERSION = 116;
+inline constexpr int CAPABILITY_VERSION = ipn::CAPABILITY_VERSION;
 
 }  // namespace tnet::controld
