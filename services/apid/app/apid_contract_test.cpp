@@ -133,7 +133,7 @@ TEST_F(ApidAlone, UnknownPathIs404WithGoHeaders) {
   EXPECT_EQ(r->status, 404);
   EXPECT_EQ(r->body, "404 page not found\n");
   EXPECT_EQ(r->header("tailscale-version"), TNET_VERSION);
-  EXPECT_EQ(r->header("tailscale-cap"), "145");
+  EXPECT_EQ(r->header("tailscale-cap"), std::to_string(ipn::CAPABILITY_VERSION));
   EXPECT_EQ(r->header("content-type"), "text/plain; charset=utf-8");
   EXPECT_EQ(r->header("x-content-type-options"), "nosniff");
   EXPECT_NE(r->header("date"), "<absent>");
