@@ -4,29 +4,153 @@
 
 namespace tnet::ipn {
 
-std::string goMarshal(const OrderedJson& value, bool indent) {
-  std::string raw = indent ? value.dump(1, '\t', false, OrderedJson::error_handler_t::replace)
-                           : value.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
-  // These three characters only occur inside strings in JSON text, so escaping them in the
-  // whole document is exactly Go's HTMLEscape. U+2028/U+2029 are escaped by Go too.
-  std::string out;
-  out.reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    char c = raw[i];
-    if (c == '<') {
-      out += "\\u003c";
-    } else if (c == '>') {
-      out += "\\u003e";
-    } else if (c == '&') {
-      out += "\\u0026";
-    } else if (c == '\xe2' && i + 2 < raw.size() && raw[i + 1] == '\x80' &&
-               (raw[i + 2] == '\xa8' || raw[i + 2] == '\xa9')) {
-      out += raw[i + 2] == '\xa8' ? "\\u2028" : "\\u2029";
-      i += 2;
-    } else {
-      out += c;
+void appendGoJsonString(std::string& out, std::string_view s) {
+  static constexpr char HEX[] = "0123456789abcdef";
+  out.push_back('"');
+  size_t i = 0;
+  while (i < s.size()) {
+    const uint8_t c = uint8_t(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '<':
+        case '>':
+        case '&':
+          out += "\\u00";
+          out.push_back(HEX[c >> 4]);
+          out.push_back(HEX[c & 0xf]);
+          break;
+        default:
+          if (c < 0x20) {
+            out += "\\u00";
+            out.push_back(HEX[c >> 4]);
+            out.push_back(HEX[c & 0xf]);
+          } else {
+            out.push_back(char(c));
+          }
+      }
+      ++i;
+      continue;
     }
+    // Decode one UTF-8 sequence strictly (no overlongs, no surrogates, ≤ U+10FFFF).
+    size_t len = 0;
+    uint32_t cp = 0, min = 0;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+      min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+      min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+      min = 0x10000;
+    }
+    bool ok = len != 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      const uint8_t cc = uint8_t(s[i + k]);
+      if ((cc & 0xC0) != 0x80) ok = false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (ok && (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))) ok = false;
+    if (!ok) {
+      out += "\\ufffd";
+      ++i;  // Go consumes one byte of an invalid sequence
+      continue;
+    }
+    if (cp == 0x2028 || cp == 0x2029) {
+      out += cp == 0x2028 ? "\\u2028" : "\\u2029";
+    } else {
+      out.append(s.substr(i, len));
+    }
+    i += len;
   }
+  out.push_back('"');
+}
+
+std::string goJsonString(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  appendGoJsonString(out, s);
+  return out;
+}
+
+namespace {
+
+void newlineIndent(std::string& out, int depth) {
+  out.push_back('\n');
+  out.append(size_t(depth), '\t');
+}
+
+// Walks the tree so that every string goes through appendGoJsonString; numbers, booleans and
+// null keep nlohmann's formatting. Layout is Go's: compact, or MarshalIndent with "\t".
+void marshalValue(std::string& out, const OrderedJson& v, bool indent, int depth) {
+  if (v.is_string()) {
+    appendGoJsonString(out, v.get_ref<const std::string&>());
+  } else if (v.is_object()) {
+    if (v.empty()) {
+      out += "{}";
+      return;
+    }
+    out.push_back('{');
+    bool first = true;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (!first) out.push_back(',');
+      first = false;
+      if (indent) newlineIndent(out, depth + 1);
+      appendGoJsonString(out, it.key());
+      out += indent ? ": " : ":";
+      marshalValue(out, it.value(), indent, depth + 1);
+    }
+    if (indent) newlineIndent(out, depth);
+    out.push_back('}');
+  } else if (v.is_array()) {
+    if (v.empty()) {
+      out += "[]";
+      return;
+    }
+    out.push_back('[');
+    bool first = true;
+    for (const auto& e : v) {
+      if (!first) out.push_back(',');
+      first = false;
+      if (indent) newlineIndent(out, depth + 1);
+      marshalValue(out, e, indent, depth + 1);
+    }
+    if (indent) newlineIndent(out, depth);
+    out.push_back(']');
+  } else {
+    out += v.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
+  }
+}
+
+}  // namespace
+
+std::string goMarshal(const OrderedJson& value, bool indent) {
+  std::string out;
+  marshalValue(out, value, indent, 0);
   return out;
 }
 

@@ -17,8 +17,16 @@ using Json = nlohmann::json;                 // decoded input
 using OrderedJson = nlohmann::ordered_json;  // output, in Go's field order
 
 // Go's json.Marshal bytes (compact) or json.MarshalIndent(v, "", "\t") when `indent`.
-// Invalid UTF-8 in strings becomes U+FFFD, as Go does. No trailing newline.
+// Strings (and keys) are quoted by appendGoJsonString. No trailing newline.
 std::string goMarshal(const OrderedJson& value, bool indent = false);
+
+// Appends `s` as a JSON string exactly as Go's encoding/json writes it (HTML escaping on):
+// \" \\ \b \f \n \r \t short escapes, other controls and < > & as \u00xx (lower-case hex),
+// U+2028/U+2029 as \u2028/\u2029, and each byte that does not start a valid UTF-8 sequence as
+// the escape \ufffd (Go's utf8.DecodeRuneInString consumes one byte of an invalid sequence).
+// The suite's one JSON string quoter: every hand-built Go JSON uses it.
+void appendGoJsonString(std::string& out, std::string_view s);
+std::string goJsonString(std::string_view s);
 
 // Parses one JSON document. Trailing bytes after the first value are ignored when
 // `allowTrailing` (json.NewDecoder(r).Decode semantics), rejected otherwise.

@@ -2,22 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "libs/ipn/go_json.h"
+
 namespace tnet::controlbase {
-
-namespace {
-
-bool equalFoldAscii(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = char(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = char(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 Result<nlohmann::ordered_json> parseJsonDocument(ByteSpan text, int maxDepth) {
   bool tooDeep = false;
@@ -36,7 +23,7 @@ std::vector<const nlohmann::ordered_json*> fieldsLikeGo(const nlohmann::ordered_
   std::vector<const nlohmann::ordered_json*> found;
   if (!object.is_object()) return found;
   for (auto it = object.begin(); it != object.end(); ++it) {
-    if (equalFoldAscii(it.key(), name)) found.push_back(&it.value());
+    if (ipn::keyEqualFold(it.key(), name)) found.push_back(&it.value());
   }
   return found;
 }

@@ -4,108 +4,11 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "libs/ipn/go_json.h"
+
 namespace tnet::derp {
 
 namespace {
-
-// Go encoding/json string quoting: HTML-safe escapes for < > &, U+2028/U+2029 escaped, invalid
-// UTF-8 replaced by U+FFFD, short escapes for \b \f \n \r \t, \u00XX for other controls.
-void appendGoJsonString(std::string& out, std::string_view s) {
-  static constexpr char HEX[] = "0123456789abcdef";
-  out.push_back('"');
-  size_t i = 0;
-  while (i < s.size()) {
-    const uint8_t c = uint8_t(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\b':
-          out += "\\b";
-          break;
-        case '\f':
-          out += "\\f";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        case '<':
-        case '>':
-        case '&':
-          out += "\\u00";
-          out.push_back(HEX[c >> 4]);
-          out.push_back(HEX[c & 0xf]);
-          break;
-        default:
-          if (c < 0x20) {
-            out += "\\u00";
-            out.push_back(HEX[c >> 4]);
-            out.push_back(HEX[c & 0xf]);
-          } else {
-            out.push_back(char(c));
-          }
-      }
-      ++i;
-      continue;
-    }
-    // Decode one UTF-8 sequence strictly (no overlongs, no surrogates, ≤ U+10FFFF).
-    size_t len = 0;
-    uint32_t cp = 0, min = 0;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-      min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-      min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-      min = 0x10000;
-    }
-    bool ok = len != 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) {
-      const uint8_t cc = uint8_t(s[i + k]);
-      if ((cc & 0xC0) != 0x80) ok = false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if (ok && (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))) ok = false;
-    if (!ok) {
-      out += "\\ufffd";
-      ++i;  // Go consumes one byte of an invalid sequence
-      continue;
-    }
-    if (cp == 0x2028 || cp == 0x2029) {
-      out += cp == 0x2028 ? "\\u2028" : "\\u2029";
-    } else {
-      out.append(s.substr(i, len));
-    }
-    i += len;
-  }
-  out.push_back('"');
-}
-
-bool keyIs(std::string_view got, std::string_view want) {
-  if (got.size() != want.size()) return false;
-  for (size_t i = 0; i < got.size(); ++i) {
-    char a = got[i], b = want[i];
-    if (a >= 'A' && a <= 'Z') a = char(a - 'A' + 'a');
-    if (b >= 'A' && b <= 'Z') b = char(b - 'A' + 'a');
-    if (a != b) return false;
-  }
-  return true;
-}
 
 // One member of the top-level JSON object, as the SAX parser delivered it. Nested objects and
 // arrays are only noted (NESTED), never built: a DOM of attacker-chosen depth is what we avoid.
@@ -296,7 +199,7 @@ std::string marshalClientInfo(const ClientInfo& info) {
   if (info.isProber) out += ",\"IsProber\":true";
   if (!info.appName.empty()) {
     out += ",\"AppName\":";
-    appendGoJsonString(out, info.appName);
+    ipn::appendGoJsonString(out, info.appName);
   }
   out.push_back('}');
   return out;
@@ -315,15 +218,15 @@ Result<ClientInfo> unmarshalClientInfo(std::string_view text) {
   ClientInfo info;
   for (const Field& v : doc.fields()) {
     const std::string& k = v.key;
-    if (keyIs(k, "meshKey")) {
+    if (ipn::keyEqualFold(k, "meshKey")) {
       TNET_TRY_VOID(readMeshKey(v, info.meshKey));
-    } else if (keyIs(k, "version")) {
+    } else if (ipn::keyEqualFold(k, "version")) {
       TNET_TRY_VOID(readInt(v, "version", info.version));
-    } else if (keyIs(k, "CanAckPings")) {
+    } else if (ipn::keyEqualFold(k, "CanAckPings")) {
       TNET_TRY_VOID(readBool(v, "CanAckPings", info.canAckPings));
-    } else if (keyIs(k, "IsProber")) {
+    } else if (ipn::keyEqualFold(k, "IsProber")) {
       TNET_TRY_VOID(readBool(v, "IsProber", info.isProber));
-    } else if (keyIs(k, "AppName")) {
+    } else if (ipn::keyEqualFold(k, "AppName")) {
       TNET_TRY_VOID(readString(v, "AppName", info.appName));
     }
   }
@@ -349,11 +252,11 @@ Result<ServerInfo> unmarshalServerInfo(std::string_view text) {
   ServerInfo info;
   for (const Field& v : doc.fields()) {
     const std::string& k = v.key;
-    if (keyIs(k, "version")) {
+    if (ipn::keyEqualFold(k, "version")) {
       TNET_TRY_VOID(readInt(v, "version", info.version));
-    } else if (keyIs(k, "TokenBucketBytesPerSecond")) {
+    } else if (ipn::keyEqualFold(k, "TokenBucketBytesPerSecond")) {
       TNET_TRY_VOID(readInt(v, "TokenBucketBytesPerSecond", info.tokenBucketBytesPerSecond));
-    } else if (keyIs(k, "TokenBucketBytesBurst")) {
+    } else if (ipn::keyEqualFold(k, "TokenBucketBytesBurst")) {
       TNET_TRY_VOID(readInt(v, "TokenBucketBytesBurst", info.tokenBucketBytesBurst));
     }
   }

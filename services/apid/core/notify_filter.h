@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "libs/base/result.h"
+#include "libs/ipn/go_json.h"
 
 namespace tnet::apid {
 
@@ -31,8 +32,7 @@ Result<std::string> notifyForMask(std::string_view json, uint64_t mask);
 // without omitempty appear as null), without the trailing newline.
 std::string errorNotifyJson(std::string_view version, std::string_view message);
 
-// A JSON string literal for `text`, escaped as Go's encoding/json does (HTML-safe: <, >, & as
-// \u003c…; U+2028/2029 escaped; invalid UTF-8 as \ufffd).
-std::string goJsonString(std::string_view text);
+// A JSON string literal escaped as Go's encoding/json does: libs/ipn's single quoter.
+using ipn::goJsonString;
 
 }  // namespace tnet::apid
