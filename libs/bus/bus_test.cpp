@@ -350,7 +350,7 @@ std::optional<SuiteUser> lookupUser(const char* name) {
   return SuiteUser{pw->pw_uid, pw->pw_gid};
 }
 
-using testing::runAs;
+using testing::ChildAs;
 
 class BusAsRoot : public ::testing::Test {
  protected:
@@ -381,6 +381,25 @@ class BusAsRoot : public ::testing::Test {
 };
 
 TEST_F(BusAsRoot, DeniedCallGetsErrorDeniedAndPublishesViolation) {
+  std::string runtime = rt_.path();
+  // The child runs its own loop, pretends to be apid, and reports what it got as exit code.
+  ChildAs child(netstackd_->uid, tailnetdGid_, [&]() -> int {
+    Loop childLoop;
+    auto bus = Bus::create(childLoop, BusOptions{runtime, "operator"});
+    if (!bus) return 10;
+    (*bus)->setClaimedCaller("apid");
+    std::optional<Result<Reply>> r;
+    (*bus)->call(
+        "ipnd", "ipnd.localapi", [](auto p) { p.template initAs<schema::Empty>(); }, 3000ms,
+        [&](Result<Reply> res) { r = std::move(res); });
+    runUntil(
+        childLoop, [&] { return r.has_value(); }, 5000ms);
+    if (!r) return 11;
+    if (*r) return 12;  // allowed: wrong
+    if (r->error().kind != ErrorKind::DENIED) return 13;
+    if (r->error().message.find("netstackd may not call ipnd.localapi") == std::string::npos) return 14;
+    return 0;
+  });
   Loop loop;
   auto ipnd = makeBus(loop, rt_.path(), "ipnd");
   ASSERT_TRUE(ipnd);
@@ -401,35 +420,11 @@ TEST_F(BusAsRoot, DeniedCallGetsErrorDeniedAndPublishesViolation) {
   ASSERT_TRUE(runUntil(
       loop, [&] { return op->stats().eventsReceived > 0; }, 3000ms));
 
-  std::string runtime = rt_.path();
-  // The child runs its own loop, pretends to be apid, and reports what it got as exit code.
-  std::atomic<bool> childDone{false};
-  int status = -1;
-  std::thread waiter([&] {
-    status = runAs(netstackd_->uid, tailnetdGid_, [&]() -> int {
-      Loop childLoop;
-      auto bus = Bus::create(childLoop, BusOptions{runtime, "operator"});
-      if (!bus) return 10;
-      (*bus)->setClaimedCaller("apid");
-      std::optional<Result<Reply>> r;
-      (*bus)->call(
-          "ipnd", "ipnd.localapi", [](auto p) { p.template initAs<schema::Empty>(); }, 3000ms,
-          [&](Result<Reply> res) { r = std::move(res); });
-      runUntil(
-          childLoop, [&] { return r.has_value(); }, 5000ms);
-      if (!r) return 11;
-      if (*r) return 12;  // allowed: wrong
-      if (r->error().kind != ErrorKind::DENIED) return 13;
-      if (r->error().message.find("netstackd may not call ipnd.localapi") == std::string::npos) return 14;
-      return 0;
-    });
-    childDone = true;
-  });
+  child.start();
   ASSERT_TRUE(runUntil(
-      loop, [&] { return childDone.load() && !violations.empty(); }, 8000ms))
-      << "child status " << status;
-  waiter.join();
-  EXPECT_EQ(status, 0);
+      loop, [&] { return child.poll().has_value() && !violations.empty(); }, 8000ms))
+      << "child status " << child.poll().value_or(-1);
+  EXPECT_EQ(child.poll(), 0);
   EXPECT_EQ(served, 0);
   ASSERT_EQ(violations.size(), 1u);
   EXPECT_EQ(violations[0], "netstackd ipnd.localapi claimed=apid uid=" + std::to_string(netstackd_->uid));
@@ -437,6 +432,37 @@ TEST_F(BusAsRoot, DeniedCallGetsErrorDeniedAndPublishesViolation) {
 }
 
 TEST_F(BusAsRoot, UndeclaredSubscriptionsReceiveNothing) {
+  std::string endpoint = "ipc://" + eventEndpointPath(rt_.path(), "ipnd");
+  // netstackd declares ipnd.state (so ipnd.hello) but not ipnd.notify. A raw SUB asks for both.
+  ChildAs child(netstackd_->uid, tailnetdGid_, [&]() -> int {
+    zmq::context_t ctx;
+    zmq::socket_t sub(ctx, zmq::socket_type::sub);
+    sub.set(zmq::sockopt::linger, 0);
+    sub.set(zmq::sockopt::rcvtimeo, 50);
+    sub.set(zmq::sockopt::subscribe, "ipnd.notify");
+    sub.set(zmq::sockopt::subscribe, "ipnd.hello");
+    sub.set(zmq::sockopt::subscribe, "");  // everything: must be refused too
+    sub.connect(endpoint);
+    int hellos = 0, notifies = 0, others = 0;
+    auto end = std::chrono::steady_clock::now() + 1500ms;
+    while (std::chrono::steady_clock::now() < end) {
+      zmq::message_t topic, body;
+      if (!sub.recv(topic)) continue;
+      if (topic.more()) (void)sub.recv(body);
+      std::string t = topic.to_string();
+      if (t == "ipnd.hello") {
+        ++hellos;
+      } else if (t == "ipnd.notify") {
+        ++notifies;
+      } else {
+        ++others;
+      }
+    }
+    if (hellos == 0) return 20;
+    if (notifies != 0) return 21;
+    if (others != 0) return 22;
+    return 0;
+  });
   Loop loop;
   auto ipnd = makeBus(loop, rt_.path(), "ipnd", 50ms);
   ASSERT_TRUE(ipnd);
@@ -449,51 +475,15 @@ TEST_F(BusAsRoot, UndeclaredSubscriptionsReceiveNothing) {
   });
   ASSERT_TRUE(runUntil(
       loop, [&] { return op->stats().eventsReceived > 0; }, 3000ms));
-  std::string endpoint = "ipc://" + eventEndpointPath(rt_.path(), "ipnd");
-  std::atomic<bool> childDone{false};
-  int status = -1;
-  // netstackd declares ipnd.state (so ipnd.hello) but not ipnd.notify. A raw SUB asks for both.
-  std::thread waiter([&] {
-    status = runAs(netstackd_->uid, tailnetdGid_, [&]() -> int {
-      zmq::context_t ctx;
-      zmq::socket_t sub(ctx, zmq::socket_type::sub);
-      sub.set(zmq::sockopt::linger, 0);
-      sub.set(zmq::sockopt::rcvtimeo, 50);
-      sub.set(zmq::sockopt::subscribe, "ipnd.notify");
-      sub.set(zmq::sockopt::subscribe, "ipnd.hello");
-      sub.set(zmq::sockopt::subscribe, "");  // everything: must be refused too
-      sub.connect(endpoint);
-      int hellos = 0, notifies = 0, others = 0;
-      auto end = std::chrono::steady_clock::now() + 1500ms;
-      while (std::chrono::steady_clock::now() < end) {
-        zmq::message_t topic, body;
-        if (!sub.recv(topic)) continue;
-        if (topic.more()) (void)sub.recv(body);
-        std::string t = topic.to_string();
-        if (t == "ipnd.hello") {
-          ++hellos;
-        } else if (t == "ipnd.notify") {
-          ++notifies;
-        } else {
-          ++others;
-        }
-      }
-      if (hellos == 0) return 20;
-      if (notifies != 0) return 21;
-      if (others != 0) return 22;
-      return 0;
-    });
-    childDone = true;
-  });
+  child.start();
   Handle notifyTimer = loop.every(20ms, [&] {
     ipnd->publish("ipnd.notify", [](auto b) { b.template initAs<schema::Empty>(); });
     ipnd->publish("ipnd.state", [](auto b) { b.template initAs<schema::Empty>(); });
   });
   ASSERT_TRUE(runUntil(
-      loop, [&] { return childDone.load(); }, 8000ms));
-  waiter.join();
+      loop, [&] { return child.poll().has_value(); }, 8000ms));
   notifyTimer.reset();
-  EXPECT_EQ(status, 0) << "20: no hello, 21: got ipnd.notify, 22: got another topic";
+  EXPECT_EQ(child.poll(), 0) << "20: no hello, 21: got ipnd.notify, 22: got another topic";
   loop.runFor(50ms);
   EXPECT_NE(std::find(violations.begin(), violations.end(), "netstackd subscribe ipnd.notify"),
             violations.end());
@@ -501,38 +491,33 @@ TEST_F(BusAsRoot, UndeclaredSubscriptionsReceiveNothing) {
 }
 
 TEST_F(BusAsRoot, UnknownUidIsRefusedByZapAndTheCallerReconnects) {
+  std::string runtime = rt_.path();
+  // nobody (65534) in group tailnetd can reach the socket but is not a suite identity.
+  ChildAs child(65534, tailnetdGid_, [&]() -> int {
+    Loop childLoop;
+    auto bus = Bus::create(childLoop, BusOptions{runtime, "operator"});
+    if (!bus) return 10;
+    std::optional<Result<Reply>> r;
+    (*bus)->call(
+        "ipnd", "ipnd.localapi", [](auto p) { p.template initAs<schema::Empty>(); }, 10000ms,
+        [&](Result<Reply> res) { r = std::move(res); });
+    runUntil(
+        childLoop, [&] { return r.has_value(); }, 5000ms);
+    if (!r) return 11;  // still waiting: the refusal went unnoticed
+    if (*r) return 12;
+    if (r->error().kind != ErrorKind::DISCONNECTED) return 13;
+    if ((*bus)->stats().reconnects < 1) return 14;
+    return 0;
+  });
   Loop loop;
   auto ipnd = makeBus(loop, rt_.path(), "ipnd");
   ASSERT_TRUE(ipnd);
   shareWithGroup("ipnd");
   ipnd->serve("ipnd.localapi", [&](Request req) { req.replyEmpty(); });
-  std::string runtime = rt_.path();
-  std::atomic<bool> childDone{false};
-  int status = -1;
-  // nobody (65534) in group tailnetd can reach the socket but is not a suite identity.
-  std::thread waiter([&] {
-    status = runAs(65534, tailnetdGid_, [&]() -> int {
-      Loop childLoop;
-      auto bus = Bus::create(childLoop, BusOptions{runtime, "operator"});
-      if (!bus) return 10;
-      std::optional<Result<Reply>> r;
-      (*bus)->call(
-          "ipnd", "ipnd.localapi", [](auto p) { p.template initAs<schema::Empty>(); }, 10000ms,
-          [&](Result<Reply> res) { r = std::move(res); });
-      runUntil(
-          childLoop, [&] { return r.has_value(); }, 5000ms);
-      if (!r) return 11;  // still waiting: the refusal went unnoticed
-      if (*r) return 12;
-      if (r->error().kind != ErrorKind::DISCONNECTED) return 13;
-      if ((*bus)->stats().reconnects < 1) return 14;
-      return 0;
-    });
-    childDone = true;
-  });
+  child.start();
   ASSERT_TRUE(runUntil(
-      loop, [&] { return childDone.load(); }, 8000ms));
-  waiter.join();
-  EXPECT_EQ(status, 0);
+      loop, [&] { return child.poll().has_value(); }, 8000ms));
+  EXPECT_EQ(child.poll(), 0);
   EXPECT_EQ(ipnd->stats().requestsServed, 0u);
 }
 
