@@ -11,6 +11,7 @@
 
 #include "cli/dns_name.h"
 #include "cli/ip_prefix.h"
+#include "libs/ipn/prefs.h"
 
 namespace tnet::cli {
 namespace {
@@ -133,52 +134,16 @@ std::vector<std::string> prefsOfFlag(const std::string& flag) {
   return {};
 }
 
-// Prefs fields in Go's declaration order; MaskedPrefs lists fields in this order, then markers.
-const std::vector<std::string>& prefsFieldOrder() {
-  static const std::vector<std::string> order = {"ControlURL",
-                                                 "RouteAll",
-                                                 "ExitNodeID",
-                                                 "ExitNodeIP",
-                                                 "AutoExitNode",
-                                                 "InternalExitNodePrior",
-                                                 "ExitNodeAllowLANAccess",
-                                                 "CorpDNS",
-                                                 "RunSSH",
-                                                 "RunWebClient",
-                                                 "WantRunning",
-                                                 "LoggedOut",
-                                                 "ShieldsUp",
-                                                 "AdvertiseTags",
-                                                 "Hostname",
-                                                 "NotepadURLs",
-                                                 "ForceDaemon",
-                                                 "Egg",
-                                                 "AdvertiseRoutes",
-                                                 "AdvertiseServices",
-                                                 "Sync",
-                                                 "NoSNAT",
-                                                 "NoStatefulFiltering",
-                                                 "NetfilterMode",
-                                                 "OperatorUser",
-                                                 "ProfileName",
-                                                 "AutoUpdate",
-                                                 "AppConnector",
-                                                 "PostureChecking",
-                                                 "NetfilterKind",
-                                                 "RemoteConfig",
-                                                 "DriveShares",
-                                                 "RelayServerPort",
-                                                 "RelayServerStaticEndpoints"};
-  return order;
-}
-
 // Orders a {field: value} set and its markers as Go's MaskedPrefs JSON does.
 OrderedJson orderedMasked(const Json& fields, const std::vector<std::string>& setFields) {
+  // libs/ipn's Prefs table is in Go's declaration order: the fields first, then the markers.
   OrderedJson out = OrderedJson::object();
-  for (const auto& f : prefsFieldOrder()) {
+  for (const auto& field : ipn::prefsFields()) {
+    const std::string f(field.name);
     if (fields.contains(f)) out[f] = fields[f];
   }
-  for (const auto& f : prefsFieldOrder()) {
+  for (const auto& field : ipn::prefsFields()) {
+    const std::string f(field.name);
     if (std::find(setFields.begin(), setFields.end(), f) != setFields.end()) out[f + "Set"] = true;
   }
   return out;
@@ -456,7 +421,8 @@ OrderedJson justEditMaskedPrefs(const OrderedJson& newPrefs, const PrefFlags& fl
   }
   std::vector<std::string> set = setFieldsOf(names);
   set.push_back("WantRunning");
-  for (const auto& f : prefsFieldOrder()) {
+  for (const auto& field : ipn::prefsFields()) {
+    const std::string f(field.name);
     if (std::find(set.begin(), set.end(), f) != set.end()) mp[f + "Set"] = true;
   }
   return mp;
