@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "libs/base/bytes.h"
+#include "libs/base/fd_read.h"
 #include "libs/base/result.h"
 
 namespace tnet {
@@ -43,6 +45,34 @@ TEST(Bytes, Endianness) {
   putU64LE(buf, 0x0102030405060708ull);
   EXPECT_EQ(buf[0], 8);
   EXPECT_EQ(getU64LE(buf), 0x0102030405060708ull);
+}
+
+TEST(ReadFdToEnd, ReadsEverythingUpToTheLimit) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  std::string big(20000, 'x');
+  big[19999] = 'y';
+  ASSERT_EQ(::write(p[1], big.data(), big.size()), ssize_t(big.size()));
+  ::close(p[1]);
+  auto got = readFdToEnd(p[0], big.size());
+  ::close(p[0]);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(*got, big);
+}
+
+TEST(ReadFdToEnd, MoreThanTheLimitIsInvalidAndABadFdFails) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  ASSERT_EQ(::write(p[1], "12345", 5), 5);
+  ::close(p[1]);
+  auto got = readFdToEnd(p[0], 4);
+  ::close(p[0]);
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().kind, ErrorKind::INVALID);
+  EXPECT_EQ(got.error().message, "more than 4 bytes");
+  auto bad = readFdToEnd(-1, 4);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().kind, ErrorKind::FAILED);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "libs/base/bytes.h"
+#include "libs/base/fd_read.h"
 #include "libs/bus/bus.h"
 #include "libs/ipn/config_valpha.h"
 #include "libs/log/log.h"
@@ -276,24 +277,12 @@ class App {
 }  // namespace
 
 Result<std::string> readConfigFd(int fd) {
-  std::string data;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return Error::failed(std::string("--config-fd: read: ") + std::strerror(err));
-    }
-    if (n == 0) break;
-    data.append(buf, size_t(n));
-    if (data.size() > 1024 * 1024) {
-      ::close(fd);
-      return Error::invalid("--config-fd: config larger than 1 MiB");
-    }
-  }
+  auto data = readFdToEnd(fd, 1024 * 1024);
   ::close(fd);
+  if (!data) {
+    if (data.error().kind == ErrorKind::INVALID) return Error::invalid("--config-fd: config larger than 1 MiB");
+    return Error::failed("--config-fd: read: " + data.error().message);
+  }
   return data;
 }
 

@@ -7,11 +7,16 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+
+#include "libs/base/fd_read.h"
 
 namespace tnet::ipnd {
 
 namespace {
+
+constexpr size_t MAX_PREFS_FILE_BYTES = 16 * 1024 * 1024;
 
 std::string errnoText(int err) {
   return std::strerror(err);
@@ -33,24 +38,16 @@ Result<std::string> readAll(const std::string& path, bool& missing) {
     ::close(fd);
     return Error::failed(path + " is not a regular file");
   }
-  if (st.st_size > 16 * 1024 * 1024) {
+  if (uint64_t(st.st_size) > MAX_PREFS_FILE_BYTES) {
     ::close(fd);
     return Error::failed(path + " is larger than 16 MiB");
   }
-  std::string data;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return Error::failed("read " + path + ": " + errnoText(err));
-    }
-    if (n == 0) break;
-    data.append(buf, size_t(n));
-  }
+  auto data = readFdToEnd(fd, MAX_PREFS_FILE_BYTES);  // the file may grow after fstat
   ::close(fd);
+  if (!data) {
+    if (data.error().kind == ErrorKind::INVALID) return Error::failed(path + " is larger than 16 MiB");
+    return Error::failed("read " + path + ": " + data.error().message);
+  }
   return data;
 }
 
