@@ -13,9 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <filesystem>
-#include <thread>
 
 #include "libs/bus/bus.h"
 #include "libs/bus/bus_test_util.h"
@@ -26,7 +24,7 @@ namespace tnet {
 namespace {
 
 using namespace std::chrono_literals;
-using bus::testing::runAs;
+using bus::testing::ChildAs;
 using bus::testing::runUntil;
 using bus::testing::TempRuntime;
 
@@ -39,22 +37,21 @@ uid_t uidOf(const char* name) {
   return pw ? pw->pw_uid : static_cast<uid_t>(-1);
 }
 
-// Calls sys.health on wgd as `uid`; returns 0 ok, 1 denied, other codes for anything else.
-int callHealthAs(uid_t uid, gid_t gid, const std::string& runtime) {
-  return runAs(uid, gid, [&]() -> int {
-    bus::Loop loop;
-    auto b = bus::Bus::create(loop, bus::BusOptions{runtime, "operator"});
-    if (!b) return 10;
-    std::optional<Result<bus::Reply>> r;
-    (*b)->call(
-        "wgd", "sys.health", [](auto p) { p.template initAs<schema::Empty>(); }, 3000ms,
-        [&](Result<bus::Reply> res) { r = std::move(res); });
-    runUntil(
-        loop, [&] { return r.has_value(); }, 5000ms);
-    if (!r) return 11;
-    if (*r) return 0;
-    return r->error().kind == ErrorKind::DENIED ? 1 : 12;
-  });
+// Calls sys.health on wgd (run in a ChildAs as the caller's uid); returns 0 ok, 1 denied, other
+// codes for anything else.
+int callHealth(const std::string& runtime) {
+  bus::Loop loop;
+  auto b = bus::Bus::create(loop, bus::BusOptions{runtime, "operator"});
+  if (!b) return 10;
+  std::optional<Result<bus::Reply>> r;
+  (*b)->call(
+      "wgd", "sys.health", [](auto p) { p.template initAs<schema::Empty>(); }, 3000ms,
+      [&](Result<bus::Reply> res) { r = std::move(res); });
+  runUntil(
+      loop, [&] { return r.has_value(); }, 5000ms);
+  if (!r) return 11;
+  if (*r) return 0;
+  return r->error().kind == ErrorKind::DENIED ? 1 : 12;
 }
 
 TEST(WgdRootContract, RunsAsItsUserAndEnforcesCallerAcls) {
@@ -82,6 +79,9 @@ TEST(WgdRootContract, RunsAsItsUserAndEnforcesCallerAcls) {
   ASSERT_EQ(chmod(notifyPath.c_str(), 0666), 0);
 
   std::string bin = wgdBinary(), runtime = rt.path();
+  // The callers fork now, before this process has any ZeroMQ thread (bus_test_util.h: ChildAs).
+  ChildAs asIpnd(ipndUid, gid, [&] { return callHealth(runtime); });
+  ChildAs asApid(apidUid, gid, [&] { return callHealth(runtime); });
   pid_t pid = fork();
   if (pid == 0) {
     if (setgroups(0, nullptr) != 0 || setresgid(gid, gid, gid) != 0 ||
@@ -122,16 +122,14 @@ TEST(WgdRootContract, RunsAsItsUserAndEnforcesCallerAcls) {
   ASSERT_TRUE(runUntil(
       loop, [&] { return (*op)->stats().eventsReceived > 1; }, 3000ms));
 
-  std::atomic<int> asIpnd{-1}, asApid{-1};
-  std::thread callers([&] {
-    asIpnd = callHealthAs(ipndUid, gid, runtime);
-    asApid = callHealthAs(apidUid, gid, runtime);
-  });
+  asIpnd.start();
   ASSERT_TRUE(runUntil(
-      loop, [&] { return asApid.load() >= 0 && !violations.empty(); }, 10000ms));
-  callers.join();
-  EXPECT_EQ(asIpnd.load(), 0) << "ipnd may call sys.health";
-  EXPECT_EQ(asApid.load(), 1) << "apid may not call sys.health";
+      loop, [&] { return asIpnd.poll().has_value(); }, 10000ms));
+  asApid.start();
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return asApid.poll().has_value() && !violations.empty(); }, 10000ms));
+  EXPECT_EQ(asIpnd.poll(), 0) << "ipnd may call sys.health";
+  EXPECT_EQ(asApid.poll(), 1) << "apid may not call sys.health";
   ASSERT_EQ(violations.size(), 1u);
   EXPECT_EQ(violations[0], "apid sys.health");
 
