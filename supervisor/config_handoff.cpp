@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "libs/base/fd_read.h"
 #include "libs/ipn/config_valpha.h"
 
 namespace tnet::supervisor {
@@ -21,27 +22,14 @@ Result<std::string> readSmallFile(const std::string& path, size_t limit, const c
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return Error::failed(std::string("cannot read ") + what + " " + path + ": " + std::strerror(errno));
-  std::string out;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      return Error::failed(std::string("cannot read ") + what + " " + path + ": " + std::strerror(err));
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > limit) {
-      close(fd);
-      sodium_memzero(out.data(), out.size());
-      return Error::invalid(std::string(what) + " " + path + " is larger than " + std::to_string(limit) +
-                            " bytes");
-    }
-  }
+  auto out = readFdToEnd(fd, limit);
   close(fd);
-  return out;
+  if (out) return out;
+  if (out.error().kind == ErrorKind::INVALID) {
+    return Error::invalid(std::string(what) + " " + path + " is larger than " + std::to_string(limit) +
+                          " bytes");
+  }
+  return Error::failed(std::string("cannot read ") + what + " " + path + ": " + out.error().message);
 }
 
 std::string trimSpace(std::string s) {

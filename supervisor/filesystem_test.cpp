@@ -138,6 +138,19 @@ TEST_F(TempDirTest, ConfigIsValidatedAndFileAuthKeysResolved) {
   ASSERT_FALSE(noKey);
   EXPECT_NE(noKey.error().message.find("/nonexistent/key"), std::string::npos);
   EXPECT_FALSE(loadConfigForIpnd(dir_ + "/missing.json"));
+
+  // An oversized auth key file is refused with its path and the cap named, never truncated.
+  fp = fopen(keyFile.c_str(), "w");
+  for (int i = 0; i < 100000; ++i) fputc('k', fp);
+  fclose(fp);
+  fp = fopen(cfg.c_str(), "w");
+  fprintf(fp, "{\"Version\":\"alpha0\",\"AuthKey\":\"file:%s\"}", keyFile.c_str());
+  fclose(fp);
+  auto huge = loadConfigForIpnd(cfg);
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.error().kind, ErrorKind::INVALID);
+  EXPECT_NE(huge.error().message.find("auth key file " + keyFile + " is larger than"), std::string::npos)
+      << huge.error().message;
 }
 
 }  // namespace

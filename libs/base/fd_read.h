@@ -1,5 +1,5 @@
 // Reading a whole file descriptor with a size cap: the one read loop for config and state files
-// (ipnd's --config-fd and prefs file; the supervisor's config handoff could use it too).
+// (ipnd's --config-fd and prefs file, the supervisor's config and auth-key files).
 #pragma once
 
 #include <cstddef>
