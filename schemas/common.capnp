@@ -110,3 +110,14 @@ struct Violation {
 struct SetLogLevelParams {
   level @0 :UInt8;
 }
+
+# A config generation (ARCHITECTURE.md §Startup): (ipnd's bus epoch, n). A service accepts any
+# config from a newer epoch, or a larger n within the same epoch, and acknowledges what it applied.
+struct Generation {
+  epoch @0 :UInt64;
+  n @1 :UInt64;
+}
+
+struct ConfigAck {
+  applied @0 :Generation;
+}
