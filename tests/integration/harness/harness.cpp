@@ -6,6 +6,8 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -369,6 +371,44 @@ Result<HttpResponse> localApi(const std::string& socket, const std::string& meth
   return parseResponse(raw);
 }
 
+Result<HttpResponse> httpRequest(const std::string& host, uint16_t port, const std::string& method,
+                                 const std::string& path, const std::string& body,
+                                 std::chrono::milliseconds timeout) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof(*v4);
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof(*v6);
+  } else {
+    return Error::invalid("not an IP address: " + host);
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Error::failed("socket failed");
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    int err = errno;
+    close(fd);
+    return Error::disconnected("connect " + host + ":" + std::to_string(port) + ": " + std::strerror(err));
+  }
+  std::string hostHeader = ss.ss_family == AF_INET6 ? "[" + host + "]" : host;
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: " + hostHeader + ":" + std::to_string(port) +
+                    "\r\nUser-Agent: tnet-harness\r\nConnection: close\r\n";
+  if (!body.empty() || method == "POST" || method == "PATCH" || method == "PUT") {
+    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  req += "\r\n" + body;
+  auto raw = exchange(fd, req, scaled(timeout));
+  close(fd);
+  if (!raw) return raw.error();
+  return parseResponse(*raw);
+}
+
 bool socketAccepts(const std::string& path) {
   auto fd = connectUnix(path);
   if (!fd) return false;
@@ -502,6 +542,90 @@ Result<HttpResponse> Suite::get(const std::string& path, std::optional<uid_t> as
 Result<HttpResponse> Suite::request(const std::string& method, const std::string& path,
                                     const std::string& body, std::optional<uid_t> asUid) const {
   return localApi(socket_, method, path, body, asUid);
+}
+
+Fixture::Fixture(std::string name, FixtureOptions opts) : name_(std::move(name)), opts_(std::move(opts)) {
+  static std::atomic<int> counter{0};
+  std::string base = std::filesystem::temp_directory_path().string() + "/tnet-fixture-" + name_ + "-" +
+                     std::to_string(getpid()) + "-" + std::to_string(counter++);
+  portFile_ = base + ".port";
+  logPath_ = base + ".log";
+}
+
+Fixture::~Fixture() {
+  if (pid_ > 0 && !exited_) {
+    kill(-pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    waitUntil([&] { return liveProcessesInGroup(pid_) == 0; }, 5s);
+  }
+  unlink(portFile_.c_str());
+  unlink(logPath_.c_str());
+}
+
+bool Fixture::running() const {
+  if (pid_ <= 0 || exited_) return false;
+  if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+    exited_ = true;
+    return false;
+  }
+  return true;
+}
+
+Result<void> Fixture::start() {
+  if (running()) return Error::failed(name_ + " is already running");
+  auto exe = findBinary(name_);
+  if (!exe) return Error::failed(name_ + " is not built");
+  unlink(portFile_.c_str());
+  std::vector<std::string> argv = opts_.wrapper;
+  argv.push_back(*exe);
+  argv.insert(argv.end(), opts_.args.begin(), opts_.args.end());
+  argv.insert(argv.end(), {"--port-file", portFile_});
+  CStrings args(argv);
+  CStrings env(mergedEnvironment(opts_.env));
+  int logFd = open(logPath_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (logFd < 0) return Error::failed("cannot create " + logPath_);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    dup2(logFd, 1);
+    dup2(logFd, 2);
+    int devNull = open("/dev/null", O_RDONLY);
+    dup2(devNull, 0);
+    execvpe(args.ptrs[0], args.ptrs.data(), env.ptrs.data());
+    _exit(127);
+  }
+  close(logFd);
+  if (pid < 0) return Error::failed("fork failed");
+  setpgid(pid, pid);
+  pid_ = pid;
+  exited_ = false;
+  bool ok = waitUntil(
+      [&] {
+        if (!running()) return true;
+        std::string text = readWholeFile(portFile_);
+        // Written as "<port>\n"; a partial write has no newline yet.
+        return !text.empty() && text.back() == '\n';
+      },
+      scaled(opts_.readyTimeout));
+  if (!running()) return Error::failed(name_ + " exited during start:\n" + output());
+  if (!ok) return Error::failed(name_ + " did not write its port file in time:\n" + output());
+  port_ = static_cast<uint16_t>(std::atoi(readWholeFile(portFile_).c_str()));
+  if (port_ == 0) return Error::failed(name_ + " wrote no port:\n" + output());
+  return {};
+}
+
+void Fixture::stop(std::chrono::milliseconds timeout) {
+  if (!running()) return;
+  kill(-pid_, SIGTERM);
+  if (!waitUntil([&] { return !running(); }, scaled(timeout))) {
+    kill(-pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    exited_ = true;
+  }
+}
+
+std::string Fixture::output() const {
+  return readWholeFile(logPath_);
 }
 
 ProcessResult runTnet(const std::string& socket, const std::vector<std::string>& args,

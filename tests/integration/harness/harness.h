@@ -85,6 +85,11 @@ Result<HttpResponse> localApi(const std::string& socket, const std::string& meth
                               const std::string& body = "", std::optional<uid_t> asUid = std::nullopt,
                               std::chrono::milliseconds timeout = 10s);
 
+// One HTTP/1.1 request over TCP to host:port (a fixture's admin API, a page behind a proxy).
+Result<HttpResponse> httpRequest(const std::string& host, uint16_t port, const std::string& method,
+                                 const std::string& path, const std::string& body = "",
+                                 std::chrono::milliseconds timeout = 10s);
+
 // Whether something accepts connections on the Unix socket path.
 bool socketAccepts(const std::string& path);
 
@@ -139,6 +144,44 @@ class Suite {
   std::string ownedRuntimeDir_;  // chosen by us: removed with the object
   pid_t pid_ = 0;
   mutable int status_ = 0;
+  mutable bool exited_ = false;
+};
+
+struct FixtureOptions {
+  std::vector<std::string> args;           // flags besides --port-file
+  std::map<std::string, std::string> env;  // extra environment
+  std::vector<std::string> wrapper;        // e.g. NetNamespace::exec({}) to run inside a netns
+  std::chrono::milliseconds readyTimeout = 10s;  // scaled
+};
+
+// A test server binary (testcontrol, testderp) in its own process group. It is started with
+// `--port-file <tmp>` and is ready once that file holds its listening port. The destructor kills
+// the group and reaps it, whatever the test did.
+class Fixture {
+ public:
+  Fixture(std::string name, FixtureOptions opts);
+  ~Fixture();
+  Fixture(const Fixture&) = delete;
+  Fixture& operator=(const Fixture&) = delete;
+
+  // Starts (or restarts after stop()) the binary and waits for its port file.
+  Result<void> start();
+  // SIGTERM, then SIGKILL after the (scaled) timeout; reaps it.
+  void stop(std::chrono::milliseconds timeout = 5s);
+  bool running() const;
+
+  uint16_t port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string output() const;  // stdout + stderr so far
+  FixtureOptions& options() { return opts_; }
+
+ private:
+  std::string name_;
+  FixtureOptions opts_;
+  std::string portFile_;
+  std::string logPath_;
+  pid_t pid_ = 0;
+  uint16_t port_ = 0;
   mutable bool exited_ = false;
 };
 
