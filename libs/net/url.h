@@ -1,0 +1,26 @@
+// The URLs libs/net accepts: http:// or https://, a host (name, IPv4, or [IPv6]), an optional
+// port, and a path with optional query. No user info, no fragment. I/O-free.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "libs/base/result.h"
+
+namespace tnet::net {
+
+struct Url {
+  bool tls = false;      // https
+  std::string host;      // without brackets for IPv6
+  uint16_t port = 0;     // the explicit port, or 80 / 443 from the scheme
+  bool explicitPort = false;
+  std::string target;    // "/path?query", "/" when empty
+
+  // "host" or "host:port" (IPv6 in brackets), as the Host header wants it.
+  std::string hostHeader() const;
+};
+
+Result<Url> parseUrl(std::string_view text);
+
+}  // namespace tnet::net
