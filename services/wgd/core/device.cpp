@@ -78,7 +78,7 @@ Result<PeerId> Device::addPeer(const PeerConfig& config) {
   peer->id = nextPeerId_++;
   peer->publicKey = config.publicKey;
   peer->handshake.remoteStatic = config.publicKey;
-  if (!crypto::x25519(peer->handshake.precomputedStaticStatic, identity_.privateKey, config.publicKey)) {
+  if (!crypto::x25519(peer->handshake.precomputedStaticStatic, identity_.privateKey(), config.publicKey)) {
     return Error::invalid("wireguard: peer public key is low-order");
   }
   peer->cookieGenerator.init(config.publicKey);
@@ -110,6 +110,31 @@ void Device::setEndpoint(PeerId id, const Endpoint& endpoint) {
   if (Peer* peer = findPeer(id)) peer->endpoint = endpoint;
 }
 
+void Device::setAllowedIps(PeerId id, const std::vector<IpPrefix>& allowedIps) {
+  if (!findPeer(id)) return;
+  allowedIps_.removePeer(id);
+  for (const IpPrefix& p : allowedIps) allowedIps_.insert(p, id);
+}
+
+void Device::setPrivateKey(const Key32& privateKey) {
+  identity_.reset(privateKey);
+  cookieChecker_.init(identity_.publicKey);
+  if (auto same = peerByKey(identity_.publicKey)) removePeer(*same);
+  for (auto& [id, peer] : peers_) {
+    zeroAndFlushAll(*peer);
+    for (PeerTimer* t : {&peer->retransmitHandshake, &peer->sendKeepalive, &peer->newHandshake,
+                         &peer->zeroKeyMaterial, &peer->persistentKeepalive}) {
+      t->del();
+    }
+    peer->handshakeAttempts = 0;
+    peer->handshake.lastSentHandshake.reset();
+    // addPeer refused low-order keys, so this cannot fail for a peer we hold.
+    if (!crypto::x25519(peer->handshake.precomputedStaticStatic, identity_.privateKey(), peer->publicKey)) {
+      crypto::wipe(peer->handshake.precomputedStaticStatic);
+    }
+  }
+}
+
 std::optional<PeerStatus> Device::peerStatus(PeerId id) const {
   const Peer* peer = findPeer(id);
   if (!peer) return std::nullopt;
@@ -123,6 +148,8 @@ std::optional<PeerStatus> Device::peerStatus(PeerId id) const {
   s.handshakeAttempts = peer->handshakeAttempts;
   s.txBytes = peer->txBytes;
   s.rxBytes = peer->rxBytes;
+  s.handshakeInProgress = peer->handshake.stage == HandshakeStage::INITIATION_CREATED;
+  if (peer->current) s.keypairCreated = peer->current->created;
   return s;
 }
 

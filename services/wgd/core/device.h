@@ -37,7 +37,7 @@ namespace tnet::wg {
 inline constexpr PeerId NO_PEER = 0;
 
 struct Endpoint {
-  static constexpr size_t MAX_SIZE = 32;
+  static constexpr size_t MAX_SIZE = 64;  // wgd uses magicsockd's 51-byte datagram header
   std::array<uint8_t, MAX_SIZE> bytes{};
   uint8_t size = 0;
 
@@ -134,6 +134,8 @@ struct PeerStatus {
   size_t stagedPackets = 0;
   uint32_t handshakeAttempts = 0;
   uint64_t txBytes = 0, rxBytes = 0;
+  bool handshakeInProgress = false;        // our initiation awaits its response
+  std::optional<Duration> keypairCreated;  // monotonic; the current key pair's birth
 };
 
 class Device {
@@ -150,6 +152,12 @@ class Device {
   void removePeer(PeerId peer);
   std::optional<PeerId> peerByKey(const Key32& publicKey) const;
   void setEndpoint(PeerId peer, const Endpoint& endpoint);
+  // Replaces the peer's AllowedIPs (a prefix another peer held moves to this one).
+  void setAllowedIps(PeerId peer, const std::vector<IpPrefix>& allowedIps);
+  // A new static key (wireguard-go SetPrivateKey): a peer with the new public key is removed,
+  // every peer's static-static secret is recomputed and all sessions, handshakes in progress,
+  // staged packets and timers are dropped, since they were bound to the old key.
+  void setPrivateKey(const Key32& privateKey);
   std::optional<PeerStatus> peerStatus(PeerId peer) const;
 
   DatagramResult handleDatagram(ByteSpan datagram, const Endpoint& from, Now now);

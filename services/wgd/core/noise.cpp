@@ -61,11 +61,12 @@ const Key32& initialHash() {
   return initial().hash;
 }
 
-StaticIdentity::StaticIdentity(const Key32& priv) : privateKey(clamped(priv)) {
-  crypto::x25519Base(publicKey, privateKey);
-}
-StaticIdentity::~StaticIdentity() {
-  crypto::wipe(privateKey);
+void StaticIdentity::reset(const Key32& priv) {
+  crypto::init();
+  Key32 k = clamped(priv);
+  privateKey_ = crypto::PrivateKey::fromSpan(k);
+  crypto::wipe(k);
+  crypto::x25519Base(publicKey, privateKey_.raw());
 }
 
 HandshakeState::~HandshakeState() {
@@ -137,7 +138,7 @@ std::optional<InitiationOpening> openInitiationStatic(const StaticIdentity& self
   mixHash(o.hash, o.hash, msg.ephemeral);
   mixKey(o.chainKey, initialChainKey(), msg.ephemeral);
   Key32 ss, key;
-  if (!crypto::x25519(ss, self.privateKey, msg.ephemeral)) return std::nullopt;
+  if (!crypto::x25519(ss, self.privateKey(), msg.ephemeral)) return std::nullopt;
   kdf2(o.chainKey, key, ss);
   const bool ok = crypto::aeadOpen(o.peerStatic, key, ZERO_NONCE, msg.encryptedStatic, o.hash);
   crypto::wipe(ss);
@@ -216,7 +217,7 @@ bool consumeResponse(const StaticIdentity& self, HandshakeState& hs, const wire:
   bool ok = crypto::x25519(ss, hs.localEphemeral, msg.ephemeral);
   if (ok) {
     mixKey(chainKey, chainKey, ss);
-    ok = crypto::x25519(ss, self.privateKey, msg.ephemeral);
+    ok = crypto::x25519(ss, self.privateKey(), msg.ephemeral);
   }
   Key32 tau, key, c;
   if (ok) {

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "libs/crypto/crypto.h"
+#include "libs/crypto/secret.h"
 #include "libs/wire/wireguard_messages.h"
 #include "services/wgd/core/tai64n.h"
 
@@ -18,14 +19,20 @@ using crypto::Key32;
 const Key32& initialChainKey();
 const Key32& initialHash();
 
+// Our static key pair. The private half lives in sodium_malloc memory (crypto::PrivateKey), as
+// every long-lived private key does (ARCHITECTURE.md §Keys).
 struct StaticIdentity {
-  Key32 privateKey{};
   Key32 publicKey{};
   StaticIdentity() = default;
-  explicit StaticIdentity(const Key32& priv);
-  ~StaticIdentity();
+  explicit StaticIdentity(const Key32& priv) { reset(priv); }
   StaticIdentity(const StaticIdentity&) = delete;
   StaticIdentity& operator=(const StaticIdentity&) = delete;
+  // Replaces the key pair (clamped, as wireguard-go clamps what it is given).
+  void reset(const Key32& priv);
+  const Key32& privateKey() const { return privateKey_.raw(); }
+
+ private:
+  crypto::PrivateKey privateKey_;
 };
 
 enum class HandshakeStage {

@@ -106,7 +106,7 @@ TEST_F(WireguardVectors, HandshakeAndTransportByteForByte) {
 
   HandshakeState hsI;
   hsI.remoteStatic = responder.publicKey;
-  ASSERT_TRUE(crypto::x25519(hsI.precomputedStaticStatic, initiator.privateKey, responder.publicKey));
+  ASSERT_TRUE(crypto::x25519(hsI.precomputedStaticStatic, initiator.privateKey(), responder.publicKey));
   auto init = createInitiation(initiator, hsI, vectorKey(v_, "initiator eph priv"),
                                tai64nFromUnix(std::chrono::seconds(1700000000)), 0x01020304);
   ASSERT_TRUE(init);
@@ -128,7 +128,7 @@ TEST_F(WireguardVectors, HandshakeAndTransportByteForByte) {
   EXPECT_EQ(opening->peerStatic, initiator.publicKey);
   HandshakeState hsR;
   hsR.remoteStatic = initiator.publicKey;
-  ASSERT_TRUE(crypto::x25519(hsR.precomputedStaticStatic, responder.privateKey, initiator.publicKey));
+  ASSERT_TRUE(crypto::x25519(hsR.precomputedStaticStatic, responder.privateKey(), initiator.publicKey));
   auto ts = openInitiationTimestamp(*opening, hsR.precomputedStaticStatic, *parsed);
   ASSERT_TRUE(ts);
   EXPECT_EQ(hex(*ts), "400000006553f10a00000000");
