@@ -6,6 +6,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/duration.h"
+#include "cli/install_cli.h"
 #include "cli/socket_path.h"
 
 namespace {
@@ -162,6 +163,8 @@ int run(int argc, char** argv) {
   auto* isolation = debug->add_subcommand(
       "isolation", "Show each service's confinement: uid, no_new_privs, capabilities, seccomp, netns");
 
+  auto installCommands = addInstallCommands(app);
+
   std::vector<const char*> cargv;
   cargv.push_back(argv[0]);
   for (const auto& a : args) cargv.push_back(a.c_str());
@@ -225,6 +228,7 @@ int run(int argc, char** argv) {
   if (status->parsed()) return runStatus(ctx, statusArgs);
   if (version->parsed()) return runVersion(versionArgs.daemon ? &ctx : nullptr, versionArgs);
   if (isolation->parsed()) return runDebugIsolation(ctx);
+  if (auto rc = runInstallCommands(*installCommands)) return *rc;
   return usageError(app, "unknown subcommand");
 }
 
