@@ -13,6 +13,7 @@
 
 #include "libs/log/log.h"
 #include "libs/sandbox/isolation.h"
+#include "libs/sandbox/seccomp.h"
 #include "schemas/common.capnp.h"
 
 namespace tnet::service {
@@ -144,6 +145,29 @@ Result<void> ensureDir(const std::string& dir, const char* what) {
   return {};
 }
 
+// The service narrows itself once start() has opened what it needs (docs/hardening.md):
+// TAILNETD_SECCOMP's mode, the service's allow-list from libs/sandbox/seccomp_policy.cpp.
+Result<void> confineSelf(const std::string& name) {
+  auto& logger = log::logger();
+  auto c = sandbox::confineService(name);
+  if (!c) return c.error();
+  logger.info("service.seccomp mode={} syscalls={}", sandbox::seccompModeName(c->mode), c->syscalls);
+  auto probe = sandbox::forbiddenSyscallProbe();
+  if (!probe) return probe.error();
+  if (*probe) {
+    // Test knob: under kill mode the process dies here by SIGSYS, never holding the socket.
+    logger.warn("service.seccomp.test-probe probe={} trying socket(AF_INET)", **probe);
+    int got = sandbox::runForbiddenSyscallProbe(**probe);
+    if (got >= 0) {
+      logger.error("service.seccomp.test-probe got a socket: the filter did not stop it (mode={})",
+                   sandbox::seccompModeName(c->mode));
+    } else {
+      logger.warn("service.seccomp.test-probe refused err={}", log::quote(std::strerror(-got)));
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 int run(const ServiceMain& spec, int argc, char** argv) {
@@ -218,6 +242,14 @@ int run(const ServiceMain& spec, int argc, char** argv) {
       }
       appState = std::move(*started);
     }
+    if (auto confined = confineSelf(spec.name); !confined) {
+      logger.error("service.start.failed err={}", log::quote(confined.error().message));
+      sigWatch.reset();
+      appState.reset();
+      close(sigFd);
+      return 1;
+    }
+    service->setHealth(service->healthState(), service->healthMessage());  // now with Seccomp: 2
     // READY means "endpoints and ZAP handler bound", never "configured" (ARCHITECTURE §Startup).
     notifyReady();
     logger.info("service.ready runtime={} state={} epoch={} pid={}", log::quote(options.runtimeDir),

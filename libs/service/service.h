@@ -50,6 +50,7 @@ class Service {
   // Publishes <svc>.health (retained) with fresh isolation facts; sys.health answers the same.
   void setHealth(HealthState state, std::string message);
   HealthState healthState() const { return healthState_; }
+  const std::string& healthMessage() const { return healthMessage_; }
 
   // Runs on SIGTERM/SIGINT (or stop()) before the loop stops, in registration order.
   void onShutdown(std::function<void()> fn);
