@@ -18,7 +18,8 @@ const std::vector<std::string>& baseSyscalls() {
       // threads and synchronisation (libzmq I/O threads, std::thread, Asio)
       "clone", "clone3", "futex", "futex_waitv", "set_robust_list", "get_robust_list", "set_tid_address",
       "rseq", "gettid", "getpid", "getppid", "tgkill", "tkill", "exit", "exit_group", "sched_yield",
-      "sched_getaffinity", "sched_getparam", "sched_getscheduler", "sched_get_priority_max",
+      "sched_getaffinity", "sched_setaffinity", "sched_getparam", "sched_setparam", "sched_getscheduler",
+      "sched_setscheduler", "sched_get_priority_max",
       "sched_get_priority_min", "getcpu", "restart_syscall",
       // time
       "nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres", "gettimeofday", "time",
