@@ -14,11 +14,16 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
 
 #include "libs/bus/bus.h"
 #include "libs/bus/bus_test_util.h"
 #include "libs/bus/endpoints.h"
+#include "libs/crypto/secret.h"
 #include "schemas/common.capnp.h"
+#include "schemas/wgd.capnp.h"
 
 namespace tnet {
 namespace {
@@ -54,11 +59,68 @@ int callHealth(const std::string& runtime) {
   return r->error().kind == ErrorKind::DENIED ? 1 : 12;
 }
 
+// Calls wgd.derpClientInfo (run in a ChildAs); 0 = a 32+24+16+32-byte frame, 1 = denied.
+int callDerpClientInfo(const std::string& runtime) {
+  crypto::init();
+  bus::Loop loop;
+  auto b = bus::Bus::create(loop, bus::BusOptions{runtime, "operator"});
+  if (!b) return 10;
+  const crypto::Key32 server = crypto::PrivateKey::generate().publicKey();
+  std::optional<Result<bus::Reply>> r;
+  (*b)->call(
+      "wgd", "wgd.derpClientInfo",
+      [&](auto p) {
+        p.template initAs<schema::DerpClientInfoParams>().setServerPublic(
+            capnp::Data::Reader(server.data(), server.size()));
+      },
+      3000ms, [&](Result<bus::Reply> res) { r = std::move(res); });
+  runUntil(
+      loop, [&] { return r.has_value(); }, 5000ms);
+  if (!r) return 11;
+  if (*r) return r->value().as<schema::DerpClientInfoReply>().getFrame().size() == 32 + 24 + 16 + 32 ? 0 : 13;
+  return r->error().kind == ErrorKind::DENIED ? 1 : 12;
+}
+
+// Every socket wgd holds is a unix socket: its inodes appear in its namespace's net/unix and in
+// none of tcp, udp, raw, packet or netlink (ARCHITECTURE.md: wgd never touches the network).
+void expectOnlyUnixSockets(pid_t pid) {
+  std::set<std::string> inodes;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(e.path(), ec).string();
+    if (!ec && target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
+  }
+  ASSERT_FALSE(inodes.empty()) << "wgd has its bus sockets";
+  auto table = [&](const char* name) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/net/" + name);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  auto hasInode = [](const std::string& text, const std::string& inode) {
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+      std::istringstream words(line);
+      std::string w;
+      while (words >> w)
+        if (w == inode) return true;
+    }
+    return false;
+  };
+  const std::string unixTable = table("unix");
+  for (const auto& inode : inodes) {
+    EXPECT_TRUE(hasInode(unixTable, inode)) << "socket " << inode << " is not a unix socket";
+    for (const char* t : {"tcp", "tcp6", "udp", "udp6", "raw", "raw6", "packet", "netlink", "udplite", "udplite6"}) {
+      EXPECT_FALSE(hasInode(table(t), inode)) << "socket " << inode << " is in net/" << t;
+    }
+  }
+}
+
 TEST(WgdRootContract, RunsAsItsUserAndEnforcesCallerAcls) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to run wgd as tailnetd-wgd";
-  uid_t wgdUid = uidOf("tailnetd-wgd"), ipndUid = uidOf("tailnetd-ipnd"), apidUid = uidOf("tailnetd-apid");
+  uid_t wgdUid = uidOf("tailnetd-wgd"), ipndUid = uidOf("tailnetd-ipnd"), apidUid = uidOf("tailnetd-apid"),
+        magicsockdUid = uidOf("tailnetd-magicsockd");
   struct group* grp = getgrnam("tailnetd");
-  if (wgdUid == uid_t(-1) || ipndUid == uid_t(-1) || apidUid == uid_t(-1) || !grp) {
+  if (wgdUid == uid_t(-1) || ipndUid == uid_t(-1) || apidUid == uid_t(-1) || magicsockdUid == uid_t(-1) || !grp) {
     GTEST_SKIP() << "users missing: run systemd-sysusers packaging/sysusers.d/tailnetd.conf";
   }
   gid_t gid = grp->gr_gid;
@@ -82,6 +144,8 @@ TEST(WgdRootContract, RunsAsItsUserAndEnforcesCallerAcls) {
   // The callers fork now, before this process has any ZeroMQ thread (bus_test_util.h: ChildAs).
   ChildAs asIpnd(ipndUid, gid, [&] { return callHealth(runtime); });
   ChildAs asApid(apidUid, gid, [&] { return callHealth(runtime); });
+  ChildAs clientInfoAsMagicsockd(magicsockdUid, gid, [&] { return callDerpClientInfo(runtime); });
+  ChildAs clientInfoAsIpnd(ipndUid, gid, [&] { return callDerpClientInfo(runtime); });
   pid_t pid = fork();
   if (pid == 0) {
     if (setgroups(0, nullptr) != 0 || setresgid(gid, gid, gid) != 0 ||
@@ -132,6 +196,48 @@ TEST(WgdRootContract, RunsAsItsUserAndEnforcesCallerAcls) {
   EXPECT_EQ(asApid.poll(), 1) << "apid may not call sys.health";
   ASSERT_EQ(violations.size(), 1u);
   EXPECT_EQ(violations[0], "apid sys.health");
+
+  // The node key: the operator (root) plays ipnd's part; then only magicsockd may have the
+  // ClientInfo sealed.
+  std::optional<Result<bus::Reply>> prepared, committed;
+  (*op)->call(
+      "wgd", "wgd.prepareNodeKey", [](auto p) { p.template initAs<schema::Empty>(); }, 3000ms,
+      [&](Result<bus::Reply> r) { prepared = std::move(r); });
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return prepared.has_value(); }, 5000ms));
+  ASSERT_TRUE(*prepared) << prepared->error().message;
+  const std::string nodePublic = prepared->value().as<schema::NodeKey>().getNodePublic().cStr();
+  (*op)->call(
+      "wgd", "wgd.commitNodeKey",
+      [&](auto p) { p.template initAs<schema::NodeKey>().setNodePublic(nodePublic); }, 3000ms,
+      [&](Result<bus::Reply> r) { committed = std::move(r); });
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return committed.has_value(); }, 5000ms));
+  ASSERT_TRUE(*committed) << committed->error().message;
+  struct stat keySt {};
+  ASSERT_EQ(stat((state + "/node.key").c_str(), &keySt), 0);
+  EXPECT_EQ(keySt.st_uid, wgdUid);
+  EXPECT_EQ(keySt.st_mode & 0777, 0600u);
+  clientInfoAsMagicsockd.start();
+  clientInfoAsIpnd.start();
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return clientInfoAsMagicsockd.poll() && clientInfoAsIpnd.poll() && violations.size() >= 2; },
+      10000ms));
+  EXPECT_EQ(clientInfoAsMagicsockd.poll(), 0) << "magicsockd may have its DERP ClientInfo sealed";
+  EXPECT_EQ(clientInfoAsIpnd.poll(), 1) << "ipnd may not";
+  EXPECT_EQ(violations.back(), "ipnd wgd.derpClientInfo");
+
+  // No network sockets, no core dumps.
+  expectOnlyUnixSockets(pid);
+  std::ifstream limits("/proc/" + std::to_string(pid) + "/limits");
+  std::string line, coreLine;
+  while (std::getline(limits, line))
+    if (line.rfind("Max core file size", 0) == 0) coreLine = line;
+  std::istringstream words(coreLine.substr(std::string("Max core file size").size()));
+  std::string soft, hard;
+  words >> soft >> hard;
+  EXPECT_EQ(soft, "0") << coreLine;
+  EXPECT_EQ(hard, "0") << coreLine;
 
   kill(pid, SIGTERM);
   int status = 0;
