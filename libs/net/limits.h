@@ -30,6 +30,9 @@ constexpr uint32_t MAX_CONCURRENT_STREAMS = 250;
 // Socket-side: plaintext we hand to the socket before we stop pulling frames from nghttp2.
 constexpr size_t MAX_SOCKET_WRITE_QUEUE = 256 << 10;
 
+// Server: open TCP connections (HTTP/1.1 and Noise together); more are closed at accept.
+constexpr size_t MAX_SERVER_CONNECTIONS = 1024;
+
 // Go's controlhttp: the TLS (443) attempt starts this long after the plain HTTP one.
 constexpr std::chrono::milliseconds HTTPS_FALLBACK_DELAY{500};
 

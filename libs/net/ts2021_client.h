@@ -47,13 +47,17 @@ struct Ts2021ClientOptions {
   bool verifyTls = true;
   // Cap on a unary response body.
   size_t maxResponseBody = DEFAULT_MAX_UNARY_BODY;
+  // Override the ports Go's rules pick (tests: a port that refuses or stalls). 0 = from the URL.
+  uint16_t httpPort = 0;
+  uint16_t httpsPort = 0;
 };
 
 class Ts2021Client {
  public:
   struct Callbacks {
-    // The server's early payload (tailcfg.EarlyNoise), when it sends one, before connect's done.
-    std::function<void(const controlbase::EarlyNoise&, std::string json)> onEarlyPayload;
+    // The server's early payload (tailcfg.EarlyNoise), when it sends one; runs before connect's
+    // done (connect waits for the first 9 plaintext bytes, which the server sends at once).
+    std::function<void(const controlbase::EarlyNoise&)> onEarlyPayload;
     // The connection ended after connect succeeded: GOAWAY, EOF, a Noise or HTTP/2 error.
     // Not called for close() or the destructor.
     std::function<void(Error)> onClosed;
