@@ -74,7 +74,8 @@ const manifest :Manifest = (
                  (name = "wgd.commitNodeKey", callers = ["ipnd"]),
                  (name = "wgd.discardPendingKey", callers = ["ipnd"]),
                  (name = "wgd.derpClientInfo", callers = ["magicsockd"]) ],
-      pipesTo = ["netstackd", "magicsockd"], environment = [] ),
+      # TAILNETD_TEST_FORBIDDEN_SYSCALL: the seccomp test probe (docs/hardening.md).
+      pipesTo = ["netstackd", "magicsockd"], environment = ["TAILNETD_TEST_FORBIDDEN_SYSCALL"] ),
     ( name = "magicsockd", user = "tailnetd-magicsockd",
       publishes = ["magicsockd.health", "magicsockd.paths", "magicsockd.derp",
                    "magicsockd.discokey"],
