@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/random.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +17,8 @@
 #include "libs/sandbox/isolation.h"
 #include "schemas/common.capnp.h"
 #include "schemas/ipnd.capnp.h"
+#include "services/ipnd/app/capnp_facts.h"
+#include "services/ipnd/app/config_build.h"
 #include "services/ipnd/app/prefs_store.h"
 #include "services/ipnd/core/backend.h"
 
@@ -24,6 +27,51 @@ namespace tnet::ipnd {
 namespace {
 
 constexpr const char* OTHER_SERVICES[] = {"apid", "controld", "wgd", "magicsockd", "netstackd"};
+// Config pushes go in this order (docs/contracts.md §Service interfaces).
+constexpr const char* PUSH_ORDER[] = {"wgd", "magicsockd", "netstackd", "controld"};
+
+using namespace std::chrono_literals;
+constexpr auto KEY_CALL_TIMEOUT = 5s;      // wgd's key operations are local and quick
+constexpr auto LOGIN_CALL_TIMEOUT = 60s;   // controld answers once control answered the register
+constexpr auto CONFIG_CALL_TIMEOUT = 3s;
+
+std::string_view keyStepName(KeyStep::Kind k) {
+  switch (k) {
+    case KeyStep::Kind::PREPARE_KEY:
+      return "wgd.prepareNodeKey";
+    case KeyStep::Kind::LOGIN:
+      return "controld.login";
+    case KeyStep::Kind::COMMIT_KEY:
+      return "wgd.commitNodeKey";
+    case KeyStep::Kind::DISCARD_PENDING:
+      return "wgd.discardPendingKey";
+    case KeyStep::Kind::LOGOUT:
+      return "controld.logout";
+  }
+  return "unknown";
+}
+
+capnp::Data::Reader dataOf(const std::string& s) {
+  return kj::arrayPtr(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
+}
+
+// A copy of a retained event's value, kept until the next one.
+template <typename T>
+class Kept {
+ public:
+  void set(typename T::Reader r) {
+    msg_ = std::make_unique<capnp::MallocMessageBuilder>();
+    msg_->setRoot(r);
+  }
+  void reset() { msg_.reset(); }
+  std::optional<typename T::Reader> get() const {
+    if (!msg_) return std::nullopt;
+    return msg_->getRoot<T>().asReader();
+  }
+
+ private:
+  std::unique_ptr<capnp::MallocMessageBuilder> msg_;
+};
 
 int64_t nowUnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -129,7 +177,13 @@ ServiceHealth selfHealth(bool storeUsable) {
 // Everything the process owns; lives until shutdown.
 class App {
  public:
-  App(service::Service& svc, BackendOptions opts) : svc_(svc), backend_(std::move(opts)) {}
+  App(service::Service& svc, BackendOptions opts) : svc_(svc), osHostname_(opts.osHostname), backend_(std::move(opts)) {
+    struct utsname u {};
+    if (::uname(&u) == 0) {
+      osVersion_ = u.release;
+      machine_ = u.machine;
+    }
+  }
 
   Result<void> init(const AppOptions& options) {
     const std::string& stateDir = svc_.options().stateDir;
@@ -187,6 +241,7 @@ class App {
         flush();
       });
     }
+    subscribeServices();
     flush();
     svc_.setHealth(storeUsable_ ? service::HealthState::OK : service::HealthState::DEGRADED,
                    storeUsable_ ? "running" : "state store unhealthy");
@@ -194,6 +249,241 @@ class App {
   }
 
  private:
+  // A malformed message from another service must not take ipnd down: it is logged and
+  // ignored (the loop aborts on escaped exceptions).
+  template <typename Fn>
+  void guarded(std::string_view what, Fn&& fn) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      svc_.log().warn("bus.bad_message what={} err={}", what, log::quote(e.what()));
+    }
+  }
+
+  void subscribeServices() {
+    auto& bus = svc_.bus();
+    bus.subscribe("controld.netmap", [this](const bus::Event& ev) {
+      guarded("controld.netmap", [&] {
+        auto nm = ev.as<schema::Netmap>();
+        netmap_.set(nm);
+        backend_.onNetmap(netmapFacts(nm, std::time(nullptr)));
+        svc_.log().debug("netmap generation={} peers={}", nm.getGeneration(), nm.getPeers().size());
+      });
+      flush();
+    });
+    bus.subscribe("controld.status", [this](const bus::Event& ev) {
+      guarded("controld.status", [&] {
+        backend_.onControlStatus(controlStatusFacts(ev.as<schema::ControlStatus>(), ev.epoch), nowUnixMs());
+      });
+      flush();
+    });
+    bus.subscribe("wgd.peers", [this](const bus::Event& ev) {
+      guarded("wgd.peers", [&] {
+        auto u = wgPeersUpdate(ev.as<schema::WgPeers>());
+        backend_.onWgPeers(u.full || ev.fromSnapshot, u.changed, u.removed);
+      });
+      flush();
+    });
+    bus.subscribe("wgd.nodekey", [this](const bus::Event& ev) {
+      guarded("wgd.nodekey", [&] {
+        std::string current = ev.as<schema::NodeKeyState>().getCurrent().cStr();
+        const auto& ours = backend_.nodePublicKey();
+        std::optional<std::string> problem;
+        if (ours && !current.empty() && current != *ours) {
+          problem = "wgd holds node key " + current + ", not the registered " + *ours;
+        }
+        backend_.setServiceProblem("wgd-nodekey", problem);
+      });
+      flush();
+    });
+    bus.subscribe("magicsockd.discokey", [this](const bus::Event& ev) {
+      guarded("magicsockd.discokey",
+              [&] { backend_.onDiscoKey(ev.as<schema::DiscoKey>().getDiscoPublic().cStr()); });
+      flush();
+    });
+    bus.subscribe("magicsockd.derp", [this](const bus::Event& ev) {
+      guarded("magicsockd.derp", [&] {
+        auto d = ev.as<schema::DerpState>();
+        derp_.set(d);
+        backend_.onDerp(derpFacts(d));
+      });
+      flush();
+    });
+    bus.subscribe("magicsockd.paths", [this](const bus::Event& ev) {
+      guarded("magicsockd.paths", [&] { backend_.onPaths(pathFacts(ev.as<schema::Paths>())); });
+      flush();
+    });
+    // A (re)started service lost its config: push the latest generation again.
+    for (const char* svc : PUSH_ORDER) {
+      bus.onPeerEpoch(svc, [this, svc = std::string(svc)](uint64_t epoch) {
+        svc_.log().info("peer.epoch service={} epoch={}", svc, epoch);
+        if (svc == "magicsockd") {
+          derp_.reset();
+          backend_.onDerp(std::nullopt);  // the old process's DERP connections are gone
+        }
+        schedulePush();
+        flush();
+      });
+    }
+  }
+
+  // ---- the node-key lifecycle on the bus ----
+  void runKeyStep(const KeyStep& step) {
+    auto& bus = svc_.bus();
+    const uint64_t attempt = step.attempt;
+    const KeyStep::Kind kind = step.kind;
+    svc_.log().info("key.step step={} attempt={} node_key={} old_node_key={} interactive={} auth_key={}",
+                    keyStepName(kind), attempt, step.nodePublic, step.oldNodePublic, step.interactive,
+                    step.authKey.empty() ? "none" : "given");
+    auto failed = [this, attempt, kind](const Error& e) {
+      svc_.log().warn("key.step_failed step={} attempt={} err={}", keyStepName(kind), attempt, log::quote(e.message));
+      backend_.onKeyStepFailed(attempt, kind, e.message);
+    };
+    switch (kind) {
+      case KeyStep::Kind::PREPARE_KEY:
+        bus.call(
+            "wgd", "wgd.prepareNodeKey", [](capnp::AnyPointer::Builder b) { b.initAs<schema::Empty>(); },
+            KEY_CALL_TIMEOUT, [this, attempt, failed](Result<bus::Reply> r) {
+              if (!r) {
+                failed(r.error());
+              } else {
+                guarded("wgd.prepareNodeKey reply", [&] {
+                  backend_.onKeyPrepared(attempt, r->as<schema::NodeKey>().getNodePublic().cStr());
+                });
+              }
+              flush();
+            });
+        return;
+      case KeyStep::Kind::LOGIN: {
+        ConfigSources src = configSources();
+        std::string hi = hostinfoJson(src);
+        bus.call(
+            "controld", "controld.login",
+            [&](capnp::AnyPointer::Builder b) {
+              auto p = b.initAs<schema::LoginParams>();
+              p.setControlUrl(step.controlUrl);
+              p.setAuthKey(step.authKey);
+              p.setNodePublic(step.nodePublic);
+              p.setOldNodePublic(step.oldNodePublic);
+              p.setInteractive(step.interactive);
+              p.setHostinfoJson(dataOf(hi));
+              const auto& tags = backend_.prefs().advertiseTags;
+              if (tags) {
+                auto l = p.initTags(unsigned(tags->size()));
+                for (unsigned i = 0; i < tags->size(); ++i) l.set(i, (*tags)[i]);
+              }
+            },
+            LOGIN_CALL_TIMEOUT, [this, attempt, failed](Result<bus::Reply> r) {
+              if (!r) {
+                failed(r.error());
+              } else {
+                guarded("controld.login reply", [&] {
+                  auto rep = r->as<schema::LoginReply>();
+                  LoginResult lr;
+                  lr.authUrl = rep.getAuthUrl().cStr();
+                  lr.registered = rep.getRegistered();
+                  lr.machineAuthorized = rep.getMachineAuthorized();
+                  lr.nodeKeyExpired = rep.getNodeKeyExpired();
+                  lr.error = rep.getError().cStr();
+                  svc_.log().info("login.reply attempt={} registered={} auth_url={} error={}", attempt,
+                                  lr.registered, !lr.authUrl.empty(), log::quote(lr.error));
+                  backend_.onLoginReply(attempt, lr, nowUnixMs());
+                });
+              }
+              flush();
+            });
+        return;
+      }
+      case KeyStep::Kind::COMMIT_KEY:
+        bus.call(
+            "wgd", "wgd.commitNodeKey",
+            [&](capnp::AnyPointer::Builder b) { b.initAs<schema::NodeKey>().setNodePublic(step.nodePublic); },
+            KEY_CALL_TIMEOUT, [this, attempt, failed, key = step.nodePublic](Result<bus::Reply> r) {
+              if (!r) {
+                failed(r.error());
+              } else {
+                svc_.log().info("key.committed node_key={}", key);
+                backend_.onKeyCommitted(attempt, key);
+              }
+              flush();
+            });
+        return;
+      case KeyStep::Kind::DISCARD_PENDING:
+        bus.call(
+            "wgd", "wgd.discardPendingKey", [](capnp::AnyPointer::Builder b) { b.initAs<schema::Empty>(); },
+            KEY_CALL_TIMEOUT, [this, failed](Result<bus::Reply> r) {
+              if (!r) failed(r.error());
+              flush();
+            });
+        return;
+      case KeyStep::Kind::LOGOUT:
+        bus.call(
+            "controld", "controld.logout",
+            [&](capnp::AnyPointer::Builder b) {
+              auto p = b.initAs<schema::LogoutParams>();
+              p.setControlUrl(step.controlUrl);
+              p.setNodePublic(step.nodePublic);
+            },
+            LOGIN_CALL_TIMEOUT, [this, failed](Result<bus::Reply> r) {
+              if (!r) failed(r.error());
+              flush();
+            });
+        return;
+    }
+  }
+
+  // ---- config pushes: wgd → magicsockd → netstackd → controld, one generation per round ----
+  ConfigSources configSources() const {
+    return ConfigSources{backend_, netmap_.get(), derp_.get(), osHostname_, osVersion_, machine_};
+  }
+
+  void schedulePush() {
+    if (pushing_) {
+      pushAgain_ = true;
+      return;
+    }
+    pushing_ = true;
+    pushAgain_ = false;
+    ++generation_;
+    pushStep(0);
+  }
+
+  void pushStep(size_t i) {
+    if (i == std::size(PUSH_ORDER)) {
+      pushing_ = false;
+      if (pushAgain_) schedulePush();
+      return;
+    }
+    const std::string svc = PUSH_ORDER[i];
+    const std::string method = svc + ".setConfig";
+    capnp::MallocMessageBuilder genMsg;
+    auto gen = genMsg.initRoot<schema::Generation>();
+    gen.setEpoch(svc_.bus().epoch());
+    gen.setN(generation_);
+    ConfigSources src = configSources();
+    auto fill = [&](capnp::AnyPointer::Builder b) {
+      if (svc == "wgd") buildWgConfig(b.initAs<schema::WgConfig>(), gen.asReader(), src);
+      if (svc == "magicsockd") buildMagicsockConfig(b.initAs<schema::MagicsockConfig>(), gen.asReader(), src);
+      if (svc == "netstackd") buildNetstackConfig(b.initAs<schema::NetstackConfig>(), gen.asReader(), src);
+      if (svc == "controld") buildControlConfig(b.initAs<schema::ControlConfig>(), gen.asReader(), src);
+    };
+    uint64_t n = generation_;
+    svc_.bus().call(svc, method, fill, CONFIG_CALL_TIMEOUT, [this, i, svc, n](Result<bus::Reply> r) {
+      if (!r) {
+        svc_.log().warn("config.push_failed service={} generation={} err={}", svc, n, log::quote(r.error().message));
+        backend_.setServiceProblem(svc, svc + ": config generation " + std::to_string(n) +
+                                            " not applied: " + r.error().message);
+      } else {
+        uint64_t applied = 0;
+        guarded("ConfigAck", [&] { applied = r->as<schema::ConfigAck>().getApplied().getN(); });
+        svc_.log().debug("config.pushed service={} generation={} acked={}", svc, n, applied);
+        backend_.setServiceProblem(svc, std::nullopt);
+      }
+      pushStep(i + 1);
+      flush();
+    });
+  }
+
   void onLocalApi(bus::Request req) {
     auto p = req.params<schema::LocalApiRequest>();
     LocalApiRequest r;
@@ -260,15 +550,22 @@ class App {
       });
     }
     for (auto& c : backend_.takeControlRequests()) {
-      // No control client exists in this build yet: the request is recorded, never sent, and the
-      // state stays where Go's rules put a node whose control server is unreachable.
-      svc_.log().info("control.request kind={} control_url={} sent=false reason=no_control_client",
-                      controlKindName(c.kind), c.controlUrl);
+      svc_.log().info("control.op kind={} control_url={}", controlKindName(c.kind), c.controlUrl);
     }
+    for (const auto& step : backend_.takeKeySteps()) runKeyStep(step);
+    if (backend_.takeConfigDirty()) schedulePush();
   }
 
   service::Service& svc_;
+  std::string osHostname_;
+  std::string osVersion_;
+  std::string machine_;
   Backend backend_;
+  Kept<schema::Netmap> netmap_;
+  Kept<schema::DerpState> derp_;
+  bool pushing_ = false;
+  bool pushAgain_ = false;
+  uint64_t generation_ = 0;
   bool storeUsable_ = true;
   std::optional<StateEvent> published_;
   log::RateLimiter violationLog_{1.0, 10.0};  // violations are triggered by other processes
@@ -291,6 +588,7 @@ Result<std::shared_ptr<void>> startApp(service::Service& svc, const AppOptions& 
   bo.osHostname = osHostname();
   for (const char* s : OTHER_SERVICES) bo.expectedServices.emplace_back(s);
   bo.newSessionId = randomHex16;
+  if (const char* url = std::getenv("TS_CONTROL_URL")) bo.envControlUrl = url;
   auto app = std::make_shared<App>(svc, std::move(bo));
   TNET_TRY_VOID(app->init(options));
   return std::shared_ptr<void>(app);

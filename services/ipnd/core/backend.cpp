@@ -106,11 +106,8 @@ void Backend::setPrefs(ipn::Prefs p) {
   p.persist = old.persist;  // callers may not override Persist
   prefs_ = std::move(p);
   prefsDirty_ = true;
-  if (!old.wantRunning && prefs_.wantRunning && controlClientStarted_) {
-    loginGoalPending_ = true;
-    loginWaitingForUrl_ = false;
-    controlRequests_.push_back({ControlRequest::Kind::LOGIN, prefs_.controlUrlOrDefault(), {}});
-  }
+  configDirty_ = true;
+  if (!old.wantRunning && prefs_.wantRunning && controlClientStarted_) ccLogin(false);
   if (old.wantRunning != prefs_.wantRunning) stateMachine();
   ipn::Notify n = baseNotify();
   n.prefs = prefs_;
@@ -130,6 +127,10 @@ Result<void> Backend::start(ipn::Options opts) {
   loginWaitingForUrl_ = false;
   authUrl_.clear();
   state_ = State::NO_STATE;
+  endKeyLogin();  // a login of the old control client ends with it
+  loginProblem_.reset();
+  startAuthKey_ = opts.authKey;  // Go's control client keeps the auth key for its logins
+  configDirty_ = true;
 
   if (opts.updatePrefs) {
     ipn::Prefs p = std::move(*opts.updatePrefs);
@@ -138,16 +139,13 @@ Result<void> Backend::start(ipn::Options opts) {
     prefsDirty_ = true;
   }
   controlRequests_.push_back(
-      {ControlRequest::Kind::START, prefs_.controlUrlOrDefault(), std::move(opts.authKey)});
+      {ControlRequest::Kind::START, controlUrl(), std::move(opts.authKey)});
   ipn::Notify n = baseNotify();
   n.prefs = prefs_;
   send(std::move(n));
 
   bool confWantRunning = config_.has_value() && prefs_.wantRunning;
-  if (!prefs_.loggedOut && (haveNodeKey() || confWantRunning)) {
-    loginGoalPending_ = true;
-    controlRequests_.push_back({ControlRequest::Kind::LOGIN, prefs_.controlUrlOrDefault(), {}});
-  }
+  if (!prefs_.loggedOut && (haveNodeKey() || confWantRunning)) ccLogin(false);
   stateMachine();
   return {};
 }
@@ -162,7 +160,16 @@ void Backend::logout() {
   ipn::Prefs p = prefs_;
   ipn::applyEdits(p, mp);
   setPrefs(std::move(p));
-  controlRequests_.push_back({ControlRequest::Kind::LOGOUT, prefs_.controlUrlOrDefault(), {}});
+  controlRequests_.push_back({ControlRequest::Kind::LOGOUT, controlUrl(), {}});
+  // Control expires the registered key (controld.logout), then ipnd forgets it and wgd drops any
+  // pending key; the next login prepares a new one.
+  endKeyLogin();
+  ++loginAttempt_;
+  keySteps_.push_back({KeyStep::Kind::LOGOUT, loginAttempt_, controlUrl(), *nodePublicKey_, {}, {}, false});
+  keySteps_.push_back({KeyStep::Kind::DISCARD_PENDING, loginAttempt_, {}, {}, {}, {}, false});
+  startAuthKey_.clear();
+  controlKeyExpired_ = false;
+  configDirty_ = true;
   // Go deletes the login profile: the node key and the netmap are gone.
   nodePublicKey_.reset();
   prefs_.persist.reset();
@@ -177,6 +184,11 @@ void Backend::logout() {
   send(std::move(n));
 }
 
+std::string Backend::controlUrl() const {
+  if (prefs_.controlUrl.empty() && !options_.envControlUrl.empty()) return options_.envControlUrl;
+  return prefs_.controlUrlOrDefault();
+}
+
 StateFacts Backend::facts() const {
   StateFacts f;
   f.stateStoreHealthy = storeHealthy_;
@@ -189,15 +201,25 @@ StateFacts Backend::facts() const {
   f.loginGoalPending = loginGoalPending_;
   f.loginWaitingForUrl = loginWaitingForUrl_;
   f.haveNetmap = netmap_.has_value();
-  f.keyExpired = netmap_ && netmap_->keyExpired;
+  f.keyExpired = (netmap_ && netmap_->keyExpired) || controlKeyExpired_;
   f.machineAuthorized = netmap_ && netmap_->machineAuthorized;
   f.numLivePeers = numLivePeers_;
   f.liveDerps = liveDerps_;
+  // Issue 4's gate: our addresses in the netmap and a home DERP configured (a DERP map from
+  // control, or a home region magicsockd chose).
+  f.interimDataPlaneReady = netmap_ && !netmap_->tailscaleIps.empty() &&
+                            (!netmap_->derpRegionCodes.empty() || (derp_ && derp_->homeRegion > 0));
   return f;
 }
 
 void Backend::stateMachine() {
-  enterState(nextState(facts(), state_));
+  // Go's rule moves Starting → Running only from Starting, on the engine status update that
+  // entering Starting triggers; facts already true here play that update (at most two steps).
+  for (int i = 0; i < 3; ++i) {
+    State next = nextState(facts(), state_);
+    if (next == state_) return;
+    enterState(next);
+  }
 }
 
 void Backend::enterState(State next) {
@@ -213,7 +235,7 @@ void Backend::enterState(State next) {
 
 bool Backend::validBrowserUrl(const std::string& url) const {
   // Go's validPopBrowserURLLocked.
-  std::string control = prefs_.controlUrlOrDefault();
+  std::string control = controlUrl();
   bool https = url.rfind("https://", 0) == 0;
   bool http = url.rfind("http://", 0) == 0;
   if (!https && !(http && control.rfind("http://", 0) == 0)) return false;
@@ -294,7 +316,11 @@ void Backend::onLoginSucceeded(const std::string& nodePublicKey) {
 
 void Backend::onNetmap(const NetmapFacts& nm) {
   netmap_ = nm;
-  if (!nm.keyExpired) engineBlocked_ = false;  // an extended key unblocks the engine
+  configDirty_ = true;
+  if (!nm.keyExpired) {
+    engineBlocked_ = false;  // an extended key unblocks the engine
+    controlKeyExpired_ = false;
+  }
   stateMachine();
 }
 
@@ -320,6 +346,12 @@ std::optional<StateEvent> Backend::takeStateChange() {
 std::vector<ControlRequest> Backend::takeControlRequests() {
   return std::exchange(controlRequests_, {});
 }
+std::vector<KeyStep> Backend::takeKeySteps() {
+  return std::exchange(keySteps_, {});
+}
+bool Backend::takeConfigDirty() {
+  return std::exchange(configDirty_, false);
+}
 bool Backend::takePrefsDirty() {
   return std::exchange(prefsDirty_, false);
 }
@@ -339,6 +371,8 @@ std::vector<std::string> Backend::healthLines() const {
   if (!storeHealthy_) lines.push_back("state store unhealthy: " + storeError_);
   for (const auto& l : startupHealth_) lines.push_back(l);
   if (persistError_) lines.push_back("prefs not saved: " + *persistError_);
+  if (loginProblem_) lines.push_back(*loginProblem_);
+  for (const auto& [svc, line] : serviceProblems_) lines.push_back(line);
   for (auto& l : health_.healthLines()) lines.push_back(std::move(l));
   return lines;
 }
@@ -351,6 +385,9 @@ std::vector<ipn::HealthWarning> Backend::healthWarnings() const {
   for (const auto& l : startupHealth_)
     out.push_back({"tailnetd-startup-" + std::to_string(i++), "medium", "tailnetd", l, false});
   if (persistError_) out.push_back({"tailnetd-prefs-save", "high", "Prefs not saved", *persistError_, false});
+  if (loginProblem_) out.push_back({"tailnetd-login", "high", "Login failed", *loginProblem_, true});
+  for (const auto& [svc, line] : serviceProblems_)
+    out.push_back({"tailnetd-" + svc + "-config", "high", svc, line, true});
   for (const auto& svc : options_.expectedServices) {
     auto it = health_.all().find(svc);
     if (it == health_.all().end()) {
@@ -360,35 +397,6 @@ std::vector<ipn::HealthWarning> Backend::healthWarnings() const {
     }
   }
   return out;
-}
-
-ipn::Status Backend::status(bool /*wantPeers: no peers until netmaps arrive*/) const {
-  ipn::Status s;
-  s.version = options_.version;
-  s.tun = false;
-  s.backendState = std::string(ipn::stateName(state_));
-  s.haveNodeKey = haveNodeKey();
-  s.authUrl = authUrl_;
-  s.health = healthLines();
-  ipn::PeerStatus self;
-  self.os = "linux";
-  if (nodePublicKey_) self.publicKey = *nodePublicKey_;
-  if (netmap_) {
-    self.inNetworkMap = true;
-    self.hostName = prefs_.hostname.empty() ? options_.osHostname : prefs_.hostname;
-    self.dnsName = netmap_->selfDnsName;
-    self.id = netmap_->selfStableId;
-    if (!netmap_->tailscaleIps.empty()) {
-      s.tailscaleIps = netmap_->tailscaleIps;
-      self.tailscaleIps = netmap_->tailscaleIps;
-    }
-    s.magicDnsSuffix = netmap_->magicDnsSuffix;
-    s.currentTailnet = ipn::TailnetStatus{netmap_->tailnetName, netmap_->magicDnsSuffix, false};
-  } else {
-    self.hostName = options_.osHostname;
-  }
-  s.self = std::move(self);
-  return s;
 }
 
 }  // namespace tnet::ipnd

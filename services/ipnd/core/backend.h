@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@ struct BackendOptions {
   std::string osHostname;                     // Status.Self.HostName before a netmap
   std::vector<std::string> expectedServices;  // whose health ipnd expects to see
   std::function<std::string()> newSessionId;  // 16 random hex chars (Go's rands.HexString)
+  std::string envControlUrl;                  // TS_CONTROL_URL ("" = unset)
 };
 
 struct LocalApiRequest {
@@ -66,16 +68,107 @@ struct ControlRequest {
   std::string authKey;  // secret; only for START
 };
 
-// The self part of a netmap that the state machine and status need.
+// One node of the netmap (self or a peer) as ipnd keeps it: what status, whois, the configs
+// and the state machine need. Keys and addresses in Go's text forms (schemas/netmap.capnp).
+struct NodeFacts {
+  int64_t id = 0;
+  std::string stableId;
+  std::string name;  // MagicDNS FQDN with the trailing dot ("" when control sent none)
+  int64_t userId = 0;
+  std::string key;       // nodekey:
+  std::string discoKey;  // discokey: or ""
+  std::vector<std::string> addresses;   // prefixes ("100.64.0.1/32")
+  std::vector<std::string> allowedIps;  // prefixes
+  std::vector<std::string> endpoints;   // "ip:port"
+  int32_t homeDerp = 0;
+  bool hasHostinfo = false;  // peers may lack Hostinfo entirely
+  std::string hostname;
+  std::string os;
+  std::optional<bool> online;
+  std::optional<int64_t> lastSeenUnix;
+  std::optional<int64_t> createdUnix;
+  std::optional<int64_t> keyExpiryUnix;
+  bool expired = false;
+};
+
+// The netmap as ipnd keeps it. The first fields are the self facts the state machine needs.
 struct NetmapFacts {
   bool machineAuthorized = false;
   bool keyExpired = false;
-  std::vector<std::string> tailscaleIps;
+  std::vector<std::string> tailscaleIps;  // self single-IP addresses, bare
   std::string selfDnsName;
   std::string selfStableId;
-  std::string tailnetName;
-  std::string magicDnsSuffix;
+  std::string tailnetName;     // MapResponse.Domain
+  std::string magicDnsSuffix;  // self name minus its first label, no dots at the ends
+  bool magicDnsEnabled = false;  // DNSConfig.Proxied
+  std::optional<NodeFacts> self;
+  std::vector<NodeFacts> peers;  // sorted by id
+  std::vector<ipn::UserProfile> users;
+  std::map<int32_t, std::string> derpRegionCodes;  // region id → code; empty = no DERP map
 };
+
+// wgd.peers, one entry.
+struct WgPeerFacts {
+  int64_t lastHandshakeUnixNano = 0;  // 0 = never
+  uint64_t rxBytes = 0;
+  uint64_t txBytes = 0;
+  std::string state;  // "none", "handshaking", "established", "expired"
+};
+
+// magicsockd.paths, one entry.
+struct PathFacts {
+  std::string curAddr;  // direct "ip:port" or ""
+  int32_t relayRegion = 0;
+  uint64_t rxBytes = 0;
+  uint64_t txBytes = 0;
+  int64_t lastRxUnixMs = 0;
+  int64_t lastTxUnixMs = 0;
+  bool active = false;
+};
+
+// magicsockd.derp.
+struct DerpFacts {
+  int32_t homeRegion = 0;
+  int connectedRegions = 0;
+  std::vector<std::string> endpoints;  // our own "ip:port" candidates
+};
+
+// controld.status.
+struct ControlStatusFacts {
+  uint64_t epoch = 0;  // controld's bus epoch
+  bool reconnecting = false;
+  std::string authUrl;
+  std::string loggedInNodePublic;
+  uint64_t loginFinishedCount = 0;
+  bool nodeKeyExpired = false;
+  std::string lastError;  // user-visible
+  bool mapConnected = false;
+};
+
+// One step of the node-key lifecycle (ARCHITECTURE.md §Keys) for the app to run on the bus.
+// The app reports each step's outcome with the same `attempt`; outcomes of older attempts are
+// ignored.
+struct KeyStep {
+  enum class Kind { PREPARE_KEY, LOGIN, COMMIT_KEY, DISCARD_PENDING, LOGOUT } kind = Kind::PREPARE_KEY;
+  uint64_t attempt = 0;
+  std::string controlUrl;
+  std::string nodePublic;     // LOGIN, COMMIT_KEY, LOGOUT
+  std::string oldNodePublic;  // LOGIN
+  std::string authKey;        // LOGIN: secret, never logged
+  bool interactive = false;   // LOGIN
+};
+
+// controld.login's reply.
+struct LoginResult {
+  std::string authUrl;
+  bool registered = false;
+  bool machineAuthorized = false;
+  bool nodeKeyExpired = false;
+  std::string error;  // control's user-visible error
+};
+
+// Go's Node.Addresses filtered by IsSingleIP, as bare addresses ("100.64.0.1/32" → "100.64.0.1").
+std::vector<std::string> singleIps(const std::vector<std::string>& prefixes);
 
 class Backend {
  public:
@@ -104,11 +197,29 @@ class Backend {
   void onEngineStatus(int numLivePeers, int liveDerps);
   void setPersistError(std::optional<std::string> error);
 
+  // ---- the node-key lifecycle and the data plane (login_flow.cpp, dataplane.cpp) ----
+  void onKeyPrepared(uint64_t attempt, const std::string& nodePublic);
+  void onLoginReply(uint64_t attempt, const LoginResult& r, int64_t nowUnixMs);
+  void onKeyCommitted(uint64_t attempt, const std::string& nodePublic);
+  // A step failed on the bus (service absent, timeout, refused): the login ends, a Health
+  // line says why, and the state machine decides (no hang).
+  void onKeyStepFailed(uint64_t attempt, KeyStep::Kind kind, const std::string& message);
+  void onControlStatus(const ControlStatusFacts& st, int64_t nowUnixMs);
+  void onWgPeers(bool full, const std::map<std::string, WgPeerFacts>& changed,
+                 const std::vector<std::string>& removed);
+  void onPaths(std::map<std::string, PathFacts> paths);
+  void onDerp(std::optional<DerpFacts> derp);
+  void onDiscoKey(std::string discoPublic);
+  void setServiceProblem(const std::string& service, std::optional<std::string> problem);
+
   // ---- outputs ----
   std::vector<NotifyEvent> takeNotifies();
   std::optional<StateEvent> takeStateChange();
   std::vector<ControlRequest> takeControlRequests();
   bool takePrefsDirty();
+  std::vector<KeyStep> takeKeySteps();
+  // Something the per-service configs are made of changed (netmap, prefs, keys, disco, DERP).
+  bool takeConfigDirty();
 
   // ---- queries ----
   PrefsFile prefsFile() const { return {prefs_, nodePublicKey_}; }
@@ -116,11 +227,21 @@ class Backend {
   ipn::State state() const { return state_; }
   uint64_t notifySeq() const { return notifySeq_; }
   bool haveNodeKey() const { return nodePublicKey_.has_value(); }
+  // The control URL in use: Prefs.ControlURL (set by --login-server / the config), else
+  // TS_CONTROL_URL, else Go's default (ARCHITECTURE.md §Layout: control URL precedence).
+  std::string controlUrl() const;
   const std::string& authUrl() const { return authUrl_; }
   ipn::Status status(bool wantPeers) const;
   std::vector<std::string> healthLines() const;
   const HealthCache& healthCache() const { return health_; }
   StateFacts facts() const;
+  const std::optional<std::string>& nodePublicKey() const { return nodePublicKey_; }
+  const std::optional<NetmapFacts>& netmap() const { return netmap_; }
+  const std::string& discoPublic() const { return discoPublic_; }
+  const std::optional<DerpFacts>& derp() const { return derp_; }
+  // The data plane may carry traffic: WantRunning, a netmap, an unexpired key, not logged out.
+  bool engineConfigured() const;
+  ipn::EngineStatus engineStatus() const;
 
  private:
   // LocalAPI handlers (localapi.cpp).
@@ -139,6 +260,12 @@ class Backend {
   void setPrefs(ipn::Prefs p);
   Result<void> start(ipn::Options opts);
   void logout();
+  void ccLogin(bool interactive);
+  void beginKeyLogin(bool interactive);
+  void endKeyLogin();
+  void loginFailed(const std::string& healthLine);
+  void sendErrMessage(const std::string& message);
+  void updateEngineFacts();
   void stateMachine();
   void enterState(ipn::State next);
   bool validBrowserUrl(const std::string& url) const;
@@ -177,6 +304,27 @@ class Backend {
   std::optional<StateEvent> stateChange_;
   std::vector<ControlRequest> controlRequests_;
   bool prefsDirty_ = false;
+
+  // Node-key lifecycle (login_flow.cpp).
+  enum class LoginStage { NONE, PREPARING, REGISTERING, WAITING_URL, COMMITTING };
+  LoginStage loginStage_ = LoginStage::NONE;
+  uint64_t loginAttempt_ = 0;
+  bool loginInteractive_ = false;
+  std::string pendingKey_;
+  std::string startAuthKey_;  // secret: from start/config, memory only, dropped after a login
+  std::vector<KeyStep> keySteps_;
+  std::optional<ControlStatusFacts> controlStatus_;
+  bool controlKeyExpired_ = false;
+  std::optional<std::string> loginProblem_;
+  std::map<std::string, std::string> serviceProblems_;  // service → Health line
+  bool configDirty_ = true;
+
+  // Data plane facts (dataplane.cpp).
+  std::map<std::string, WgPeerFacts> wgPeers_;
+  std::map<std::string, PathFacts> paths_;
+  std::optional<DerpFacts> derp_;
+  std::string discoPublic_;
+  ipn::EngineStatus lastEngine_;
 };
 
 }  // namespace tnet::ipnd

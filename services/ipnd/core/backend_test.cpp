@@ -134,6 +134,7 @@ TEST(Backend, FullLoginToRunningThenDownUpAndLogout) {
 
   b.handleLocalApi(req("PATCH", "prefs", R"({"WantRunning":false,"WantRunningSet":true})"), 0);
   EXPECT_EQ(b.state(), State::STOPPED);
+  b.onEngineStatus(0, 0);  // stopping closed the DERP connections
   b.handleLocalApi(req("PATCH", "prefs", R"({"WantRunning":true,"WantRunningSet":true})"), 0);
   EXPECT_EQ(b.state(), State::STARTING);
   b.onEngineStatus(1, 1);

@@ -152,9 +152,7 @@ LocalApiResponse Backend::serveLoginInteractive(const LocalApiRequest& req, bool
       send(std::move(n));
     }
   } else {
-    loginGoalPending_ = true;
-    loginWaitingForUrl_ = false;
-    controlRequests_.push_back({ControlRequest::Kind::LOGIN_INTERACTIVE, prefs_.controlUrlOrDefault(), {}});
+    ccLogin(true);
   }
   return noContent();
 }

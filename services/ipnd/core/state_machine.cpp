@@ -29,7 +29,8 @@ State nextState(const StateFacts& f, State current) {
   if (!f.machineAuthorized) return State::NEEDS_MACHINE_AUTH;
   if (current == State::NEEDS_MACHINE_AUTH) return State::STARTING;
   if (current == State::STARTING) {
-    return (f.numLivePeers > 0 || f.liveDerps > 0) ? State::RUNNING : State::STARTING;
+    bool live = f.numLivePeers > 0 || f.liveDerps > 0 || f.interimDataPlaneReady;
+    return live ? State::RUNNING : State::STARTING;
   }
   if (current == State::RUNNING) return State::RUNNING;
   return State::STARTING;
