@@ -1,0 +1,277 @@
+// Two real magicsockd processes driven through the real bus by this test, which plays wgd
+// (derpClientInfo with a real node key, wgd.nodekey, the packet pipes) and ipnd (setConfig), with
+// testderp as the relay. Every process talks over loopback or inside a namespace the test made.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <gtest/gtest.h>
+#include <random>
+#include <thread>
+
+#include "libs/crypto/crypto.h"
+#include "libs/wire/disco.h"
+#include "libs/wire/stun.h"
+#include "tests/integration/magicsock/magicsock_fixture.h"
+#include "tests/integration/testderp/derp_server.h"
+
+namespace tnet::magicsocktest {
+namespace {
+
+using namespace std::chrono_literals;
+
+class MagicsockTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    crypto::init();
+    if (!std::filesystem::exists(binDir() + "/magicsockd")) GTEST_SKIP() << "magicsockd is not built";
+    auto s = testderp::DerpServer::start(testderp::ServerOptions{.stunPort = 0});
+    ASSERT_TRUE(s) << s.error().message;
+    derp_ = std::move(*s);
+    target_ = DerpTarget{"127.0.0.1", derp_->port(), derp_->stunPort()};
+    a_ = std::make_unique<Node>(loop_, "a");
+    b_ = std::make_unique<Node>(loop_, "b");
+    auto ra = a_->start();
+    ASSERT_TRUE(ra) << ra.error().message;
+    auto rb = b_->start();
+    ASSERT_TRUE(rb) << rb.error().message;
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      if (a_) std::cerr << "---- magicsockd a:\n" << a_->log();
+      if (b_) std::cerr << "---- magicsockd b:\n" << b_->log();
+    }
+    a_.reset();
+    b_.reset();
+    if (derp_) derp_->stop();
+  }
+
+  // Configures both sides; `aSeesB` / `bSeesA` choose what each is told about the other.
+  void configure(bool discoKeys, bool endpoints, std::string wrongDiscoForB = "") {
+    if (endpoints) {
+      // Endpoints come from STUN, which needs the DERP map: configure without peers first.
+      ASSERT_TRUE(a_->setConfig(target_, {}));
+      ASSERT_TRUE(b_->setConfig(target_, {}));
+      ASSERT_TRUE(runUntil(loop_, [&] { return !a_->endpoints().empty() && !b_->endpoints().empty(); }, 10s))
+          << "no STUN endpoints";
+    }
+    Node::PeerSpec bForA{b_->nodePublic(), discoKeys ? (wrongDiscoForB.empty() ? b_->discoPublic() : wrongDiscoForB) : "",
+                         endpoints ? b_->endpoints() : std::vector<std::string>{}, 1};
+    Node::PeerSpec aForB{a_->nodePublic(), discoKeys ? a_->discoPublic() : "",
+                         endpoints ? a_->endpoints() : std::vector<std::string>{}, 1};
+    auto r1 = a_->setConfig(target_, {bForA});
+    ASSERT_TRUE(r1) << r1.error().message;
+    auto r2 = b_->setConfig(target_, {aForB});
+    ASSERT_TRUE(r2) << r2.error().message;
+  }
+
+  // Sends tagged datagrams both ways every `every` until pred holds or timeout; true if it held.
+  bool pumpUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+                 std::chrono::milliseconds every = 100ms) {
+    auto end = std::chrono::steady_clock::now() + scaled(timeout);
+    while (std::chrono::steady_clock::now() < end) {
+      a_->sendData(b_->nodePublic(), fakeTransport(++tag_));
+      b_->sendData(a_->nodePublic(), fakeTransport(++tag_));
+      if (runUntil(loop_, pred, every)) return true;
+    }
+    return pred();
+  }
+
+  static size_t countFrom(Node& n, const key::NodePublic& peer, uint8_t path) {
+    size_t c = 0;
+    for (const auto& r : n.received()) c += (r.peer == peer && r.path == path) ? 1 : 0;
+    return c;
+  }
+
+  bool direct(Node& from, Node& to) {
+    auto p = from.pathTo(to.nodePublic());
+    return p && !p->curAddr.empty();
+  }
+
+  bus::Loop loop_;
+  std::unique_ptr<testderp::DerpServer> derp_;
+  DerpTarget target_;
+  std::unique_ptr<Node> a_, b_;
+  uint32_t tag_ = 0;
+};
+
+TEST_F(MagicsockTest, DerpLoginThroughWgdAndDatagramsViaDerp) {
+  configure(/*discoKeys=*/false, /*endpoints=*/false);
+  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
+  EXPECT_GE(a_->sealCalls(), 1);  // the login was sealed by "wgd", not by magicsockd
+  EXPECT_GE(derp_->stats().handshakes, 2u);
+  ASSERT_TRUE(pumpUntil([&] {
+    return countFrom(*b_, a_->nodePublic(), 1) >= 5 && countFrom(*a_, b_->nodePublic(), 1) >= 5;
+  }, 10s));
+  // Tagged with the peer's node key and the DERP region; payload intact.
+  const auto& r = b_->received().front();
+  EXPECT_EQ(r.peer, a_->nodePublic());
+  EXPECT_EQ(r.source, "1");
+  EXPECT_EQ(r.datagram.size(), 64u);
+  EXPECT_EQ(r.datagram[0], 4);
+  auto p = a_->pathTo(b_->nodePublic());
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->curAddr, "");
+  EXPECT_EQ(p->relayRegion, 1);
+}
+
+TEST_F(MagicsockTest, StateDirHoldsNoNodeKeyAndLogsNeverShowIt) {
+  configure(false, false);
+  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1); }, 10s));
+  // DERP login worked, yet magicsockd wrote nothing to its state dir (the log file is ours).
+  for (const auto& e : std::filesystem::directory_iterator(a_->stateDir())) {
+    EXPECT_EQ(e.path().filename(), "magicsockd.log");
+  }
+  auto log = a_->log();
+  EXPECT_EQ(log.find(a_->nodePrivateHex()), std::string::npos);
+  EXPECT_EQ(log.find("privkey:"), std::string::npos);
+}
+
+TEST_F(MagicsockTest, UpgradesToDirectWithinFiveSecondsAndPathChangeIsAnEvent) {
+  configure(/*discoKeys=*/true, /*endpoints=*/true);
+  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
+  auto eventsBefore = a_->pathEvents();
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(pumpUntil([&] { return direct(*a_, *b_) && direct(*b_, *a_); }, 5s)) << "no direct path within 5 s";
+  auto took = std::chrono::steady_clock::now() - t0;
+  std::cerr << "direct after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
+  EXPECT_GT(a_->pathEvents(), eventsBefore);
+  EXPECT_EQ(a_->pathTo(b_->nodePublic())->curAddr, b_->endpoints().front());
+  EXPECT_GT(a_->pathTo(b_->nodePublic())->rttNs, 0);
+  // Datagrams now arrive over UDP, from the peer's address, tagged with its key.
+  size_t before = countFrom(*b_, a_->nodePublic(), 0);
+  ASSERT_TRUE(pumpUntil([&] { return countFrom(*b_, a_->nodePublic(), 0) >= before + 5; }, 5s));
+  bool sawUdp = false;
+  for (const auto& r : b_->received()) {
+    if (r.path == 0 && r.peer == a_->nodePublic()) {
+      EXPECT_EQ(r.source, a_->endpoints().front());
+      sawUdp = true;
+    }
+  }
+  EXPECT_TRUE(sawUdp);
+}
+
+TEST_F(MagicsockTest, WrongDiscoKeyKeepsTrafficOnDerp) {
+  auto wrong = key::DiscoPrivate::generate().publicKey().toString();
+  configure(/*discoKeys=*/true, /*endpoints=*/true, wrong);
+  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
+  bool wentDirect = pumpUntil([&] { return direct(*a_, *b_) || direct(*b_, *a_); }, 8s);
+  EXPECT_FALSE(wentDirect) << "a direct path was assumed without disco proof";
+  EXPECT_GE(countFrom(*b_, a_->nodePublic(), 1), 10u);
+  EXPECT_GE(countFrom(*a_, b_->nodePublic(), 1), 10u);
+}
+
+TEST_F(MagicsockTest, DerpServerRestartReconnectsAndTrafficResumes) {
+  configure(false, false);
+  ASSERT_TRUE(pumpUntil([&] { return countFrom(*b_, a_->nodePublic(), 1) >= 3; }, 10s));
+  uint16_t port = derp_->port();
+  uint16_t stunPort = derp_->stunPort();
+  derp_->stop();
+  derp_.reset();
+  ASSERT_TRUE(runUntil(loop_, [&] { return !a_->derpConnected(1) && !b_->derpConnected(1); }, 10s));
+  std::this_thread::sleep_for(500ms);
+  auto s = testderp::DerpServer::start(testderp::ServerOptions{.port = port, .stunPort = stunPort});
+  ASSERT_TRUE(s) << s.error().message;
+  derp_ = std::move(*s);
+  size_t before = countFrom(*b_, a_->nodePublic(), 1);
+  ASSERT_TRUE(pumpUntil([&] { return countFrom(*b_, a_->nodePublic(), 1) >= before + 3; }, 15s))
+      << "no traffic after the DERP server came back";
+  EXPECT_TRUE(a_->derpConnected(1));
+}
+
+TEST_F(MagicsockTest, NodeKeyCommitReconnectsDerpWithTheNewKey) {
+  configure(false, false);
+  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
+  int seals = a_->sealCalls();
+  uint64_t handshakes = derp_->stats().handshakes;
+  a_->rotateNodeKey();
+  ASSERT_TRUE(runUntil(loop_, [&] { return a_->sealCalls() > seals && derp_->stats().handshakes > handshakes; }, 10s));
+  // b learns a's new key (as control would tell it) and traffic flows to it.
+  auto r = b_->setConfig(target_, {Node::PeerSpec{a_->nodePublic(), "", {}, 1}});
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(pumpUntil([&] { return countFrom(*a_, b_->nodePublic(), 1) >= 3; }, 10s));
+}
+
+TEST_F(MagicsockTest, NetcheckReportsRegionLatencyAndMappedEndpoint) {
+  configure(false, false);
+  auto n = a_->netcheck();
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_TRUE(n->udp);
+  ASSERT_TRUE(n->latencyNs.count(1));
+  EXPECT_GT(n->latencyNs[1], 0);
+  EXPECT_EQ(n->globalV4, "127.0.0.1:" + std::to_string(a_->localPort()));
+  EXPECT_EQ(n->preferredDerp, 1);
+}
+
+int udpSocketTo(uint16_t port, sockaddr_in& to) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  to = {};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return fd;
+}
+
+TEST_F(MagicsockTest, HostileInputIsDroppedAndCountedWithoutCrashing) {
+  configure(/*discoKeys=*/true, /*endpoints=*/false);
+  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
+  sockaddr_in to;
+  int fd = udpSocketTo(a_->localPort(), to);
+  std::mt19937 rng(42);
+  auto sendRaw = [&](const Bytes& b) { sendto(fd, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to); };
+  for (int i = 0; i < 2000; ++i) {
+    Bytes b(rng() % 1500 + 1);
+    for (auto& x : b) x = uint8_t(rng());
+    switch (i % 5) {
+      case 0:  // random junk
+        break;
+      case 1: {  // STUN flood: requests and responses nobody asked for
+        auto req = stun::bindingRequest(stun::newTxId());
+        b.assign(req.begin(), req.end());
+        if (i % 2) b = stun::bindingResponse(stun::newTxId(), wire::IpPort::v4(1, 2, 3, 4, 5));
+        break;
+      }
+      case 2:  // disco magic + a known sender key + a box that does not open
+        b.resize(200);
+        std::copy(std::begin(disco::MAGIC), std::end(disco::MAGIC), b.begin());
+        {
+          auto k = key::DiscoPublic::parse(b_->discoPublic());
+          std::copy(k->raw().begin(), k->raw().end(), b.begin() + disco::MAGIC_LEN);
+        }
+        break;
+      case 3:  // disco from an unknown key
+        b.resize(100);
+        std::copy(std::begin(disco::MAGIC), std::end(disco::MAGIC), b.begin());
+        break;
+      case 4:  // WireGuard-looking data from an unknown sender (goes to wgd tagged "unknown")
+        b = fakeTransport(uint32_t(i));
+        break;
+    }
+    sendRaw(b);
+  }
+  // Oversized datagram (bigger than a receive slot).
+  sendRaw(Bytes(4000, 0x04));
+  close(fd);
+  // Short/garbled packets on the wgd pipe.
+  a_->sendData(key::NodePublic(), Bytes{});
+  a_->sendData(key::NodePrivate::generate().publicKey(), Bytes{1, 2, 3});  // not a peer
+  ASSERT_TRUE(pumpUntil([&] { return countFrom(*b_, a_->nodePublic(), 1) >= 3; }, 10s));
+  EXPECT_TRUE(a_->alive());
+  size_t unknown = 0;
+  for (const auto& r : a_->received()) unknown += r.peer.isZero() ? 1 : 0;
+  EXPECT_GT(unknown, 0u);  // unknown senders are passed to wgd untagged, never guessed
+  a_->kill();
+  auto log = a_->log();
+  auto pos = log.find("magicsock.drops");
+  ASSERT_NE(pos, std::string::npos) << log;
+  auto line = log.substr(pos, log.find('\n', pos) - pos);
+  EXPECT_EQ(line.find("disco_bad_box=0 "), std::string::npos) << line;
+  EXPECT_EQ(line.find("stun_unsolicited=0 "), std::string::npos) << line;
+  EXPECT_EQ(line.find("disco_unknown_sender=0 "), std::string::npos) << line;
+  EXPECT_EQ(line.find("udp_trunc=0"), std::string::npos) << line;
+}
+
+}  // namespace
+}  // namespace tnet::magicsocktest
