@@ -24,10 +24,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Drops UDP between the two magicsockd sockets only: STUN answers from testderp still arrive.
 std::string nftBlockScript(uint16_t pa, uint16_t pb) {
+  std::string set = std::to_string(pa) + ", " + std::to_string(pb);
   return "add table inet msctest\n"
          "add chain inet msctest out { type filter hook output priority 0; policy accept; }\n"
-         "add rule inet msctest out udp dport { " + std::to_string(pa) + ", " + std::to_string(pb) + " } drop\n";
+         "add rule inet msctest out udp sport { " + set + " } udp dport { " + set + " } drop\n";
 }
 
 TEST(MagicsockNetns, UdpBlockedThenAllowedThenBlockedAgain) {
