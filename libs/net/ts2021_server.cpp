@@ -204,7 +204,7 @@ class HttpConn : public std::enable_shared_from_this<HttpConn> {
     if (!impl) return;
     std::weak_ptr<HttpConn> weak = weak_from_this();
     // A request (headers and body) must arrive in time; a stalled client loses its socket.
-    timer_ = impl->loop.after(SERVER_REQUEST_TIMEOUT, [weak] {
+    timer_ = impl->loop.after(impl->options.requestTimeout, [weak] {
       if (auto self = weak.lock()) self->close();
     });
   }

@@ -4,6 +4,7 @@
 // application. Asio-free header; everything runs on the bus loop.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "libs/base/result.h"
 #include "libs/bus/loop.h"
 #include "libs/net/http_types.h"
+#include "libs/net/limits.h"
 #include "libs/wire/keys.h"
 
 namespace tnet::net {
@@ -44,6 +46,8 @@ struct NoisePeer {
 
 struct Ts2021ServerOptions {
   std::string listen = "127.0.0.1:0";  // "ip:port", IPv6 as "[::1]:0"
+  // An HTTP/1.1 request (headers and body) must arrive within this; a stalled client is closed.
+  std::chrono::milliseconds requestTimeout = SERVER_REQUEST_TIMEOUT;
   key::MachinePrivate serverKey;       // the control server's machine key (Noise static)
   // Served at GET /key as {"legacyPublicKey":"mkey:000…","publicKey":"mkey:…"}.
   // Optional: the early payload JSON for a new connection ("" = send none).
