@@ -76,6 +76,11 @@ Result<void> Magicsock::start() {
   if (auto r = udp6_.open(Family::V6, udp4_.port()); !r) {
     log_.info("magicsock.udp6 unavailable err={}", log::quote(r.error().message));
   }
+  if (const char* b = std::getenv("TNET_BENCH_UDP_BATCH"); b && std::string(b) == "1") {
+    // bench/magicsock's unbatched mode: one datagram per recvmmsg/sendmmsg.
+    udp4_.setBatching(false);
+    udp6_.setBatching(false);
+  }
   udp4Watch_ = loop_.watchFd(udp4_.fd(), [this] { onUdpReadable(udp4_); });
   if (udp6_.isOpen()) udp6Watch_ = loop_.watchFd(udp6_.fd(), [this] { onUdpReadable(udp6_); });
   log_.info("magicsock.listen port={} port6={} requested={} omit_local_addrs={} derp_http={}", udp4_.port(),

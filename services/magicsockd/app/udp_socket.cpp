@@ -108,7 +108,7 @@ size_t UdpSocket::receiveBatch(const DatagramFn& onDatagram) {
     msgs[i].msg_hdr.msg_name = &from[i];
     msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
   }
-  int n = recvmmsg(fd_, msgs.data(), BATCH, MSG_DONTWAIT, nullptr);
+  int n = recvmmsg(fd_, msgs.data(), batching_ ? BATCH : 1, MSG_DONTWAIT, nullptr);
   if (n <= 0) return 0;
   stats_.rxBatches++;
   for (int i = 0; i < n; ++i) {

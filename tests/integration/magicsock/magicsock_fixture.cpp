@@ -147,6 +147,8 @@ Result<void> Node::start(const std::map<std::string, std::string>& extraEnv) {
                                                  [this](std::span<const std::span<const uint8_t>> pkts) {
                                                    for (auto p : pkts) {
                                                      if (p.size() < 51) continue;
+                                                     ++receivedCount_;
+                                                     if (!storeReceived_) continue;
                                                      Received r;
                                                      r.peer = *key::NodePublic::fromBytes(p.first(32));
                                                      r.path = p[32];
@@ -285,11 +287,13 @@ Result<Node::Netcheck> Node::netcheck() {
   return *result;
 }
 
-void Node::sendData(const key::NodePublic& peer, ByteSpan datagram) {
+void Node::sendData(const key::NodePublic& peer, ByteSpan datagram, bool flush) {
   Bytes pkt(peer.raw().begin(), peer.raw().end());
   pkt.insert(pkt.end(), datagram.begin(), datagram.end());
   toMagicsock_->push(pkt);
-  toMagicsock_->flush();
+  if (flush) toMagicsock_->flush();
 }
+
+void Node::flush() { toMagicsock_->flush(); }
 
 }  // namespace tnet::magicsocktest

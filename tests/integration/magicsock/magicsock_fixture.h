@@ -52,6 +52,7 @@ class Node {
   bool alive();
   std::string log() const;
   const std::string& stateDir() const { return stateDir_; }
+  pid_t pid() const { return pid_; }
   // For leak checks only: the node private key as hex (it lives in this test process, as in wgd).
   std::string nodePrivateHex() const { return std::string(nodeKey_.toText().view().substr(8)); }
 
@@ -86,7 +87,11 @@ class Node {
   void rotateNodeKey();
 
   // Pushes a WireGuard-looking datagram to `peer` through the wgd → magicsockd pipe.
-  void sendData(const key::NodePublic& peer, ByteSpan datagram);
+  void sendData(const key::NodePublic& peer, ByteSpan datagram, bool flush = true);
+  void flush();
+  // For the benchmark: count received datagrams without keeping them.
+  void setStoreReceived(bool on) { storeReceived_ = on; }
+  uint64_t receivedCount() const { return receivedCount_; }
 
  private:
   void publishNodeKey();
@@ -111,6 +116,8 @@ class Node {
   std::map<int, bool> derpConnected_;
   std::map<std::string, PathView> paths_;
   std::vector<Received> received_;
+  bool storeReceived_ = true;
+  uint64_t receivedCount_ = 0;
   int sealCalls_ = 0;
   uint64_t pathEvents_ = 0;
   uint64_t generation_ = 0;
