@@ -55,11 +55,13 @@ std::string baseUrl(const std::string& listen, uint16_t port) {
   return "http://" + host + ":" + std::to_string(port);
 }
 
-Result<void> writePortFile(const std::string& path, const std::string& url) {
+// "<port>\n", written whole (rename) so a reader never sees a partial number: the contract of
+// tests/integration/harness's Fixture.
+Result<void> writePortFile(const std::string& path, uint16_t port) {
   std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::trunc);
-    f << url << "\n";
+    f << port << "\n";
     if (!f.flush()) return Error::failed("cannot write " + tmp);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) return Error::failed("cannot rename " + tmp + " to " + path);
@@ -209,7 +211,7 @@ int run(const Flags& flags) {
   });
 
   if (!flags.portFile.empty()) {
-    if (auto r = writePortFile(flags.portFile, url); !r) {
+    if (auto r = writePortFile(flags.portFile, (*server)->port()); !r) {
       std::fprintf(stderr, "testcontrol: %s\n", r.error().message.c_str());
       return 1;
     }
@@ -236,7 +238,7 @@ int main(int argc, char** argv) {
   app.add_option("--listen", flags.listen, "ip:port to listen on (IPv6 as [::1]:0)");
   app.add_option("--derp-url", flags.derpUrl, "the test DERP server, e.g. http://127.0.0.1:3340");
   app.add_option("--derp-stun-port", flags.derpStunPort, "its STUN port (-1 = none)")->check(CLI::Range(-1, 65535));
-  app.add_option("--port-file", flags.portFile, "write the server's URL to this file once listening");
+  app.add_option("--port-file", flags.portFile, "write the listening port (\"<port>\\n\") to this file once ready");
   app.add_option("--state", flags.state, "where the tailnet lives: none (memory only)");
   app.add_option("--domain", flags.domain, "tailnet name and MagicDNS suffix");
   app.add_flag("--require-machine-auth", flags.requireMachineAuth,
