@@ -62,6 +62,7 @@ Peer* Magicsock::peerForAddr(const wire::IpPort& addr) {
 void Magicsock::notePeerRx(Peer& peer, size_t bytes) {
   peer.rxBytes += bytes;
   peer.lastRxMs = unixMsNow();
+  pathsDirty_ = true;  // published by the 1 Hz timer
 }
 
 void Magicsock::onDerpPacket(int region, const derp::RecvPacket& rp) {
@@ -130,6 +131,7 @@ void Magicsock::onWgdBatch(std::span<const std::span<const uint8_t>> packets) {
       continue;
     }
     p.txBytes += dg.size();
+    pathsDirty_ = true;
     p.lastTxMs = unixMsNow();
     p.lastTx = now;
     if (path.udp) sendUdp(*path.udp, dg, false);

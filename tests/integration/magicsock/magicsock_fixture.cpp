@@ -287,6 +287,28 @@ Result<Node::Netcheck> Node::netcheck() {
   return *result;
 }
 
+Result<Node::Ping> Node::ping(const key::NodePublic& peer) {
+  std::optional<Result<Ping>> result;
+  op_->call(
+      "magicsockd", "magicsockd.ping",
+      [&](capnp::AnyPointer::Builder b) {
+        auto p = b.initAs<schema::PingParams>();
+        p.setNodePublic(peer.toString());
+        p.setIp("100.64.0.2");
+      },
+      std::chrono::seconds(8), [&](Result<bus::Reply> r) {
+        if (!r) {
+          result = Result<Ping>(r.error());
+          return;
+        }
+        auto rep = r->as<schema::PingReply>();
+        result = Ping{rep.getErr(), rep.getLatencyNs(), rep.getEndpoint(), rep.getDerpRegionId(), rep.getDerpRegionCode()};
+      });
+  runUntil(loop_, [&] { return result.has_value(); }, std::chrono::seconds(10));
+  if (!result) return Error::failed("ping: no reply");
+  return *result;
+}
+
 void Node::sendData(const key::NodePublic& peer, ByteSpan datagram, bool flush) {
   Bytes pkt(peer.raw().begin(), peer.raw().end());
   pkt.insert(pkt.end(), datagram.begin(), datagram.end());

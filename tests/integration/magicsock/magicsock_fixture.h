@@ -83,6 +83,15 @@ class Node {
     std::map<int, int64_t> latencyNs;
   };
   Result<Netcheck> netcheck();
+  // magicsockd.ping to `peer`.
+  struct Ping {
+    std::string err;
+    int64_t latencyNs = 0;
+    std::string endpoint;
+    int derpRegionId = 0;
+    std::string derpRegionCode;
+  };
+  Result<Ping> ping(const key::NodePublic& peer);
   // A fresh node key committed (wgd.nodekey commits + 1).
   void rotateNodeKey();
 

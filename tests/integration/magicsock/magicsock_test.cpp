@@ -153,6 +153,26 @@ TEST_F(MagicsockTest, UpgradesToDirectWithinFiveSecondsAndPathChangeIsAnEvent) {
   EXPECT_TRUE(sawUdp);
 }
 
+TEST_F(MagicsockTest, DiscoPingRequestAnswersViaDerpThenDirect) {
+  configure(/*discoKeys=*/true, /*endpoints=*/true);
+  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
+  // Before any data there is no direct path: the ping goes via DERP.
+  auto viaDerp = a_->ping(b_->nodePublic());
+  ASSERT_TRUE(viaDerp) << viaDerp.error().message;
+  EXPECT_EQ(viaDerp->err, "");
+  EXPECT_EQ(viaDerp->derpRegionId, 1);
+  EXPECT_EQ(viaDerp->derpRegionCode, "test");
+  EXPECT_GT(viaDerp->latencyNs, 0);
+  ASSERT_TRUE(pumpUntil([&] { return direct(*a_, *b_); }, 5s));
+  auto viaUdp = a_->ping(b_->nodePublic());
+  ASSERT_TRUE(viaUdp);
+  EXPECT_EQ(viaUdp->endpoint, b_->endpoints().front());
+  EXPECT_EQ(viaUdp->derpRegionId, 0);
+  auto unknown = a_->ping(key::NodePrivate::generate().publicKey());
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->err, "no matching peer");
+}
+
 TEST_F(MagicsockTest, WrongDiscoKeyKeepsTrafficOnDerp) {
   auto wrong = key::DiscoPrivate::generate().publicKey().toString();
   configure(/*discoKeys=*/true, /*endpoints=*/true, wrong);
