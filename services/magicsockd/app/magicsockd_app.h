@@ -1,4 +1,4 @@
-// magicsockd's bus wiring. UDP, DERP and disco are plugged in here as they land.
+// magicsockd's entry point for service::run (the app itself is magicsock.h).
 #pragma once
 
 #include <cstdint>
