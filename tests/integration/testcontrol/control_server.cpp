@@ -15,6 +15,9 @@ namespace {
 using ipn::OrderedJson;
 
 constexpr size_t MAX_SYNTHETIC_PEERS = 100'000;
+// Interactive logins nobody approved are dropped oldest-first past this many, so clients that
+// register fresh keys without an auth key cannot grow the server without bound.
+constexpr size_t MAX_PENDING_LOGINS = 4096;
 constexpr int64_t MAX_LABEL = 63;
 
 std::string randomHex(size_t bytes) {
@@ -192,6 +195,11 @@ uint64_t ControlServer::handleRegister(const key::MachinePublic& machine, std::s
     if (login.nodeKey == req.nodeKey && login.machineKey == machine && !login.approved) {
       return answer(registerReply({&user_, false, false, opts_.baseUrl + "/auth/" + id, ""}));
     }
+  }
+  if (logins_.size() >= MAX_PENDING_LOGINS) {
+    auto oldest = std::min_element(logins_.begin(), logins_.end(),
+                                   [](const auto& a, const auto& b) { return a.second.created < b.second.created; });
+    logins_.erase(oldest);
   }
   PendingLogin login;
   login.id = randomHex(10);

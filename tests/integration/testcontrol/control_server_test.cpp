@@ -531,3 +531,74 @@ TEST_F(ControlServerTest, DuplicateHostnamesGetDistinctNames) {
 
 }  // namespace
 }  // namespace tnet::testcontrol
+
+namespace tnet::testcontrol {
+namespace {
+
+// Hostile bodies: truncations and byte flips of valid requests, deep nesting, wrong kinds.
+// Every one gets an answer (an error or a Go-shaped response) and nothing crashes or leaks.
+TEST_F(ControlServerTest, HostileRequestBodiesNeverCrash) {
+  std::string key = server_->createPreAuthKey(true, false);
+  Client a = joined(key, "a");
+  auto sa = stream(a);
+  controld::RegisterRequest r;
+  r.nodeKey = a.nodeKey;
+  r.authKey = key;
+  r.hostinfo.hostname = "a";
+  r.hostinfo.netInfo = controld::NetInfo{};
+  std::string reg(controld::registerRequestJson(r).view());
+  controld::MapRequest m;
+  m.nodeKey = a.nodeKey;
+  m.hostinfo.hostname = "a";
+  m.endpoints.push_back(*ipn::parseIpAddrPort("127.0.0.1:1"));
+  m.endpointTypes.push_back(controld::EndpointType::LOCAL);
+  std::string map = controld::mapRequestJson(controld::liteMapRequest(m));
+
+  std::vector<std::string> bodies;
+  for (const std::string& base : {reg, map}) {
+    for (size_t cut = 0; cut < base.size(); cut += 7) bodies.push_back(base.substr(0, cut));
+    uint32_t seed = 12345;
+    for (int i = 0; i < 400; ++i) {
+      std::string b = base;
+      for (int k = 0; k < 3; ++k) {
+        seed = seed * 1103515245 + 12345;
+        b[(seed >> 8) % b.size()] = char(seed >> 16);
+      }
+      bodies.push_back(std::move(b));
+    }
+  }
+  std::string deep(200000, '[');
+  bodies.push_back(R"({"Hostinfo":{"Location":{"City":)" + deep + "}}}");
+  bodies.push_back(R"({"Unknown":)" + deep + std::string(200000, ']') + "}");
+  bodies.push_back(R"({"Hostinfo":{"Location":{"Latitude":"north"},"TPM":{"Model":1.5}}})");
+  bodies.push_back(R"({"Endpoints":[5]})");
+
+  size_t answered = 0;
+  for (const std::string& b : bodies) {
+    std::optional<HttpReply> reply;
+    uint64_t w = server_->handleRegister(a.machine, b, [&](HttpReply h) { reply = h; });
+    if (w != 0) server_->cancelRegister(w);
+    answered += reply ? 1 : 0;
+    uint64_t sid = 0;
+    auto mr = server_->handleMap(a.machine, b, {}, &sid);
+    if (!mr) server_->endSession(sid);
+    server_->handleAdmin("POST", "/admin/keys", b);
+    server_->handleAdmin("POST", "/admin/synthetic", b);
+  }
+  EXPECT_GT(answered, bodies.size() / 2);
+  // a's original stream survived it all (a may have been logged out by a mutated Expiry).
+  EXPECT_TRUE(sa->messages.size() >= 1);
+  EXPECT_EQ(server_->waiterCount(), 0u);
+}
+
+TEST_F(ControlServerTest, PendingLoginsAreBounded) {
+  for (int i = 0; i < 4200; ++i) {
+    Client c;
+    wall_ += 1;
+    EXPECT_NE(body(registerNode(c, std::nullopt))["AuthURL"], "");
+  }
+  EXPECT_LE(server_->pendingLoginsJson().size(), 4096u);
+}
+
+}  // namespace
+}  // namespace tnet::testcontrol

@@ -12,7 +12,7 @@ namespace {
 using ipn::Json;
 using ipn::OrderedJson;
 
-enum class Kind { STRING, BOOL, OPT_BOOL, INT, PREFIXES, STRINGS, SERVICES, NET_INFO, LATENCY, OBJECT };
+enum class Kind { STRING, BOOL, OPT_BOOL, INT, UINT64, FLOAT, PREFIXES, STRINGS, SERVICES, NET_INFO, LATENCY, LOCATION, TPM };
 
 struct Field {
   const char* name;
@@ -34,7 +34,7 @@ constexpr Field HOSTINFO_FIELDS[] = {
     {"Services", Kind::SERVICES},     {"NetInfo", Kind::NET_INFO},      {"sshHostKeys", Kind::STRINGS},
     {"Cloud", Kind::STRING},          {"Userspace", Kind::OPT_BOOL},    {"UserspaceRouter", Kind::OPT_BOOL},
     {"AppConnector", Kind::OPT_BOOL}, {"ServicesHash", Kind::STRING},   {"PeerRelay", Kind::BOOL},
-    {"ExitNodeID", Kind::STRING},     {"Location", Kind::OBJECT},       {"TPM", Kind::OBJECT},
+    {"ExitNodeID", Kind::STRING},     {"Location", Kind::LOCATION},     {"TPM", Kind::TPM},
     {"StateEncrypted", Kind::OPT_BOOL},
 };
 
@@ -45,6 +45,18 @@ constexpr Field NET_INFO_FIELDS[] = {
     {"UPnP", Kind::OPT_BOOL},                  {"PMP", Kind::OPT_BOOL},         {"PCP", Kind::OPT_BOOL},
     {"PreferredDERP", Kind::INT},              {"LinkType", Kind::STRING},      {"DERPLatency", Kind::LATENCY},
     {"FirewallMode", Kind::STRING},
+};
+
+// tailcfg.Location (all omitempty).
+constexpr Field LOCATION_FIELDS[] = {
+    {"Country", Kind::STRING},  {"CountryCode", Kind::STRING}, {"City", Kind::STRING},    {"CityCode", Kind::STRING},
+    {"Latitude", Kind::FLOAT},  {"Longitude", Kind::FLOAT},    {"Priority", Kind::INT},
+};
+
+// tailcfg.TPMInfo (all omitzero).
+constexpr Field TPM_FIELDS[] = {
+    {"Manufacturer", Kind::STRING}, {"Vendor", Kind::STRING},     {"Model", Kind::INT},
+    {"FirmwareVersion", Kind::UINT64}, {"SpecRevision", Kind::INT}, {"FamilyIndicator", Kind::STRING},
 };
 
 constexpr int64_t MAX_INT32 = 2147483647;
@@ -79,6 +91,22 @@ Result<Present> normalizeValue(const Json& v, const Field& f, std::string_view t
       TNET_TRY_VOID(ipn::readInt64(v, n, -MAX_INT32 - 1, MAX_INT32, typeName, f.name, "int"));
       if (n == 0) return Present();
       return Present(OrderedJson(n));
+    }
+    case Kind::UINT64: {
+      if (v.is_null()) return Present();
+      if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0)) {
+        return ipn::typeError(v, typeName, f.name, "uint64");
+      }
+      uint64_t n = v.get<uint64_t>();
+      if (n == 0) return Present();
+      return Present(OrderedJson(n));
+    }
+    case Kind::FLOAT: {
+      if (v.is_null()) return Present();
+      if (!v.is_number()) return ipn::typeError(v, typeName, f.name, "float64");
+      double d = v.get<double>();
+      if (d == 0) return Present();
+      return Present(OrderedJson(d));
     }
     case Kind::PREFIXES:
     case Kind::STRINGS: {
@@ -141,10 +169,15 @@ Result<Present> normalizeValue(const Json& v, const Field& f, std::string_view t
       for (const auto& [k, x] : sorted) out[k] = x;
       return Present(std::move(out));
     }
-    case Kind::OBJECT: {
+    case Kind::LOCATION:
+    case Kind::TPM: {
+      // Known flat fields only: a client's nesting never reaches our encoder.
+      bool loc = f.kind == Kind::LOCATION;
       if (v.is_null()) return Present();
-      if (!v.is_object()) return ipn::typeError(v, typeName, f.name, "object");
-      return Present(OrderedJson::parse(v.dump()));
+      if (!v.is_object()) return ipn::typeError(v, typeName, f.name, loc ? "tailcfg.Location" : "tailcfg.TPMInfo");
+      TNET_TRY(OrderedJson o, loc ? normalizeObject(v, "Location", LOCATION_FIELDS, std::size(LOCATION_FIELDS))
+                                  : normalizeObject(v, "TPMInfo", TPM_FIELDS, std::size(TPM_FIELDS)));
+      return Present(std::move(o));
     }
   }
   return Present();

@@ -56,5 +56,14 @@ TEST(HostinfoNorm, PrefixesAreCanonicalised) {
   EXPECT_EQ(h.json, R"({"RoutableIPs":["10.0.0.0/8","::/0"]})");
 }
 
+TEST(HostinfoNorm, LocationAndTpmKeepOnlyTheirFields) {
+  auto h = norm(R"({"TPM":{"Vendor":"v","Model":0,"FirmwareVersion":18446744073709551615,"X":{"deep":[1]}},)"
+                R"("Location":{"City":"Oslo","Latitude":59.5,"Priority":0,"Extra":true}})");
+  EXPECT_EQ(h.json, R"({"Location":{"City":"Oslo","Latitude":59.5},"TPM":{"Vendor":"v",)"
+                    R"("FirmwareVersion":18446744073709551615}})");
+  auto j = ipn::parseJson(R"({"TPM":{"FirmwareVersion":-1}})");
+  EXPECT_FALSE(normalizeHostinfo(*j).has_value());
+}
+
 }  // namespace
 }  // namespace tnet::testcontrol
