@@ -72,7 +72,10 @@ class WgdApp {
     service::followLogged(svc_, {"ipnd.state"});
     publishNodeKey();
     publishPeers(true);
-    peersTimer_ = svc_.loop().every(PEERS_PERIOD, [this] { publishPeers(false); });
+    peersTimer_ = svc_.loop().every(PEERS_PERIOD, [this] {
+      publishPeers(false);
+      logDrops();
+    });
     updateHealth();
     return {};
   }
@@ -278,6 +281,23 @@ class WgdApp {
     });
   }
 
+  // Drop counters, when they changed, at most once a second (debug level: they are driven by
+  // network input).
+  void logDrops() {
+    if (!path_) return;
+    const auto& c = path_->counters();
+    std::string line;
+    uint64_t total = c.malformedFrames + c.untaggedDatagrams + droppedNoKey_;
+    for (size_t i = 0; i < c.drops.size(); ++i) {
+      total += c.drops[i];
+      if (c.drops[i]) line += " " + std::string(wg::dropReasonName(wg::DropReason(i))) + "=" + std::to_string(c.drops[i]);
+    }
+    if (total == lastDropTotal_) return;
+    lastDropTotal_ = total;
+    svc_.log().debug("datapath.drops malformed_frames={} untagged={} no_key={}{}", c.malformedFrames,
+                     c.untaggedDatagrams, droppedNoKey_, line);
+  }
+
   void publishDiscoAdvert(const crypto::Key32& from, const crypto::Key32& disco) {
     const std::string fromText = nodeKeyText(from), discoText = key::DiscoPublic(disco).toString();
     svc_.bus().publish("wgd.discoAdvert", [&](capnp::AnyPointer::Builder b) {
@@ -300,7 +320,7 @@ class WgdApp {
   uint64_t genEpoch_ = 0, genN_ = 0;
   bool haveGeneration_ = false;
   std::vector<wg::PeerReport> lastPeers_;
-  uint64_t droppedNoKey_ = 0;
+  uint64_t droppedNoKey_ = 0, lastDropTotal_ = 0;
 };
 
 // A key holder must not leave its key in a core file or to a same-uid ptrace/proc reader.
