@@ -212,10 +212,7 @@ struct ControlClient::Impl : std::enable_shared_from_this<Impl> {
     o.extraCaFile = opts.extraCaFile;
     std::weak_ptr<Impl> self = weak_from_this();
     net::Ts2021Client::Callbacks cb;
-    cb.onEarlyPayload = [](const controlbase::EarlyNoise&, std::string) {
-      // Go's client ignores the node-key challenge too.
-      log::logger().debug("control.early_payload");
-    };
+    // No onEarlyPayload: like Go's client we ignore the node-key challenge (libs/net reads it).
     cb.onClosed = [self, gen](Error e) {
       auto s = self.lock();
       if (!s || gen != s->connGen) return;
@@ -716,7 +713,8 @@ struct ControlClient::Impl : std::enable_shared_from_this<Impl> {
     status.mapConnected = false;
     status.phase = Phase::RECONNECTING;
     status.lastError = message;
-    setHealth(ClientHealth::DEGRADED, message);
+    // A dial failure already said "control unreachable"; keep that more useful line.
+    if (health != ClientHealth::DEGRADED) setHealth(ClientHealth::DEGRADED, "map poll failing: " + message);
     publishStatus();
     if (dropConnection) dropClient();
     std::weak_ptr<Impl> self = weak_from_this();

@@ -43,7 +43,11 @@ ScriptedControl::ScriptedControl(bus::Loop& loop) : loop_(loop) {
     if (req.target == "/machine/register") {
       onRegister(rec.body, w);
     } else if (req.target == "/machine/map") {
-      if (rec.body.is_object() && rec.body.value("Stream", false)) {
+      if (rec.body.is_object() && rec.body.value("Stream", false) && mapFailStatus != 0) {
+        int status = mapFailStatus;
+        mapFailStatus = 0;
+        w->respond(status, {}, "boom");
+      } else if (rec.body.is_object() && rec.body.value("Stream", false)) {
         w->start(200, {{"content-type", "application/octet-stream"}});
         lastMap_ = w;
         ++mapStreams_;

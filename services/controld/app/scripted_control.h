@@ -39,6 +39,9 @@ class ScriptedControl {
 
   RegisterHandler onRegister;  // default: 200 {"MachineAuthorized":true,"User":{"ID":1},"Login":{"ID":1,"LoginName":"a@example.com"}}
   MapHandler onMap;            // default: send a standard initial map (selfMap())
+  // When non-zero, the next streaming map request is answered with this status and "boom"
+  // (then it resets to 0).
+  int mapFailStatus = 0;
 
   const std::vector<RecordedRequest>& requests() const { return requests_; }
   size_t count(const std::string& path, std::function<bool(const nlohmann::json&)> pred = nullptr) const;
