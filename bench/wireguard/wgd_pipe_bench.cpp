@@ -221,7 +221,7 @@ int main(int argc, char** argv) {
       a.netstackTx->flush();
       injected += 32;
     }
-    loop.runFor(0ms);
+    loop.runFor(200us);
     relay(a, b, scratch);
     relay(b, a, scratch);
   }
