@@ -225,13 +225,26 @@ class ClientConn : public detail::NoisePump {
   H2ClientSession& h2() { return *h2_; }
   bool earlyDecided() const { return early_.done(); }
   const std::optional<controlbase::EarlyNoise>& earlyNoise() const { return early_.earlyNoise(); }
+  const std::string& earlyJson() const { return earlyJson_; }
 
  protected:
   Result<void> onPlaintext(ByteSpan plaintext) override {
     if (!early_.done()) {
+      // The reader parses; we keep the raw bytes only to hand the JSON text on (bounded by the
+      // reader's 10 MiB limit plus one read).
+      earlyRaw_.insert(earlyRaw_.end(), plaintext.begin(), plaintext.end());
       Bytes stream;
       auto r = early_.feed(plaintext, stream);
       if (!r) return Error::failed("early payload: " + r.error().message);
+      if (early_.done()) {
+        if (early_.earlyNoise() && earlyRaw_.size() >= controlbase::EARLY_HEADER_LEN) {
+          uint32_t n = getU32BE(earlyRaw_.data() + controlbase::EARLY_PAYLOAD_MAGIC.size());
+          size_t len = std::min<size_t>(n, earlyRaw_.size() - controlbase::EARLY_HEADER_LEN);
+          earlyJson_.assign(earlyRaw_.begin() + controlbase::EARLY_HEADER_LEN,
+                            earlyRaw_.begin() + controlbase::EARLY_HEADER_LEN + static_cast<std::ptrdiff_t>(len));
+        }
+        Bytes().swap(earlyRaw_);
+      }
       if (!stream.empty()) return h2_->receive(stream);
       return {};
     }
@@ -249,6 +262,8 @@ class ClientConn : public detail::NoisePump {
   std::unique_ptr<H2ClientSession> h2_;
   std::weak_ptr<Ts2021Client::Impl> impl_;
   controlbase::EarlyPayloadReader early_;
+  Bytes earlyRaw_;
+  std::string earlyJson_;
 };
 
 }  // namespace
@@ -389,7 +404,7 @@ void Ts2021Client::Impl::afterIo() {
   auto c = conn;
   if (state == State::HANDSHAKEN && c->earlyDecided()) {
     if (c->earlyNoise() && callbacks.onEarlyPayload) {
-      callbacks.onEarlyPayload(*c->earlyNoise());
+      callbacks.onEarlyPayload(*c->earlyNoise(), c->earlyJson());
       if (dead || conn != c) return;
     }
     finishConnect({});

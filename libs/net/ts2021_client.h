@@ -55,9 +55,10 @@ struct Ts2021ClientOptions {
 class Ts2021Client {
  public:
   struct Callbacks {
-    // The server's early payload (tailcfg.EarlyNoise), when it sends one; runs before connect's
-    // done (connect waits for the first 9 plaintext bytes, which the server sends at once).
-    std::function<void(const controlbase::EarlyNoise&)> onEarlyPayload;
+    // The server's early payload (tailcfg.EarlyNoise, and its JSON text as sent), when it sends
+    // one; runs before connect's done (connect waits for the first 9 plaintext bytes, which the
+    // server sends at once).
+    std::function<void(const controlbase::EarlyNoise&, std::string json)> onEarlyPayload;
     // The connection ended after connect succeeded: GOAWAY, EOF, a Noise or HTTP/2 error.
     // Not called for close() or the destructor.
     std::function<void(Error)> onClosed;

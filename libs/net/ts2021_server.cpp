@@ -114,8 +114,9 @@ class NoiseConn : public detail::NoisePump {
     if (!earlyJson.empty()) {
       // ff ff ff 'T' 'S' | u32 BE length | JSON (controlbase_early.h).
       early_.assign(controlbase::EARLY_PAYLOAD_MAGIC.begin(), controlbase::EARLY_PAYLOAD_MAGIC.end());
-      uint32_t n = static_cast<uint32_t>(earlyJson.size());
-      for (int shift = 24; shift >= 0; shift -= 8) early_.push_back(static_cast<uint8_t>(n >> shift));
+      uint8_t len[4];
+      putU32BE(len, static_cast<uint32_t>(earlyJson.size()));
+      early_.insert(early_.end(), len, len + 4);
       early_.insert(early_.end(), earlyJson.begin(), earlyJson.end());
     }
     std::weak_ptr<NoiseConn> weak = std::static_pointer_cast<NoiseConn>(shared_from_this());
@@ -275,7 +276,11 @@ class HttpConn : public std::enable_shared_from_this<HttpConn> {
     out_ = "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) + "\r\n";
     if (!contentType.empty()) out_ += "Content-Type: " + std::string(contentType) + "\r\n";
     out_ += extraHeaders;
-    out_ += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    if (status == 204 || status == 304 || status < 200) {
+      body.clear();  // no body and no Content-Length (RFC 9110 §8.6)
+    } else {
+      out_ += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    }
     if (!keepAlive) out_ += "Connection: close\r\n";
     out_ += "\r\n";
     out_ += body;

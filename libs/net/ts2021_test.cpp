@@ -210,9 +210,13 @@ TEST(Ts2021, EarlyPayloadArrivesBeforeConnectCompletes) {
   auto chal = key::MachinePrivate::generate().publicKey();
   f.earlyJson = "{\"nodeKeyChallenge\":\"chalpub:" + chal.untypedHex() + "\"}";
   std::optional<controlbase::EarlyNoise> early;
+  std::string json;
   bool earlyBeforeConnect = false;
   Ts2021Client::Callbacks cb;
-  cb.onEarlyPayload = [&](const controlbase::EarlyNoise& e) { early = e; };
+  cb.onEarlyPayload = [&](const controlbase::EarlyNoise& e, std::string j) {
+    early = e;
+    json = std::move(j);
+  };
   auto c = Ts2021Client::create(f.loop, f.clientOptions(), std::move(cb));
   std::optional<Result<void>> r;
   c->connect([&](Result<void> x) {
@@ -224,6 +228,7 @@ TEST(Ts2021, EarlyPayloadArrivesBeforeConnectCompletes) {
   EXPECT_TRUE(earlyBeforeConnect);
   ASSERT_TRUE(early);
   EXPECT_EQ(early->nodeKeyChallenge.raw(), chal.raw());
+  EXPECT_EQ(json, f.earlyJson);
   auto resp = f.call(*c, {"POST", "/x", {}, "y"});
   ASSERT_TRUE(resp);
   EXPECT_EQ(resp->body, "y");
