@@ -227,8 +227,12 @@ TEST(WgdRootContract, RunsAsItsUserAndEnforcesCallerAcls) {
   EXPECT_EQ(clientInfoAsIpnd.poll(), 1) << "ipnd may not";
   EXPECT_EQ(violations.back(), "ipnd wgd.derpClientInfo");
 
-  // No network sockets, no core dumps.
+  // No network sockets, no core dumps. A non-dumpable process's /proc files belong to root, not
+  // to its own uid (proc(5)): that is how PR_SET_DUMPABLE=0 shows from outside.
   expectOnlyUnixSockets(pid);
+  struct stat procSt {};
+  ASSERT_EQ(stat(("/proc/" + std::to_string(pid) + "/environ").c_str(), &procSt), 0);
+  EXPECT_EQ(procSt.st_uid, 0u) << "wgd is still dumpable";
   std::ifstream limits("/proc/" + std::to_string(pid) + "/limits");
   std::string line, coreLine;
   while (std::getline(limits, line))
