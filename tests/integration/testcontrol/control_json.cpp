@@ -1,5 +1,6 @@
 #include "tests/integration/testcontrol/control_json.h"
 
+#include "libs/ipn/netip.h"
 #include "services/controld/core/go_time.h"
 
 namespace tnet::testcontrol {
@@ -102,7 +103,15 @@ OrderedJson derpMapJson(const std::optional<DerpOptions>& derp) {
     node["Name"] = std::to_string(DERP_REGION_ID) + "a";
     node["RegionID"] = DERP_REGION_ID;
     node["HostName"] = derp->host;
-    node["IPv4"] = "127.0.0.1";
+    // Clients dial the address, not the name: an IP literal in --derp-url is used as is (the
+    // namespace tests put DERP on a hub address), a name resolves to loopback.
+    auto ip = ipn::parseIpAddr(derp->host);
+    if (ip && ip->v6) {
+      node["IPv4"] = "none";
+      node["IPv6"] = ip->toString();
+    } else {
+      node["IPv4"] = ip ? ip->toString() : "127.0.0.1";
+    }
     if (derp->stunPort != 0) node["STUNPort"] = derp->stunPort;
     if (derp->port != 0) node["DERPPort"] = derp->port;
     node["InsecureForTests"] = true;

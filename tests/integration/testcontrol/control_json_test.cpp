@@ -103,6 +103,12 @@ TEST(ControlJson, DerpMapAndFilterExact) {
             R"({"Name":"900a","RegionID":900,"HostName":"127.0.0.1","IPv4":"127.0.0.1","STUNPort":-1,)"
             R"("DERPPort":3340,"InsecureForTests":true}]}}})");
   EXPECT_EQ(ipn::goMarshal(derpMapJson(std::nullopt)), R"({"Regions":{}})");
+  auto hub = ipn::goMarshal(derpMapJson(DerpOptions{"10.99.0.1", 3340, 3478}));
+  EXPECT_NE(hub.find(R"("HostName":"10.99.0.1","IPv4":"10.99.0.1","STUNPort":3478)"), std::string::npos) << hub;
+  auto v6 = ipn::goMarshal(derpMapJson(DerpOptions{"::1", 3340, -1}));
+  EXPECT_NE(v6.find(R"("IPv4":"none","IPv6":"::1")"), std::string::npos) << v6;
+  auto named = ipn::goMarshal(derpMapJson(DerpOptions{"localhost", 3340, -1}));
+  EXPECT_NE(named.find(R"("HostName":"localhost","IPv4":"127.0.0.1")"), std::string::npos) << named;
   // Go: json.Marshal(tailcfg.FilterAllowAll).
   EXPECT_EQ(ipn::goMarshal(packetFilterAllowAllJson()),
             R"([{"SrcIPs":["*"],"DstPorts":[{"IP":"*","Ports":{"First":0,"Last":65535}}]}])");

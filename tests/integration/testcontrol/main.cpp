@@ -27,6 +27,7 @@ struct Flags {
   std::string portFile;
   std::string state = "none";
   std::string domain = "tailnet.test";
+  std::string serverUrl;
   bool requireMachineAuth = false;
   double keepAliveSeconds = 60;
   size_t syntheticPeers = 0;
@@ -182,7 +183,7 @@ int run(const Flags& flags) {
     std::fprintf(stderr, "testcontrol: listen %s: %s\n", flags.listen.c_str(), server.error().message.c_str());
     return 1;
   }
-  std::string url = baseUrl(flags.listen, (*server)->port());
+  std::string url = flags.serverUrl.empty() ? baseUrl(flags.listen, (*server)->port()) : flags.serverUrl;
 
   ControlOptions co;
   co.baseUrl = url;
@@ -241,6 +242,8 @@ int main(int argc, char** argv) {
   app.add_option("--port-file", flags.portFile, "write the listening port (\"<port>\\n\") to this file once ready");
   app.add_option("--state", flags.state, "where the tailnet lives: none (memory only)");
   app.add_option("--domain", flags.domain, "tailnet name and MagicDNS suffix");
+  app.add_option("--server-url", flags.serverUrl,
+                 "the URL clients use for this server, in AuthURLs (default http://<listen ip>:<port>)");
   app.add_flag("--require-machine-auth", flags.requireMachineAuth,
                "new nodes wait for POST /admin/nodes/<id>/approve (NeedsMachineAuth)");
   app.add_option("--keepalive-seconds", flags.keepAliveSeconds, "keep-alive interval on quiet map streams")
