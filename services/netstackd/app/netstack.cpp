@@ -115,9 +115,11 @@ class Conn {
   Addr inboundRemote;
   uint16_t inboundRemotePort = 0, inboundLocalPort = 0;
   UdpAssoc* assoc = nullptr;
+  bus::Handle acceptTimer;
 
   void attachAccepted(struct tcp_pcb* pcb) {
     pcb_ = pcb;
+    acceptTimer.reset();
     setupPcb();
     phase_ = Phase::BRIDGE;
     pumpToTailnet();
@@ -897,6 +899,10 @@ void Engine::inboundReady(Conn* c, std::span<const uint8_t> syn) {
   InKey key{c->inboundV6, c->inboundRemote, c->inboundRemotePort, c->inboundLocalPort};
   inboundPending_.erase(key);
   inboundReady_[key] = c;
+  // A SYN whose handshake never completes (the peer went away) must not pin the local socket.
+  c->acceptTimer = loop_.after(std::chrono::seconds(30), [this, c] {
+    if (conns_.count(c) && c->phase_ == Conn::Phase::WAIT_ACCEPT) c->fail();
+  });
   ensureListener(c->inboundLocalPort);
   std::vector<uint8_t> copy(syn.begin(), syn.end());
   stack_.input(copy);

@@ -1,0 +1,310 @@
+// Contract tests for netstackd: two real netstackd processes (A and B) with the test playing wgd
+// between them. curl goes through A's SOCKS5 and HTTP proxies to a server that B forwards to
+// 127.0.0.1 (Go's userspace inbound), and the filter, shields-up and quad-100 are checked with
+// crafted packets.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "libs/base/bytes.h"
+#include "services/netstackd/core/packet.h"
+#include "services/netstackd/core/socks5.h"
+#include "tests/integration/netstack/netstack_fixture.h"
+
+namespace tnet::netstack::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+const Addr A4 = Addr::v4(100, 64, 0, 1);
+const Addr B4 = Addr::v4(100, 64, 0, 2);
+
+NodeConfig configFor(const Node& self, const Node& peer) {
+  NodeConfig c;
+  c.addresses = {self.addr4 + "/32", self.addr6 + "/128"};
+  c.names = {{"b.tail.ts.net.", {peer.addr4 + "/32", peer.addr6 + "/128"}}};
+  if (self.name == "B") c.names = {{"a.tail.ts.net.", {peer.addr4 + "/32", peer.addr6 + "/128"}}};
+  return c;
+}
+
+int connectTcp(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::vector<uint8_t> readN(int fd, size_t n) {
+  std::vector<uint8_t> out(n);
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, out.data() + got, n - got);
+    if (r <= 0) break;
+    got += size_t(r);
+  }
+  out.resize(got);
+  return out;
+}
+
+class NetstackContract : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(pair.start()) << "netstackd did not start; logs: " << pair.a.logPath << " " << pair.b.logPath;
+  }
+  void configureBoth(bool shieldsUpB = false) {
+    auto ca = configFor(pair.a, pair.b);
+    auto cb = configFor(pair.b, pair.a);
+    cb.shieldsUp = shieldsUpB;
+    ASSERT_TRUE(pair.a.configure(ca, ++gen));
+    ASSERT_TRUE(pair.b.configure(cb, ++gen));
+    ASSERT_TRUE(pair.pipesUp(pair.a));
+    ASSERT_TRUE(pair.pipesUp(pair.b));
+  }
+  std::vector<std::string> curlVia(const Node& n, bool socks) {
+    if (socks) return {"curl", "-sS", "--max-time", "60", "--socks5-hostname", "127.0.0.1:" + std::to_string(n.socksPort)};
+    return {"curl", "-sS", "--max-time", "60", "-x", "http://127.0.0.1:" + std::to_string(n.httpPort)};
+  }
+  Pair pair;
+  uint64_t gen = 0;
+};
+
+TEST_F(NetstackContract, ProxiesAnswerNetworkUnreachableBeforeAddresses) {
+  // SOCKS5: greeting, then CONNECT → reply 0x03.
+  int fd = connectTcp(pair.a.socksPort);
+  ASSERT_GE(fd, 0);
+  uint8_t hello[] = {5, 1, 0};
+  ASSERT_EQ(write(fd, hello, 3), 3);
+  EXPECT_EQ(readN(fd, 2), (std::vector<uint8_t>{5, 0}));
+  uint8_t req[] = {5, 1, 0, 1, 100, 64, 0, 2, 0, 80};
+  ASSERT_EQ(write(fd, req, sizeof req), ssize_t(sizeof req));
+  auto reply = readN(fd, 10);
+  ASSERT_GE(reply.size(), 2u);
+  EXPECT_EQ(reply[1], socks5::REP_NETWORK_UNREACHABLE);
+  close(fd);
+  // HTTP proxy: 502.
+  auto [rc, out] = pair.run({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-x",
+                             "http://127.0.0.1:" + std::to_string(pair.a.httpPort), "http://100.64.0.2/"},
+                            10s);
+  EXPECT_EQ(out, "502");
+}
+
+TEST_F(NetstackContract, SocksAndHttpProxyReachPeerThroughInboundForwarding) {
+  HttpServer server("hello from B\n");
+  configureBoth();
+  std::string port = std::to_string(server.port());
+  // MagicDNS name resolved by A (curl sends the name: --socks5-hostname), short name, IPv4, IPv6.
+  for (std::string url : {"http://b.tail.ts.net:" + port + "/", "http://b:" + port + "/",
+                          "http://100.64.0.2:" + port + "/", "http://[fd7a:115c:a1e0::2]:" + port + "/"}) {
+    auto argv = curlVia(pair.a, true);
+    argv.push_back(url);
+    auto [rc, out] = pair.run(argv, 30s);
+    EXPECT_EQ(rc, 0) << url;
+    EXPECT_EQ(out, "hello from B\n") << url;
+  }
+  // HTTP proxy: absolute URI and CONNECT (-p tunnels through CONNECT).
+  auto argv = curlVia(pair.a, false);
+  argv.push_back("http://b.tail.ts.net:" + port + "/");
+  auto [rc1, out1] = pair.run(argv, 30s);
+  EXPECT_EQ(rc1, 0);
+  EXPECT_EQ(out1, "hello from B\n");
+  argv = curlVia(pair.a, false);
+  argv.push_back("-p");
+  argv.push_back("http://b:" + port + "/");
+  auto [rc2, out2] = pair.run(argv, 30s);
+  EXPECT_EQ(rc2, 0);
+  EXPECT_EQ(out2, "hello from B\n");
+  // Unknown names: SOCKS5 host unreachable (curl exit 97), HTTP 502.
+  argv = curlVia(pair.a, true);
+  argv.push_back("http://nobody.tail.ts.net/");
+  EXPECT_NE(pair.run(argv, 30s).first, 0);
+  // Nothing listening behind B: B answers the SYN with RST once its local dial fails.
+  argv = curlVia(pair.a, true);
+  argv.push_back("http://b:" + std::to_string(freeTcpPort()) + "/");
+  auto refused = pair.run(argv, 30s);
+  EXPECT_EQ(refused.first, 97) << "curl should report a SOCKS5 connection failure";
+  EXPECT_GE(server.served(), 6);
+}
+
+TEST_F(NetstackContract, TenMegabytesArriveIntactBothWays) {
+  HttpServer server("x");
+  configureBoth();
+  std::string port = std::to_string(server.port());
+  for (Node* via : {&pair.a, &pair.b}) {
+    auto argv = curlVia(*via, true);
+    std::string host = via == &pair.a ? "b" : "a";
+    argv.push_back("http://" + host + ":" + port + "/big");
+    auto t0 = std::chrono::steady_clock::now();
+    auto [rc, out] = pair.run(argv, 120s);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_EQ(rc, 0);
+    ASSERT_EQ(out.size(), 10u << 20);
+    size_t bad = 0;
+    for (size_t i = 0; i < out.size(); ++i)
+      if (uint8_t(out[i]) != HttpServer::bigByte(i)) ++bad;
+    EXPECT_EQ(bad, 0u);
+    std::printf("10 MiB via %s's SOCKS5 in %.2f s (%.1f MB/s)\n", via->name.c_str(), secs, 10.48576 / secs);
+  }
+}
+
+TEST_F(NetstackContract, TwoHundredConcurrentSocksConnections) {
+  HttpServer server("ok\n");
+  configureBoth();
+  std::vector<std::string> argv = {"curl", "-s", "--no-progress-meter", "--parallel", "--parallel-max", "200", "--max-time", "90",
+                                   "--socks5-hostname", "127.0.0.1:" + std::to_string(pair.a.socksPort)};
+  for (int i = 0; i < 200; ++i) argv.push_back("http://b:" + std::to_string(server.port()) + "/?" + std::to_string(i));
+  auto [rc, out] = pair.run(argv, 120s);
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(out.size(), 200u * 3);
+  EXPECT_EQ(server.served(), 200);
+}
+
+TEST_F(NetstackContract, IcmpEchoAndUdpInboundWhenAllowed) {
+  UdpEcho echo;
+  configureBoth();
+  int echoReplies = 0, udpReplies = 0;
+  pair.intercept = [&](const Node& from, std::span<const uint8_t> p) {
+    PacketInfo info;
+    if (&from != &pair.a || parsePacket(p, info) != ParseStatus::OK || info.dst != Addr::v4(100, 64, 0, 9)) return false;
+    if (info.isEchoReply()) ++echoReplies;
+    if (info.proto == PROTO_UDP && info.srcPort == echo.port()) ++udpReplies;
+    return true;
+  };
+  // 100.64.0.9 is a peer that only the test plays.
+  const Addr peer = Addr::v4(100, 64, 0, 9);
+  pair.inject(pair.a, icmpEcho(peer, A4, 7, 1));
+  std::vector<uint8_t> payload{'h', 'i'};
+  pair.inject(pair.a, udpPacket(peer, A4, 5555, echo.port(), payload));
+  EXPECT_TRUE(bus::testing::runUntil(pair.loop, [&] { return echoReplies == 1 && udpReplies == 1; }, 5000ms));
+  EXPECT_EQ(echo.received(), 1);
+  // Packets to an address that is not ours are dropped before lwIP.
+  pair.inject(pair.a, icmpEcho(peer, Addr::v4(100, 64, 0, 77), 7, 2));
+  pair.loop.runFor(300ms);
+  EXPECT_EQ(echoReplies, 1);
+}
+
+// Shields-up on A, then a deny rule on A: inbound TCP, UDP and ICMP echo are all blocked while A's
+// own outbound connections to B still work (their replies pass).
+TEST_F(NetstackContract, ShieldsUpAndDenyRuleBlockInbound) {
+  HttpServer server("hello\n");
+  UdpEcho echo;
+  configureBoth();
+  const Addr peer = Addr::v4(100, 64, 0, 9);
+  int echoReplies = 0, udpReplies = 0, synAcks = 0, rsts = 0;
+  pair.intercept = [&](const Node& from, std::span<const uint8_t> p) {
+    PacketInfo info;
+    if (&from != &pair.a || parsePacket(p, info) != ParseStatus::OK || info.dst != peer) return false;
+    if (info.isEchoReply()) ++echoReplies;
+    if (info.proto == PROTO_UDP) ++udpReplies;
+    if (info.proto == PROTO_TCP && (info.tcpFlags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) ++synAcks;
+    if (info.proto == PROTO_TCP && (info.tcpFlags & TCP_RST)) ++rsts;
+    return true;
+  };
+  auto probe = [&](uint16_t sport) {
+    std::vector<uint8_t> payload{'x'};
+    pair.inject(pair.a, icmpEcho(peer, A4, 9, sport));
+    pair.inject(pair.a, udpPacket(peer, A4, sport, echo.port(), payload));
+    pair.inject(pair.a, tcpSyn(peer, A4, sport, server.port(), 1000));
+    pair.loop.runFor(bus::testing::scaled(700ms));
+  };
+  // Allowed: all three answer (the SYN gets a SYN-ACK after A dials 127.0.0.1).
+  probe(40001);
+  EXPECT_EQ(echoReplies, 1);
+  EXPECT_EQ(udpReplies, 1);
+  EXPECT_EQ(synAcks, 1);
+
+  for (int variant = 0; variant < 2; ++variant) {
+    auto ca = configFor(pair.a, pair.b);
+    if (variant == 0) {
+      ca.shieldsUp = true;
+    } else {
+      ca.allowAll = false;  // only port 1 from 100.64.0.2: nothing the probe uses
+      ca.rules = {{{"100.64.0.2"}, "*", 1, 1}};
+    }
+    ASSERT_TRUE(pair.a.configure(ca, ++gen));
+    echoReplies = udpReplies = synAcks = rsts = 0;
+    int udpBefore = echo.received();
+    probe(uint16_t(40010 + variant));
+    EXPECT_EQ(echoReplies, 0) << "variant " << variant;
+    EXPECT_EQ(udpReplies, 0) << "variant " << variant;
+    EXPECT_EQ(synAcks, 0) << "variant " << variant;
+    EXPECT_EQ(rsts, 0) << "variant " << variant;
+    EXPECT_EQ(echo.received(), udpBefore) << "variant " << variant;
+    // A's outbound to B still works.
+    auto argv = curlVia(pair.a, true);
+    argv.push_back("http://b:" + std::to_string(server.port()) + "/");
+    auto [rc, out] = pair.run(argv, 30s);
+    EXPECT_EQ(out, "hello\n") << "variant " << variant;
+  }
+}
+
+// SOCKS5 UDP ASSOCIATE: quad-100 answers MagicDNS names, and datagrams reach B's inbound UDP.
+TEST_F(NetstackContract, SocksUdpAssociateQuad100AndPeer) {
+  UdpEcho echo;
+  configureBoth();
+  int ctl = connectTcp(pair.a.socksPort);
+  ASSERT_GE(ctl, 0);
+  uint8_t hello[] = {5, 1, 0};
+  ASSERT_EQ(write(ctl, hello, 3), 3);
+  uint8_t req[] = {5, 3, 0, 1, 0, 0, 0, 0, 0, 0};
+  ASSERT_EQ(write(ctl, req, sizeof req), ssize_t(sizeof req));
+  std::vector<uint8_t> reply;
+  // The replies come while the test's loop is not needed (netstackd answers by itself).
+  reply = readN(ctl, 2 + 10);
+  ASSERT_EQ(reply.size(), 12u);
+  ASSERT_EQ(reply[3], 0);  // succeeded
+  uint16_t relayPort = getU16BE(&reply[10]);
+  int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_in relay{};
+  relay.sin_family = AF_INET;
+  relay.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  relay.sin_port = htons(relayPort);
+  auto sendVia = [&](const Addr& dst, uint16_t port, std::span<const uint8_t> payload) {
+    std::vector<uint8_t> d;
+    socks5::appendUdpHeader(d, dst, port);
+    d.insert(d.end(), payload.begin(), payload.end());
+    sendto(u, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&relay), sizeof relay);
+  };
+  auto recvVia = [&](std::vector<uint8_t>& out) {
+    uint8_t buf[2048];
+    bool got = bus::testing::runUntil(pair.loop, [&] {
+      ssize_t n = recv(u, buf, sizeof buf, 0);
+      if (n <= 0) return false;
+      out.assign(buf, buf + n);
+      return true;
+    }, 5000ms);
+    return got;
+  };
+  // DNS A query for "b" to 100.100.100.100:53.
+  std::vector<uint8_t> q{0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'b', 0, 0, 1, 0, 1};
+  sendVia(Addr::v4(100, 100, 100, 100), 53, q);
+  std::vector<uint8_t> got;
+  ASSERT_TRUE(recvVia(got));
+  ASSERT_GT(got.size(), 10u + 12u);
+  std::vector<uint8_t> tail(got.end() - 4, got.end());
+  EXPECT_EQ(tail, (std::vector<uint8_t>{100, 64, 0, 2}));
+  EXPECT_EQ(got[10 + 3] & 0x0f, 0);  // NOERROR
+  // Through the tailnet to B's 127.0.0.1 echo server, and back.
+  std::vector<uint8_t> payload{'p', 'i', 'n', 'g'};
+  sendVia(B4, echo.port(), payload);
+  ASSERT_TRUE(recvVia(got));
+  ASSERT_EQ(got.size(), 10u + 4u);
+  EXPECT_EQ(std::vector<uint8_t>(got.begin() + 10, got.end()), payload);
+  EXPECT_EQ(std::vector<uint8_t>(got.begin() + 4, got.begin() + 8), (std::vector<uint8_t>{100, 64, 0, 2}));
+  close(u);
+  close(ctl);
+}
+
+}  // namespace
+}  // namespace tnet::netstack::testing
