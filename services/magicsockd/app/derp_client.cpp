@@ -28,6 +28,9 @@ constexpr auto CONNECT_TIMEOUT_PER_NODE = 1500ms;  // Go: 1.5 s per TCP dial
 constexpr auto WHOLE_CONNECT_TIMEOUT = 10s;        // Go: DNS + TCP + TLS + upgrade + handshake
 constexpr size_t MAX_HTTP_HEAD = 8192;
 constexpr size_t MAX_WRITE_COALESCE = 256 << 10;
+// Control frames (Pong, NotePreferred) are never dropped, but a server that floods pings while
+// not reading our writes must not grow the queue without bound: past this the connection closes.
+constexpr size_t MAX_QUEUED_FRAMES = 1024;
 constexpr std::string_view PIN_PREFIX = "sha256-raw:";
 }  // namespace
 
@@ -362,6 +365,7 @@ struct DerpClient::Impl {
   }
 
   void enqueue(Bytes frame, bool packet) {
+    if (queue.size() >= MAX_QUEUED_FRAMES) return fail("write queue overflow (server not reading)");
     queue.push_back(Out{std::move(frame), packet});
     if (packet) ++queuedPackets;
     startWrite();

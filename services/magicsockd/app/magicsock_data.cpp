@@ -84,9 +84,6 @@ void Magicsock::onDerpPacket(int region, const derp::RecvPacket& rp) {
 
 void Magicsock::toWgd(const key::NodePublic* peer, bool viaDerp, const wire::IpPort& src, uint16_t region,
                       ByteSpan datagram) {
-  if (datagram.empty() || datagram.size() + TO_WGD_HEADER > pipeScratch_.capacity()) {
-    pipeScratch_.reserve(bus::MAX_PACKET);
-  }
   pipeScratch_.resize(TO_WGD_HEADER + datagram.size());
   uint8_t* h = pipeScratch_.data();
   if (peer) {

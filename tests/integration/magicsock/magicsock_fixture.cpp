@@ -239,9 +239,13 @@ Result<void> Node::setConfig(const DerpTarget& derp, const std::vector<PeerSpec>
         auto node = region.initNodes(1)[0];
         node.setName("1a");
         node.setRegionId(1);
-        node.setHostName(derp.ip);
-        node.setIpv4(derp.ip);
-        node.setIpv6("none");
+        if (derp.hostName.empty()) {
+          node.setHostName(derp.ip);
+          node.setIpv4(derp.ip);
+          node.setIpv6("none");
+        } else {
+          node.setHostName(derp.hostName);
+        }
         node.setDerpPort(derp.derpPort);
         node.setStunPort(derp.stunPort);
         auto list = c.initPeers(unsigned(peers.size()));

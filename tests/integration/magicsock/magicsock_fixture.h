@@ -26,6 +26,7 @@ struct DerpTarget {
   std::string ip = "127.0.0.1";
   uint16_t derpPort = 0;
   int stunPort = 0;
+  std::string hostName;  // set: the node has only this HostName (no IP literals), resolved by magicsockd
 };
 
 struct Received {

@@ -225,6 +225,24 @@ TEST_F(MagicsockTest, NetcheckReportsRegionLatencyAndMappedEndpoint) {
   EXPECT_EQ(n->preferredDerp, 1);
 }
 
+TEST_F(MagicsockTest, HostNameNodesAndLocalAddressesWorkUnderTheServiceSandbox) {
+  // A node known only by name: DERP dial and STUN resolve it (Asio's resolver thread), and
+  // without TS_DEBUG_OMIT_LOCAL_ADDRS the interface addresses are read (netlink) — all inside
+  // the service's seccomp filter. Nothing is sent to those addresses: there are no peers.
+  Node c(loop_, "c");
+  auto r = c.start({{"TS_DEBUG_OMIT_LOCAL_ADDRS", "0"}});
+  ASSERT_TRUE(r) << r.error().message;
+  DerpTarget byName = target_;
+  byName.hostName = "localhost";
+  ASSERT_TRUE(c.setConfig(byName, {}));
+  ASSERT_TRUE(runUntil(loop_, [&] { return c.derpConnected(1); }, 10s)) << c.log();
+  auto n = c.netcheck();
+  ASSERT_TRUE(n) << n.error().message << c.log();
+  EXPECT_TRUE(n->udp) << c.log();
+  ASSERT_TRUE(runUntil(loop_, [&] { return c.endpoints().size() >= 2; }, 5s)) << c.log();  // STUN + local
+  EXPECT_TRUE(c.alive()) << c.log();
+}
+
 int udpSocketTo(uint16_t port, sockaddr_in& to) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   to = {};
