@@ -28,7 +28,11 @@ class GetOp : public std::enable_shared_from_this<GetOp> {
 
   void start() {
     auto self = shared_from_this();
-    timer_ = loop_.after(options_.timeout, [self] { self->finish(Error::failed("HTTP request timed out")); });
+    // Weak: the pending socket operations keep us alive; a strong capture would be a cycle.
+    std::weak_ptr<GetOp> weak = self;
+    timer_ = loop_.after(options_.timeout, [weak] {
+      if (auto op = weak.lock()) op->finish(Error::failed("HTTP request timed out"));
+    });
     std::shared_ptr<detail::asio::ssl::context> tls;
     if (url_.tls) {
       auto ctx = detail::makeClientTlsContext({options_.extraCaFile, options_.noSystemCa, true});

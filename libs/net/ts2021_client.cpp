@@ -523,7 +523,11 @@ void Ts2021Client::request(H2Request req, std::chrono::milliseconds timeout,
     return fail(id.error());
   }
   *streamId = *id;
-  u->timer = impl.loop.after(timeout, [u, weakConn, streamId] {
+  // Weak: u owns the timer, so a strong capture would be a cycle that outlives the client.
+  std::weak_ptr<Unary> weakU = u;
+  u->timer = impl.loop.after(timeout, [weakU, weakConn, streamId] {
+    auto u = weakU.lock();
+    if (!u) return;
     if (auto c = weakConn.lock()) {
       c->h2().cancel(*streamId);
       c->flush();
