@@ -1,0 +1,312 @@
+// Issue 6's acceptance: two suites in their own network namespaces, testcontrol and testderp in
+// a hub namespace that routes between them. Applications reach node B's loopback page through
+// node A's SOCKS5 and HTTP proxies over WireGuard, first relayed by DERP (UDP between the nodes
+// dropped in the hub), then direct once UDP is allowed. Root only (CI is root).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+
+#include "tests/integration/tailnet/tailnet_fixture.h"
+#include "tests/integration/tailnet/topology.h"
+
+namespace tnet::tailnet_test {
+namespace {
+
+constexpr uint16_t CONTROL_PORT = 8080;
+constexpr uint16_t DERP_PORT = 8443;
+constexpr uint16_t STUN_PORT = 3478;
+constexpr uint16_t PAGE_PORT = 8088;
+const std::string SOCKS = "127.0.0.1:1080";
+const std::string HTTP_PROXY = "127.0.0.1:1081";
+
+struct NsNode {
+  std::string name;
+  const NetNamespace* ns = nullptr;
+  std::unique_ptr<TempDir> dir;
+  std::unique_ptr<Suite> suite;
+
+  ProcessResult tnet(const std::vector<std::string>& args, std::chrono::milliseconds t = 30s) const {
+    RunOptions o;
+    o.timeout = t;
+    return runTnet(suite->socket(), args, o);
+  }
+  nlohmann::json status() const {
+    auto r = suite->get("/localapi/v0/status");
+    if (!r || r->status != 200) return nlohmann::json(nlohmann::json::value_t::discarded);
+    return r->json();
+  }
+  std::string state() const {
+    auto s = status();
+    return s.is_discarded() ? "" : s.value("BackendState", "");
+  }
+  std::string ipv4() const {
+    auto s = status();
+    if (s.is_discarded() || !s["Self"]["TailscaleIPs"].is_array()) return "";
+    for (const auto& ip : s["Self"]["TailscaleIPs"]) {
+      std::string v = ip.get<std::string>();
+      if (v.find('.') != std::string::npos) return v;
+    }
+    return "";
+  }
+  // The status entry of the peer with HostName `host` (null when absent).
+  nlohmann::json peer(const std::string& host) const {
+    auto s = status();
+    if (s.is_discarded() || !s["Peer"].is_object()) return nullptr;
+    for (const auto& [k, p] : s["Peer"].items()) {
+      if (p.value("HostName", "") == host) return p;
+    }
+    return nullptr;
+  }
+  // Runs a command inside this node's namespace (curl as a local application).
+  ProcessResult exec(const std::vector<std::string>& argv, std::chrono::milliseconds t = 60s) const {
+    return Topology::run(*ns, argv, t);
+  }
+};
+
+class TailnetDataPath : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto why = Topology::unavailable();
+    if (!why.empty()) GTEST_SKIP() << why;
+    auto missing = Tailnet::missing();
+    if (missing.empty()) missing = missingBinaries({"testderp", "tnet-test-httpd"});
+    if (!missing.empty()) GTEST_SKIP() << missing;
+    auto topo = Topology::create();
+    ASSERT_TRUE(topo) << topo.error().message;
+    topo_ = std::move(*topo);
+    std::string hubIp = Topology::HUB_ADDR;
+
+    FixtureOptions d;
+    d.wrapper = topo_->hub().exec({});
+    d.args = {"--listen", "0.0.0.0:" + std::to_string(DERP_PORT), "--stun-port", std::to_string(STUN_PORT)};
+    derp_ = std::make_unique<Fixture>("testderp", d);
+    auto ds = derp_->start();
+    ASSERT_TRUE(ds) << ds.error().message;
+
+    FixtureOptions c;
+    c.wrapper = topo_->hub().exec({});
+    c.args = {"--listen", "0.0.0.0:" + std::to_string(CONTROL_PORT), "--derp-url",
+              "http://" + hubIp + ":" + std::to_string(DERP_PORT), "--derp-stun-port", std::to_string(STUN_PORT)};
+    control_ = std::make_unique<Fixture>("testcontrol", c);
+    auto cs = control_->start();
+    ASSERT_TRUE(cs) << cs.error().message;
+
+    a_ = makeNode("a", topo_->a());
+    b_ = makeNode("b", topo_->b());
+    ASSERT_TRUE(a_ && b_);
+
+    FixtureOptions h;
+    h.wrapper = topo_->b().exec({});
+    h.args = {"--listen", "127.0.0.1:" + std::to_string(PAGE_PORT), "--name", "b"};
+    page_ = std::make_unique<Fixture>("tnet-test-httpd", h);
+    auto ps = page_->start();
+    ASSERT_TRUE(ps) << ps.error().message;
+  }
+
+  void TearDown() override {
+    if (HasFailure()) {
+      if (control_) std::cerr << "--- testcontrol ---\n" << control_->output();
+      if (derp_) std::cerr << "--- testderp ---\n" << derp_->output();
+      for (auto* n : {a_.get(), b_.get()}) {
+        if (n && n->suite) std::cerr << "--- suite " << n->name << " ---\n" << n->suite->stderrText();
+      }
+    }
+    a_.reset();
+    b_.reset();
+    page_.reset();
+    control_.reset();
+    derp_.reset();
+    topo_.reset();
+  }
+
+  std::unique_ptr<NsNode> makeNode(const std::string& name, const NetNamespace& ns) {
+    auto n = std::make_unique<NsNode>();
+    n->name = name;
+    n->ns = &ns;
+    n->dir = std::make_unique<TempDir>("tnet-dp-" + name, 0755);
+    SuiteOptions o;
+    o.stateDir = *n->dir / "state";
+    o.runtimeDir = *n->dir / "run";
+    o.wrapper = ns.exec({});
+    o.args = {"--socks5-server", SOCKS, "--outbound-http-proxy-listen", HTTP_PROXY};
+    n->suite = std::make_unique<Suite>(o);
+    auto started = n->suite->start();
+    EXPECT_TRUE(started) << started.error().message;
+    if (!started) return nullptr;
+    auto ready = n->suite->waitReady(20s);
+    EXPECT_TRUE(ready) << ready.error().message;
+    if (!ready) return nullptr;
+    return n;
+  }
+
+  std::string authKey() {
+    auto r = Topology::run(topo_->hub(), {"curl", "-sS", "-X", "POST", "-d", R"({"reusable":true})",
+                                          "http://127.0.0.1:" + std::to_string(CONTROL_PORT) + "/admin/keys"});
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.out << r.err;
+    return j.is_discarded() ? "" : j.value("key", "");
+  }
+
+  void bringUp(NsNode& n, const std::string& key) {
+    auto up = n.tnet({"up", "--login-server", "http://" + std::string(Topology::HUB_ADDR) + ":" +
+                                                  std::to_string(CONTROL_PORT),
+                      "--auth-key", key, "--hostname", n.name, "--timeout", "30s"},
+                     40s);
+    ASSERT_EQ(up.exitCode, 0) << up.out << up.err;
+    ASSERT_EQ(n.state(), "Running");
+  }
+
+  // curl inside `from`'s namespace through its SOCKS5 proxy.
+  ProcessResult socksGet(const NsNode& from, const std::string& url, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "30", "--socks5-hostname", SOCKS};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(url);
+    return from.exec(argv);
+  }
+
+  void bothUp() {
+    std::string key = authKey();
+    ASSERT_FALSE(key.empty());
+    bringUp(*a_, key);
+    bringUp(*b_, key);
+    ASSERT_TRUE(waitUntil([&] { return !a_->peer("b").is_null() && !b_->peer("a").is_null(); }, 5s));
+  }
+
+  std::string pageUrl(const std::string& host) { return "http://" + host + ":" + std::to_string(PAGE_PORT) + "/"; }
+
+  std::unique_ptr<Topology> topo_;
+  std::unique_ptr<Fixture> derp_, control_, page_;
+  std::unique_ptr<NsNode> a_, b_;
+};
+
+TEST_F(TailnetDataPath, ProxiesAndPingOverDerpThenDirect) {
+  ASSERT_TRUE(topo_->blockUdpBetweenNodes(true));
+  bothUp();
+  std::string bIp = b_->ipv4();
+  ASSERT_FALSE(bIp.empty());
+
+  auto viaIp = socksGet(*a_, pageUrl(bIp));
+  EXPECT_EQ(viaIp.exitCode, 0) << viaIp.err;
+  EXPECT_EQ(viaIp.out, "hello from b\n");
+  auto viaName = socksGet(*a_, pageUrl("b"));
+  EXPECT_EQ(viaName.out, "hello from b\n") << viaName.err;
+  auto viaHttpProxy = a_->exec({"curl", "-sS", "--max-time", "30", "-x", "http://" + HTTP_PROXY, pageUrl(bIp)});
+  EXPECT_EQ(viaHttpProxy.out, "hello from b\n") << viaHttpProxy.err;
+
+  auto peer = a_->peer("b");
+  EXPECT_EQ(peer.value("CurAddr", ""), "") << peer.dump(2);
+  EXPECT_NE(peer.value("Relay", ""), "") << peer.dump(2);
+  auto pingAB = a_->tnet({"ping", "-c", "1", "b"});
+  EXPECT_EQ(pingAB.exitCode, 0) << pingAB.out << pingAB.err;
+  EXPECT_NE(pingAB.out.find("via DERP("), std::string::npos) << pingAB.out;
+  auto pingBA = b_->tnet({"ping", "-c", "1", "a"});
+  EXPECT_EQ(pingBA.exitCode, 0) << pingBA.out << pingBA.err;
+
+  ASSERT_TRUE(topo_->blockUdpBetweenNodes(false));
+  EXPECT_TRUE(waitUntil([&] { return a_->peer("b").value("CurAddr", "") != ""; }, 10s)) << a_->peer("b").dump(2);
+  auto direct = a_->tnet({"ping", "-c", "1", "b"});
+  EXPECT_EQ(direct.exitCode, 0) << direct.out << direct.err;
+  EXPECT_NE(direct.out.find("via 10.99.2.2:"), std::string::npos) << direct.out;
+  EXPECT_EQ(socksGet(*a_, pageUrl(bIp)).out, "hello from b\n");
+}
+
+TEST_F(TailnetDataPath, HundredMegabytesBothWaysAndTwoHundredConnections) {
+  bothUp();
+  std::string bIp = b_->ipv4();
+  constexpr uint64_t SIZE = 100ull << 20;
+  TempDir tmp("tnet-dp-data");
+  // B → A: B's page server sends a known pattern; compare digests.
+  std::string got = tmp / "from-b";
+  auto down = socksGet(*a_, "http://" + bIp + ":" + std::to_string(PAGE_PORT) + "/bytes/" + std::to_string(SIZE),
+                       {"--max-time", "300", "-o", got});
+  ASSERT_EQ(down.exitCode, 0) << down.err;
+  std::string want = tmp / "pattern";
+  {
+    std::ofstream out(want, std::ios::binary);
+    std::vector<char> buf(1 << 16);
+    for (uint64_t off = 0; off < SIZE; off += buf.size()) {
+      for (size_t i = 0; i < buf.size(); ++i) {
+        uint64_t k = off + i;
+        buf[i] = static_cast<char>((k * 7 + k / 251) & 0xff);
+      }
+      out.write(buf.data(), static_cast<std::streamsize>(std::min<uint64_t>(buf.size(), SIZE - off)));
+    }
+  }
+  auto sums = runProcess({"sha256sum", got, want});
+  ASSERT_EQ(sums.exitCode, 0);
+  auto first = sums.out.substr(0, 64);
+  auto second = sums.out.substr(sums.out.find('\n') + 1, 64);
+  EXPECT_EQ(first, second) << sums.out;
+  // A → B: upload the same bytes; B's server answers their digest.
+  auto up = socksGet(*a_, "http://" + bIp + ":" + std::to_string(PAGE_PORT) + "/sha256",
+                     {"--max-time", "300", "--data-binary", "@" + want, "-H", "Content-Type: application/octet-stream"});
+  ASSERT_EQ(up.exitCode, 0) << up.err;
+  EXPECT_EQ(up.out, second + "\n");
+  // 200 concurrent connections through the SOCKS5 proxy.
+  std::string script = "ok=0; for i in $(seq 1 200); do curl -sS --max-time 60 --socks5-hostname " + SOCKS + " " +
+                       pageUrl(bIp) + " > " + tmp.path() + "/c.$i 2>&1 & done; wait; " +
+                       "grep -l 'hello from b' " + tmp.path() + "/c.* | wc -l";
+  auto conc = a_->exec({"sh", "-c", script}, 120s);
+  EXPECT_EQ(conc.out, "200\n") << conc.out << conc.err;
+}
+
+TEST_F(TailnetDataPath, ShieldsUpRefusesInboundButOutboundWorks) {
+  bothUp();
+  std::string aIp = a_->ipv4(), bIp = b_->ipv4();
+  FixtureOptions h;
+  h.wrapper = topo_->a().exec({});
+  h.args = {"--listen", "127.0.0.1:" + std::to_string(PAGE_PORT), "--name", "a"};
+  Fixture pageA("tnet-test-httpd", h);
+  ASSERT_TRUE(pageA.start());
+  ASSERT_EQ(socksGet(*a_, pageUrl(bIp)).out, "hello from b\n");
+  auto set = b_->tnet({"set", "--shields-up"});
+  ASSERT_EQ(set.exitCode, 0) << set.err;
+  EXPECT_TRUE(waitUntil([&] { return socksGet(*a_, pageUrl(bIp), {"--max-time", "3"}).exitCode != 0; }, 10s));
+  auto icmp = a_->tnet({"ping", "--icmp", "-c", "1", "--timeout", "2s", "b"});
+  EXPECT_NE(icmp.exitCode, 0) << icmp.out;
+  // B's own outbound connections still work, and replies come back through the filter.
+  auto out = socksGet(*b_, pageUrl(aIp));
+  EXPECT_EQ(out.out, "hello from a\n") << out.err;
+}
+
+TEST_F(TailnetDataPath, ServiceCrashesHealAndWgdSessionsSurvive) {
+  bothUp();
+  std::string bIp = b_->ipv4();
+  ASSERT_EQ(socksGet(*a_, pageUrl(bIp)).out, "hello from b\n");
+  auto handshake = a_->peer("b").value("LastHandshake", "");
+  for (const std::string svc : {"netstackd", "magicsockd", "controld"}) {
+    auto before = a_->suite->services();
+    ASSERT_TRUE(before.count(svc)) << svc;
+    ASSERT_EQ(kill(before[svc], SIGKILL), 0);
+    EXPECT_TRUE(waitUntil(
+        [&] {
+          auto now = a_->suite->services();
+          return now.count(svc) && now[svc] != before[svc] &&
+                 socksGet(*a_, pageUrl(bIp), {"--max-time", "1"}).out == "hello from b\n";
+        },
+        3s))
+        << "no working connection within 3 s after kill -9 of " << svc;
+  }
+  EXPECT_EQ(a_->peer("b").value("LastHandshake", ""), handshake) << "wgd made a new handshake";
+  EXPECT_EQ(a_->state(), "Running");
+}
+
+TEST_F(TailnetDataPath, WgdSegfaultLeavesNoCoreAndIsRestarted) {
+  bothUp();
+  auto before = a_->suite->services();
+  ASSERT_TRUE(before.count("wgd"));
+  std::string cwd = "/proc/" + std::to_string(before["wgd"]) + "/cwd";
+  ASSERT_EQ(kill(before["wgd"], SIGSEGV), 0);
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        auto now = a_->suite->services();
+        return now.count("wgd") && now["wgd"] != before["wgd"];
+      },
+      5s));
+  auto cores = runProcess({"sh", "-c", "ls " + a_->dir->path() + " /tmp /var/lib/systemd/coredump 2>/dev/null | grep -c '^core' || true"});
+  EXPECT_EQ(cores.out, "0\n") << cores.out;
+}
+
+}  // namespace
+}  // namespace tnet::tailnet_test
