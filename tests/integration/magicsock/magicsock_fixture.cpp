@@ -239,7 +239,11 @@ Result<void> Node::setConfig(const DerpTarget& derp, const std::vector<PeerSpec>
         auto node = region.initNodes(1)[0];
         node.setName("1a");
         node.setRegionId(1);
-        if (derp.hostName.empty()) {
+        if (derp.hostName.empty() && derp.ip.find(':') != std::string::npos) {
+          node.setHostName("derp.test");  // never resolved: the literal wins
+          node.setIpv4("none");
+          node.setIpv6(derp.ip);
+        } else if (derp.hostName.empty()) {
           node.setHostName(derp.ip);
           node.setIpv4(derp.ip);
           node.setIpv6("none");

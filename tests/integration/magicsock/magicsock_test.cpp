@@ -102,6 +102,7 @@ TEST_F(MagicsockTest, DerpLoginThroughWgdAndDatagramsViaDerp) {
   ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
   EXPECT_GE(a_->sealCalls(), 1);  // the login was sealed by "wgd", not by magicsockd
   EXPECT_GE(derp_->stats().handshakes, 2u);
+  EXPECT_TRUE(runUntil(loop_, [&] { return derp_->stats().notePreferredTrue >= 2; }, 5s));  // home region
   ASSERT_TRUE(pumpUntil([&] {
     return countFrom(*b_, a_->nodePublic(), 1) >= 5 && countFrom(*a_, b_->nodePublic(), 1) >= 5;
   }, 10s));
@@ -241,6 +242,35 @@ TEST_F(MagicsockTest, HostNameNodesAndLocalAddressesWorkUnderTheServiceSandbox) 
   EXPECT_TRUE(n->udp) << c.log();
   ASSERT_TRUE(runUntil(loop_, [&] { return c.endpoints().size() >= 2; }, 5s)) << c.log();  // STUN + local
   EXPECT_TRUE(c.alive()) << c.log();
+}
+
+TEST_F(MagicsockTest, WantRunningFalseClosesDerpAndTrueReconnects) {
+  configure(false, false);
+  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1); }, 10s));
+  ASSERT_TRUE(a_->setConfig(target_, {}, /*wantRunning=*/false));
+  ASSERT_TRUE(runUntil(loop_, [&] { return !a_->derpConnected(1) && derp_->stats().clients == 1; }, 5s));
+  ASSERT_TRUE(a_->setConfig(target_, {}, /*wantRunning=*/true));
+  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1); }, 10s));
+}
+
+TEST(MagicsockV6, DerpAndStunOverIpv6Loopback) {
+  crypto::init();
+  if (!std::filesystem::exists(binDir() + "/magicsockd")) GTEST_SKIP() << "magicsockd is not built";
+  auto s = testderp::DerpServer::start(testderp::ServerOptions{.host = "::1", .stunPort = 0});
+  if (!s) GTEST_SKIP() << "no IPv6 loopback: " << s.error().message;
+  bus::Loop loop;
+  Node c(loop, "c6");
+  auto r = c.start();
+  ASSERT_TRUE(r) << r.error().message;
+  DerpTarget t{"::1", (*s)->port(), (*s)->stunPort()};
+  ASSERT_TRUE(c.setConfig(t, {}));
+  ASSERT_TRUE(runUntil(loop, [&] { return c.derpConnected(1); }, 10s)) << c.log();
+  auto n = c.netcheck();
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_TRUE(n->udp);
+  EXPECT_EQ(n->globalV4, "");
+  ASSERT_TRUE(runUntil(loop, [&] { return !c.endpoints().empty(); }, 5s));
+  EXPECT_EQ(c.endpoints().front().rfind("[::1]:", 0), 0u) << c.endpoints().front();
 }
 
 int udpSocketTo(uint16_t port, sockaddr_in& to) {

@@ -377,7 +377,11 @@ bool DerpServer::Impl::handleFrame(const std::shared_ptr<Client>& c, const derp:
     derp::appendPong(out, p->data);
     return c->write(out);
   }
-  if (std::holds_alternative<derp::NotePreferred>(*msg) || std::holds_alternative<derp::UnknownFrame>(*msg)) {
+  if (auto* np = std::get_if<derp::NotePreferred>(&*msg)) {
+    if (np->preferred) stats.notePreferredTrue++;
+    return true;
+  }
+  if (std::holds_alternative<derp::UnknownFrame>(*msg)) {
     return true;
   }
   return false;  // ForwardPacket, WatchConns, ClosePeer: mesh frames without a mesh key

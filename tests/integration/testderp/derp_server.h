@@ -42,6 +42,7 @@ struct ServerStats {
   std::atomic<uint64_t> droppedNoPeer{0};
   std::atomic<uint64_t> peerGoneSent{0};
   std::atomic<uint64_t> pings{0};
+  std::atomic<uint64_t> notePreferredTrue{0};  // NotePreferred(true) frames (a client's home)
   std::atomic<uint64_t> keepAlives{0};
   std::atomic<uint64_t> protocolErrors{0};   // connections closed for a hostile frame
   std::atomic<uint64_t> stunRequests{0};
