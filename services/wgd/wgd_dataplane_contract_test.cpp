@@ -318,6 +318,33 @@ TEST_F(WgdDataPlane, TwoWgdProcessesTalkThroughTheTestsPipes) {
   for (uint8_t t : sent_["A"]) EXPECT_EQ(t, 4) << "A handshook again after the pipes reconnected";
 }
 
+TEST_F(WgdDataPlane, PeersEventsAreCompleteAndAtMostOncePerSecond) {
+  Node a("A"), b("B"), c("C");
+  for (Node* n : {&a, &b, &c}) ASSERT_NO_FATAL_FAILURE(start(*n));
+  for (Node* n : {&a, &b, &c}) ASSERT_NO_FATAL_FAILURE(giveKey(*n));
+  std::vector<std::pair<std::chrono::steady_clock::time_point, size_t>> events;
+  a.op->subscribe("wgd.peers", [&](const bus::Event& ev) {
+    if (!ev.fromSnapshot) events.emplace_back(std::chrono::steady_clock::now(), ev.as<schema::WgPeers>().getPeers().size());
+  });
+  loop_.runFor(1500ms);
+  events.clear();
+  // Ten config pushes in quick succession, alternating one and two peers, ending with two.
+  for (uint64_t gen = 1; gen <= 10; ++gen) {
+    if (gen % 2) {
+      ASSERT_TRUE(configure(a, gen, {{&b, "100.64.0.2/32"}}));
+    } else {
+      ASSERT_TRUE(configure(a, gen, {{&b, "100.64.0.2/32"}, {&c, "100.64.0.3/32"}}));
+    }
+  }
+  loop_.runFor(2500ms);
+  ASSERT_FALSE(events.empty());
+  EXPECT_LE(events.size(), 4u);
+  for (size_t i = 1; i < events.size(); ++i) {
+    EXPECT_GE(events[i].first - events[i - 1].first, 800ms) << "event " << i;
+  }
+  EXPECT_EQ(events.back().second, 2u) << "the last value is the complete, current list";
+}
+
 TEST_F(WgdDataPlane, DerpClientInfoSealsWithTheCommittedNodeKey) {
   Node a("A");
   ASSERT_NO_FATAL_FAILURE(start(a));

@@ -258,13 +258,21 @@ class WgdApp {
   }
 
   // ---- events -----------------------------------------------------------------------------
-  // The complete list whenever anything changed since the last one (at most once a second), so
-  // the retained value a snapshot returns is always complete.
+  // The complete list whenever anything changed since the last one, so the retained value a
+  // snapshot returns is always complete. At most once a second: a forced publish (config or key
+  // change) inside that second waits for the periodic check.
   void publishPeers(bool force) {
+    const auto now = std::chrono::steady_clock::now();
+    if (lastPeersPublish_ && now - *lastPeersPublish_ < PEERS_PERIOD - 50ms) {
+      peersDirty_ = peersDirty_ || force;
+      return;
+    }
     std::vector<wg::PeerReport> reports;
     if (path_) reports = path_->peerReports(nowClocks());
-    if (!force && reports == lastPeers_) return;
+    if (!force && !peersDirty_ && lastPeersPublish_ && reports == lastPeers_) return;
     lastPeers_ = reports;
+    lastPeersPublish_ = now;
+    peersDirty_ = false;
     svc_.bus().publish("wgd.peers", [&](capnp::AnyPointer::Builder b) {
       auto msg = b.initAs<schema::WgPeers>();
       msg.setFull(true);
@@ -320,6 +328,8 @@ class WgdApp {
   uint64_t genEpoch_ = 0, genN_ = 0;
   bool haveGeneration_ = false;
   std::vector<wg::PeerReport> lastPeers_;
+  std::optional<std::chrono::steady_clock::time_point> lastPeersPublish_;
+  bool peersDirty_ = false;
   uint64_t droppedNoKey_ = 0, lastDropTotal_ = 0;
 };
 
