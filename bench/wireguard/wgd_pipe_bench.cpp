@@ -5,8 +5,8 @@
 // separately; it stands in for magicsockd and netstackd, which are not measured here.
 //   bench_wgd_pipes [--seconds S] [--size BYTES] [--window PACKETS]
 #include <signal.h>
-#include <sys/stat.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -88,7 +88,8 @@ struct Node {
 Result<bus::Reply> call(bus::Loop& loop, Node& n, std::string_view method, const bus::Filler& fill) {
   std::optional<Result<bus::Reply>> r;
   n.op->call("wgd", method, fill, 3000ms, [&](Result<bus::Reply> res) { r = std::move(res); });
-  runUntil(loop, [&] { return r.has_value(); }, 5000ms);
+  runUntil(
+      loop, [&] { return r.has_value(); }, 5000ms);
   if (!r) return Error::disconnected("no reply");
   return std::move(*r);
 }
@@ -105,12 +106,14 @@ bool startNode(bus::Loop& loop, Node& n) {
   bus::PipeOptions opts;
   opts.queueBatches = 64;
   const auto backend = bus::defaultPipeBackend();
-  n.magicsockRx = *bus::openPipeReceiverAs(*n.op, backend, "magicsockd", "wgd", [&n](auto packets) {
-    for (auto p : packets) n.frames.emplace_back(p.begin(), p.end());
-  }, opts);
-  n.netstackRx = *bus::openPipeReceiverAs(*n.op, backend, "netstackd", "wgd", [&n](auto packets) {
-    n.delivered += packets.size();
-  }, opts);
+  n.magicsockRx = *bus::openPipeReceiverAs(
+      *n.op, backend, "magicsockd", "wgd",
+      [&n](auto packets) {
+        for (auto p : packets) n.frames.emplace_back(p.begin(), p.end());
+      },
+      opts);
+  n.netstackRx = *bus::openPipeReceiverAs(
+      *n.op, backend, "netstackd", "wgd", [&n](auto packets) { n.delivered += packets.size(); }, opts);
   n.magicsockTx = *bus::openPipeSenderAs(*n.op, backend, "magicsockd", "wgd", opts);
   n.netstackTx = *bus::openPipeSenderAs(*n.op, backend, "netstackd", "wgd", opts);
   n.pid = fork();
@@ -120,7 +123,9 @@ bool startNode(bus::Loop& loop, Node& n) {
           static_cast<char*>(nullptr));
     _exit(127);
   }
-  if (!runUntil(loop, [&] { return std::filesystem::exists(n.dir + "/wgd/rpc"); }, 5000ms)) return false;
+  if (!runUntil(
+          loop, [&] { return std::filesystem::exists(n.dir + "/wgd/rpc"); }, 5000ms))
+    return false;
   auto prepared = call(loop, n, "wgd.prepareNodeKey", [](auto p) { p.template initAs<schema::Empty>(); });
   if (!prepared) return false;
   n.nodePublic = prepared->as<schema::NodeKey>().getNodePublic().cStr();
@@ -213,7 +218,8 @@ int main(int argc, char** argv) {
   rusage self0{};
   getrusage(RUSAGE_SELF, &self0);
   const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   while (Clock::now() < end) {
     const uint64_t inFlight = injected - (b.delivered - delivered0);
     if (inFlight < window) {
@@ -233,8 +239,8 @@ int main(int argc, char** argv) {
   auto tv = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
   const double relayCpu = tv(self1.ru_utime) - tv(self0.ru_utime) + tv(self1.ru_stime) - tv(self0.ru_stime);
   std::printf("packets %zu B: injected %llu delivered %llu (%.1f%%) in %.2f s\n", size,
-              (unsigned long long)injected, (unsigned long long)got, injected ? 100.0 * double(got) / double(injected) : 0,
-              elapsed);
+              (unsigned long long)injected, (unsigned long long)got,
+              injected ? 100.0 * double(got) / double(injected) : 0, elapsed);
   std::printf("throughput: %.0f packets/s, %.1f Mbit/s plaintext\n", double(got) / elapsed,
               double(got) * double(size) * 8 / elapsed / 1e6);
   if (got > 0) {

@@ -139,14 +139,14 @@ class WgdDataPlane : public ::testing::Test {
     auto prepared = call(n, "wgd.prepareNodeKey", [](auto p) { p.template initAs<schema::Empty>(); });
     ASSERT_TRUE(prepared) << prepared.error().message;
     n.nodePublic = prepared->as<schema::NodeKey>().getNodePublic().cStr();
-    auto committed = call(n, "wgd.commitNodeKey", [&](auto p) {
-      p.template initAs<schema::NodeKey>().setNodePublic(n.nodePublic);
-    });
+    auto committed = call(n, "wgd.commitNodeKey",
+                          [&](auto p) { p.template initAs<schema::NodeKey>().setNodePublic(n.nodePublic); });
     ASSERT_TRUE(committed) << committed.error().message;
     n.pub = key::NodePublic::parse(n.nodePublic)->raw();
   }
 
-  Result<bus::Reply> configure(Node& n, uint64_t gen, const std::vector<std::pair<Node*, std::string>>& peers) {
+  Result<bus::Reply> configure(Node& n, uint64_t gen,
+                               const std::vector<std::pair<Node*, std::string>>& peers) {
     return call(n, "wgd.setConfig", [&](auto p) {
       auto c = p.template initAs<schema::WgConfig>();
       c.initGeneration().setEpoch(1);
@@ -238,15 +238,18 @@ TEST_F(WgdDataPlane, TwoWgdProcessesTalkThroughTheTestsPipes) {
 
   // C -> B: C initiates (handshake on demand), B refuses an initiator it was not given.
   const Bytes fromC = ipv4({100, 64, 0, 3}, {100, 64, 0, 2}, 0xcc);
-  ASSERT_TRUE(pumpUntil(all, [&] { return !sent_["C"].empty(); }, 5000ms, [&] { c.inject(fromC); }));
+  ASSERT_TRUE(pumpUntil(
+      all, [&] { return !sent_["C"].empty(); }, 5000ms, [&] { c.inject(fromC); }));
   EXPECT_EQ(sent_["C"][0], 1) << "an initiation";
-  pumpUntil(all, [] { return false; }, 700ms);
+  pumpUntil(
+      all, [] { return false; }, 700ms);
   EXPECT_TRUE(b.delivered.empty());
   EXPECT_TRUE(sent_["B"].empty()) << "B answered an initiator missing from its config";
 
   // A -> B: handshake on demand, the packet waits for it and arrives intact.
   const Bytes ab = ipv4({100, 64, 0, 1}, {100, 64, 0, 2}, 0xab);
-  ASSERT_TRUE(pumpUntil(all, [&] { return !b.delivered.empty(); }, 5000ms, [&] { a.inject(ab); }));
+  ASSERT_TRUE(pumpUntil(
+      all, [&] { return !b.delivered.empty(); }, 5000ms, [&] { a.inject(ab); }));
   EXPECT_EQ(b.delivered.front(), ab);
   EXPECT_EQ(sent_["A"][0], 1);
   EXPECT_NE(std::find(sent_["B"].begin(), sent_["B"].end(), 2), sent_["B"].end()) << "B responded";
@@ -254,7 +257,8 @@ TEST_F(WgdDataPlane, TwoWgdProcessesTalkThroughTheTestsPipes) {
 
   // B -> A on the same session.
   const Bytes ba = ipv4({100, 64, 0, 2}, {100, 64, 0, 1}, 0xba);
-  ASSERT_TRUE(pumpUntil(all, [&] { return contains(a.delivered, ba); }, 5000ms, [&] { b.inject(ba); }));
+  ASSERT_TRUE(pumpUntil(
+      all, [&] { return contains(a.delivered, ba); }, 5000ms, [&] { b.inject(ba); }));
 
   // AllowedIPs: B drops what A sends from a source B does not route to A; the packet after it
   // arrives, so the first one was dropped, not delayed.
@@ -262,7 +266,8 @@ TEST_F(WgdDataPlane, TwoWgdProcessesTalkThroughTheTestsPipes) {
   const Bytes spoofed = ipv4({100, 64, 0, 9}, {100, 64, 0, 2}, 0x99);
   const Bytes after = ipv4({100, 64, 0, 1}, {100, 64, 0, 2}, 0xaf);
   a.inject(spoofed);
-  ASSERT_TRUE(pumpUntil(all, [&] { return contains(b.delivered, after); }, 5000ms, [&] { a.inject(after); }));
+  ASSERT_TRUE(pumpUntil(
+      all, [&] { return contains(b.delivered, after); }, 5000ms, [&] { a.inject(after); }));
   EXPECT_FALSE(contains(b.delivered, spoofed));
 
   // TSMP: B answers A's ping itself (Go's pong), and hands A's disco advert to magicsockd.
@@ -275,7 +280,8 @@ TEST_F(WgdDataPlane, TwoWgdProcessesTalkThroughTheTestsPipes) {
   b.delivered.clear();
   const Bytes ping = ipv4({100, 64, 0, 1}, {100, 64, 0, 2}, 0, PROTO_TSMP, *hexDecode("70a1a2a3a4a5a6a7a8"));
   auto isPong = [&](const Bytes& p) {
-    return p.size() == 31 && p[9] == PROTO_TSMP && hexEncode(ByteSpan(p).subspan(20)) == "6fa1a2a3a4a5a6a7a80000" &&
+    return p.size() == 31 && p[9] == PROTO_TSMP &&
+           hexEncode(ByteSpan(p).subspan(20)) == "6fa1a2a3a4a5a6a7a80000" &&
            hexEncode(ByteSpan(p).subspan(12, 8)) == "6440000264400001";
   };
   ASSERT_TRUE(pumpUntil(
@@ -287,7 +293,9 @@ TEST_F(WgdDataPlane, TwoWgdProcessesTalkThroughTheTestsPipes) {
   advert[0] = 'a';
   ASSERT_TRUE(pumpUntil(
       all, [&] { return !adverts.empty(); }, 5000ms,
-      [&] { a.inject(ipv4({100, 64, 0, 1}, {100, 64, 0, 2}, 0, PROTO_TSMP, advert)); }));
+      [&] {
+        a.inject(ipv4({100, 64, 0, 1}, {100, 64, 0, 2}, 0, PROTO_TSMP, advert));
+      }));
   EXPECT_EQ(adverts[0].first, a.nodePublic);
   EXPECT_FALSE(std::any_of(b.delivered.begin(), b.delivered.end(), isTsmp)) << "the advert went to netstackd";
   EXPECT_EQ(adverts[0].second, "discokey:" + hexEncode(Bytes(32, 0x5d)));
@@ -301,7 +309,8 @@ TEST_F(WgdDataPlane, TwoWgdProcessesTalkThroughTheTestsPipes) {
     }
   });
   ASSERT_TRUE(runUntil(
-      loop_, [&] { return peerB && std::get<0>(*peerB) == "established" && std::get<1>(*peerB) > 0; }, 4000ms));
+      loop_, [&] { return peerB && std::get<0>(*peerB) == "established" && std::get<1>(*peerB) > 0; },
+      4000ms));
   EXPECT_GT(std::get<2>(*peerB), 0u);
   EXPECT_GT(std::get<3>(*peerB), 0);
 
@@ -313,7 +322,8 @@ TEST_F(WgdDataPlane, TwoWgdProcessesTalkThroughTheTestsPipes) {
   sent_.clear();
   b.delivered.clear();
   const Bytes again = ipv4({100, 64, 0, 1}, {100, 64, 0, 2}, 0xa9);
-  ASSERT_TRUE(pumpUntil(all, [&] { return contains(b.delivered, again); }, 8000ms, [&] { a.inject(again); }));
+  ASSERT_TRUE(pumpUntil(
+      all, [&] { return contains(b.delivered, again); }, 8000ms, [&] { a.inject(again); }));
   ASSERT_FALSE(sent_["A"].empty());
   for (uint8_t t : sent_["A"]) EXPECT_EQ(t, 4) << "A handshook again after the pipes reconnected";
 }
@@ -324,7 +334,8 @@ TEST_F(WgdDataPlane, PeersEventsAreCompleteAndAtMostOncePerSecond) {
   for (Node* n : {&a, &b, &c}) ASSERT_NO_FATAL_FAILURE(giveKey(*n));
   std::vector<std::pair<std::chrono::steady_clock::time_point, size_t>> events;
   a.op->subscribe("wgd.peers", [&](const bus::Event& ev) {
-    if (!ev.fromSnapshot) events.emplace_back(std::chrono::steady_clock::now(), ev.as<schema::WgPeers>().getPeers().size());
+    if (!ev.fromSnapshot)
+      events.emplace_back(std::chrono::steady_clock::now(), ev.as<schema::WgPeers>().getPeers().size());
   });
   loop_.runFor(1500ms);
   events.clear();
@@ -352,7 +363,8 @@ TEST_F(WgdDataPlane, DerpClientInfoSealsWithTheCommittedNodeKey) {
   const crypto::Key32 serverPub = server.publicKey();
   auto ask = [&](ByteSpan key) {
     return call(a, "wgd.derpClientInfo", [&](auto p) {
-      p.template initAs<schema::DerpClientInfoParams>().setServerPublic(capnp::Data::Reader(key.data(), key.size()));
+      p.template initAs<schema::DerpClientInfoParams>().setServerPublic(
+          capnp::Data::Reader(key.data(), key.size()));
     });
   };
   auto noKey = ask(serverPub);
@@ -372,7 +384,8 @@ TEST_F(WgdDataPlane, DerpClientInfoSealsWithTheCommittedNodeKey) {
   std::array<uint8_t, 24> nonce;
   std::copy_n(frame.begin() + 32, 24, nonce.begin());
   Bytes plain(frame.size() - 56 - 16);
-  ASSERT_TRUE(crypto::boxOpen(plain, ByteSpan(frame.begin() + 56, frame.size() - 56), nonce, sender, server.raw()));
+  ASSERT_TRUE(
+      crypto::boxOpen(plain, ByteSpan(frame.begin() + 56, frame.size() - 56), nonce, sender, server.raw()));
   EXPECT_EQ(std::string(plain.begin(), plain.end()), R"({"version":2,"CanAckPings":true})");
 
   crypto::Key32 zero{}, one{};

@@ -109,7 +109,8 @@ void expectOnlyUnixSockets(pid_t pid) {
   const std::string unixTable = table("unix");
   for (const auto& inode : inodes) {
     EXPECT_TRUE(hasInode(unixTable, inode)) << "socket " << inode << " is not a unix socket";
-    for (const char* t : {"tcp", "tcp6", "udp", "udp6", "raw", "raw6", "packet", "netlink", "udplite", "udplite6"}) {
+    for (const char* t :
+         {"tcp", "tcp6", "udp", "udp6", "raw", "raw6", "packet", "netlink", "udplite", "udplite6"}) {
       EXPECT_FALSE(hasInode(table(t), inode)) << "socket " << inode << " is in net/" << t;
     }
   }
@@ -120,7 +121,8 @@ TEST(WgdRootContract, RunsAsItsUserAndEnforcesCallerAcls) {
   uid_t wgdUid = uidOf("tailnetd-wgd"), ipndUid = uidOf("tailnetd-ipnd"), apidUid = uidOf("tailnetd-apid"),
         magicsockdUid = uidOf("tailnetd-magicsockd");
   struct group* grp = getgrnam("tailnetd");
-  if (wgdUid == uid_t(-1) || ipndUid == uid_t(-1) || apidUid == uid_t(-1) || magicsockdUid == uid_t(-1) || !grp) {
+  if (wgdUid == uid_t(-1) || ipndUid == uid_t(-1) || apidUid == uid_t(-1) || magicsockdUid == uid_t(-1) ||
+      !grp) {
     GTEST_SKIP() << "users missing: run systemd-sysusers packaging/sysusers.d/tailnetd.conf";
   }
   gid_t gid = grp->gr_gid;
@@ -221,7 +223,8 @@ TEST(WgdRootContract, RunsAsItsUserAndEnforcesCallerAcls) {
   clientInfoAsMagicsockd.start();
   clientInfoAsIpnd.start();
   ASSERT_TRUE(runUntil(
-      loop, [&] { return clientInfoAsMagicsockd.poll() && clientInfoAsIpnd.poll() && violations.size() >= 2; },
+      loop,
+      [&] { return clientInfoAsMagicsockd.poll() && clientInfoAsIpnd.poll() && violations.size() >= 2; },
       10000ms));
   EXPECT_EQ(clientInfoAsMagicsockd.poll(), 0) << "magicsockd may have its DERP ClientInfo sealed";
   EXPECT_EQ(clientInfoAsIpnd.poll(), 1) << "ipnd may not";

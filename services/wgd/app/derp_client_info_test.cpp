@@ -24,10 +24,11 @@ TEST(DerpClientInfo, MatchesTheKnownAnswerFrame) {
   for (size_t i = 0; i < nonce.size(); ++i) nonce[i] = uint8_t(i);
   auto frame = sealDerpClientInfoWithNonce(node, serverPriv.publicKey(), nonce);
   ASSERT_TRUE(frame) << frame.error().message;
-  EXPECT_EQ(hexEncode(*frame),
-            "ce8d3ad1ccb633ec7b70c17814a5c76ecd029685050d344745ba05870e587d59"
-            "000102030405060708090a0b0c0d0e0f1011121314151617"
-            "3886897e2cda6c0d8dc4ad5c4b74ca7f99edf5a6e8428f59d77442f5e0be4499b5921f8df3dea51572626156526589c1");
+  EXPECT_EQ(
+      hexEncode(*frame),
+      "ce8d3ad1ccb633ec7b70c17814a5c76ecd029685050d344745ba05870e587d59"
+      "000102030405060708090a0b0c0d0e0f1011121314151617"
+      "3886897e2cda6c0d8dc4ad5c4b74ca7f99edf5a6e8428f59d77442f5e0be4499b5921f8df3dea51572626156526589c1");
 }
 
 TEST(DerpClientInfo, ServerOpensTheBoxAndSeesTheNodeKey) {

@@ -71,7 +71,8 @@ Result<void> writeKeyFile(const std::string& dir, const std::string& path, const
 Result<NodeKeyStore> NodeKeyStore::open(std::string stateDir) {
   crypto::init();
   struct stat st {};
-  if (::stat(stateDir.c_str(), &st) != 0) return Error::failed("state dir " + stateDir + ": " + errnoText(errno));
+  if (::stat(stateDir.c_str(), &st) != 0)
+    return Error::failed("state dir " + stateDir + ": " + errnoText(errno));
   if (!S_ISDIR(st.st_mode)) return Error::failed("state dir " + stateDir + " is not a directory");
   if (st.st_uid == ::geteuid() && (st.st_mode & 0777) != 0700 && ::chmod(stateDir.c_str(), 0700) != 0) {
     return Error::failed("chmod 0700 " + stateDir + ": " + errnoText(errno));
@@ -109,8 +110,8 @@ Result<std::optional<key::NodePrivate>> NodeKeyStore::load(const char* name) {
   }
   const std::string aside = path + ".corrupt-" + std::to_string(::time(nullptr));
   if (::rename(path.c_str(), aside.c_str()) != 0) {
-    return Error::failed(std::string(name) + " is unusable (" + problem + ") and could not be set aside: " +
-                         errnoText(errno));
+    return Error::failed(std::string(name) + " is unusable (" + problem +
+                         ") and could not be set aside: " + errnoText(errno));
   }
   if (!problem_.empty()) problem_ += "; ";
   problem_ += std::string(name) + " was unusable (" + problem + "); moved to " + aside;
@@ -138,10 +139,12 @@ Result<key::NodePublic> NodeKeyStore::prepare() {
 Result<bool> NodeKeyStore::commit(const key::NodePublic& pub) {
   if (current_ && current_->publicKey() == pub) return false;
   if (!pending_ || pending_->publicKey() != pub) {
-    return Error::invalid("commitNodeKey: " + pub.shortString() + " is neither the pending nor the current key");
+    return Error::invalid("commitNodeKey: " + pub.shortString() +
+                          " is neither the pending nor the current key");
   }
   const std::string from = pathOf(PENDING_NODE_KEY_FILE), to = pathOf(NODE_KEY_FILE);
-  if (::rename(from.c_str(), to.c_str()) != 0) return Error::failed("rename " + from + ": " + errnoText(errno));
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    return Error::failed("rename " + from + ": " + errnoText(errno));
   TNET_TRY_VOID(fsyncDir(dir_));
   current_ = std::move(pending_);
   pending_.reset();
@@ -152,7 +155,8 @@ Result<bool> NodeKeyStore::commit(const key::NodePublic& pub) {
 Result<void> NodeKeyStore::discardPending() {
   if (!pending_) return {};
   const std::string path = pathOf(PENDING_NODE_KEY_FILE);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Error::failed("unlink " + path + ": " + errnoText(errno));
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return Error::failed("unlink " + path + ": " + errnoText(errno));
   TNET_TRY_VOID(fsyncDir(dir_));
   pending_.reset();
   return {};

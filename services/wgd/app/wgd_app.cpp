@@ -2,10 +2,9 @@
 // pushes and the events (ARCHITECTURE.md §Keys, §Packets; docs/wgd.md).
 #include "services/wgd/app/wgd_app.h"
 
+#include <capnp/message.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-
-#include <capnp/message.h>
 
 #include <chrono>
 #include <map>
@@ -29,8 +28,9 @@ constexpr auto PEERS_PERIOD = 1s;  // wgd.peers at most once a second
 constexpr double CLIENT_INFO_PER_SECOND = 10, CLIENT_INFO_BURST = 10;
 
 wg::Now nowClocks() {
-  return wg::Now{std::chrono::duration_cast<wg::Duration>(std::chrono::steady_clock::now().time_since_epoch()),
-                 std::chrono::duration_cast<wg::Duration>(std::chrono::system_clock::now().time_since_epoch())};
+  return wg::Now{
+      std::chrono::duration_cast<wg::Duration>(std::chrono::steady_clock::now().time_since_epoch()),
+      std::chrono::duration_cast<wg::Duration>(std::chrono::system_clock::now().time_since_epoch())};
 }
 
 std::string nodeKeyText(const crypto::Key32& k) {
@@ -50,7 +50,8 @@ class WgdApp {
 
   Result<void> start() {
     auto& bus = svc_.bus();
-    if (!store_.problem().empty()) svc_.log().warn("nodekey.set_aside problem={}", log::quote(store_.problem()));
+    if (!store_.problem().empty())
+      svc_.log().warn("nodekey.set_aside problem={}", log::quote(store_.problem()));
     if (store_.current()) createDataPath();
     const auto backend = bus::defaultPipeBackend();
     TNET_TRY(toMagicsock_, bus::openPipeSender(bus, backend, "magicsockd"));
@@ -298,7 +299,8 @@ class WgdApp {
     uint64_t total = c.malformedFrames + c.untaggedDatagrams + droppedNoKey_;
     for (size_t i = 0; i < c.drops.size(); ++i) {
       total += c.drops[i];
-      if (c.drops[i]) line += " " + std::string(wg::dropReasonName(wg::DropReason(i))) + "=" + std::to_string(c.drops[i]);
+      if (c.drops[i])
+        line += " " + std::string(wg::dropReasonName(wg::DropReason(i))) + "=" + std::to_string(c.drops[i]);
     }
     if (total == lastDropTotal_) return;
     lastDropTotal_ = total;

@@ -33,8 +33,7 @@ std::string_view peerStateName(PeerState state) {
 }
 
 DataPath::DataPath(const Key32& privateKey, DataPathOutput output, RandomSource* random)
-    : device_(WipedConfig(privateKey, random)),
-      out_(std::move(output)) {
+    : device_(WipedConfig(privateKey, random)), out_(std::move(output)) {
   frame_.reserve(MAGICSOCK_TAG_SIZE + 2048);
 }
 

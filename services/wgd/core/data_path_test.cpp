@@ -41,10 +41,11 @@ struct Node {
 
   Node() {
     crypto::generatePrivateKey(priv);
-    path = std::make_unique<DataPath>(priv, DataPathOutput{
-        [this](ByteSpan f) { toMagicsock.emplace_back(f.begin(), f.end()); },
-        [this](ByteSpan p) { toNetstack.emplace_back(p.begin(), p.end()); },
-        [this](const Key32& from, const Key32& disco) { adverts.emplace_back(from, disco); }});
+    path = std::make_unique<DataPath>(
+        priv,
+        DataPathOutput{[this](ByteSpan f) { toMagicsock.emplace_back(f.begin(), f.end()); },
+                       [this](ByteSpan p) { toNetstack.emplace_back(p.begin(), p.end()); },
+                       [this](const Key32& from, const Key32& disco) { adverts.emplace_back(from, disco); }});
   }
 };
 
@@ -74,8 +75,8 @@ class DataPathPair : public ::testing::Test {
           }
           Bytes in(MAGICSOCK_HEADER_SIZE, 0);
           std::copy(src->path->publicKey().begin(), src->path->publicKey().end(), in.begin());
-          in[32] = 1;   // DERP
-          in[50] = 1;   // region 1
+          in[32] = 1;  // DERP
+          in[50] = 1;  // region 1
           in.insert(in.end(), f.begin() + 32, f.end());
           if (src == a_.get()) types.push_back(f[32]);
           dst->path->fromMagicsock(in, at(t));
@@ -95,8 +96,8 @@ TEST_F(DataPathPair, HandshakeOnDemandDeliversAndReports) {
   a_->path->fromNetstack(pkt, at(1));
   ASSERT_EQ(a_->toMagicsock.size(), 1u);
   EXPECT_EQ(a_->toMagicsock[0][32], 1) << "an initiation, the packet waits";
-  EXPECT_TRUE(std::equal(a_->toMagicsock[0].begin(), a_->toMagicsock[0].begin() + 32,
-                         b_->path->publicKey().begin()))
+  EXPECT_TRUE(
+      std::equal(a_->toMagicsock[0].begin(), a_->toMagicsock[0].begin() + 32, b_->path->publicKey().begin()))
       << "tagged with the peer's node key";
   auto types = pump(1.01);
   ASSERT_EQ(b_->toNetstack.size(), 1u);
@@ -155,8 +156,8 @@ TEST_F(DataPathPair, ClaimedKeyInTheHeaderIsNotTrusted) {
   b_->path->fromMagicsock(in, at(1));
   ASSERT_EQ(b_->toMagicsock.size(), 1u) << "the initiation was identified by its static key";
   EXPECT_EQ(b_->toMagicsock[0][32], 2);
-  EXPECT_TRUE(std::equal(b_->toMagicsock[0].begin(), b_->toMagicsock[0].begin() + 32,
-                         a_->path->publicKey().begin()));
+  EXPECT_TRUE(
+      std::equal(b_->toMagicsock[0].begin(), b_->toMagicsock[0].begin() + 32, a_->path->publicKey().begin()));
   // Too short for the header: counted, nothing else.
   b_->path->fromMagicsock(Bytes(MAGICSOCK_HEADER_SIZE, 0), at(1));
   EXPECT_EQ(b_->path->counters().malformedFrames, 1u);

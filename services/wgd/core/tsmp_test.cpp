@@ -38,7 +38,9 @@ TEST(Tsmp, PingIsAnsweredWithGosPongV4) {
   EXPECT_EQ(pong[8], 64);
   EXPECT_EQ(pong[9], 99);
   EXPECT_EQ(hexEncode(ByteSpan(pong).subspan(12, 8)), "6440000264400001");
-  EXPECT_EQ(hexEncode(ByteSpan(pong).subspan(20)), "6f010203040506070800" "00");
+  EXPECT_EQ(hexEncode(ByteSpan(pong).subspan(20)),
+            "6f010203040506070800"
+            "00");
   // The checksum verifies: the sum over the header including it is 0xffff.
   EXPECT_EQ(ipv4HeaderChecksum(ByteSpan(pong).first(20)), 0);
 }
@@ -86,7 +88,9 @@ TEST(Tsmp, DiscoAdvertAndOtherKinds) {
   EXPECT_EQ(a->discoPublic[0], 0x42);
   EXPECT_EQ(a->discoPublic[31], 0x42);
   // Truncated advert, short ping, a pong and a reject are not handled here.
-  for (const char* body : {"61" "4242", "7001020304", "6f01020304050607080000", "2106410001000200"}) {
+  for (const char* body : {"61"
+                           "4242",
+                           "7001020304", "6f01020304050607080000", "2106410001000200"}) {
     auto r = tsmpV4(*hexDecode(body));
     auto v = parseIp(r);
     ASSERT_TRUE(v);
