@@ -353,3 +353,76 @@ TEST(Ts2021, DialFailsWhenNothingListens) {
 
 }  // namespace
 }  // namespace tnet::net
+
+namespace tnet::net {
+namespace {
+
+TEST(Ts2021, Ipv6LoopbackListenAndDial) {
+  bus::Loop loop;
+  auto serverKey = key::MachinePrivate::generate();
+  Ts2021ServerOptions o;
+  o.listen = "[::1]:0";
+  o.serverKey = serverKey.clone();
+  o.onNoiseRequest = [](const NoisePeer&, ServerHttpRequest req, std::shared_ptr<H2ResponseWriter> w) {
+    w->respond(200, {}, std::string(headerValue(req.headers, "host").value_or("")));
+  };
+  auto s = Ts2021Server::create(loop, std::move(o));
+  if (!s) GTEST_SKIP() << "no IPv6 loopback here: " << s.error().message;
+  std::string url = "http://[::1]:" + std::to_string((*s)->port());
+  std::optional<Result<controlbase::ServerKeys>> keys;
+  fetchServerKey(loop, url, CAPVER, {}, [&](auto r) { keys = std::move(r); });
+  ASSERT_TRUE(runUntil(loop, [&] { return keys.has_value(); }));
+  ASSERT_TRUE(*keys) << keys->error().message;
+  Ts2021ClientOptions co;
+  co.controlUrl = url;
+  co.machineKey = key::MachinePrivate::generate();
+  co.controlPublic = (*keys)->publicKey;
+  co.capver = CAPVER;
+  auto c = Ts2021Client::create(loop, std::move(co), {});
+  std::optional<Result<void>> r;
+  c->connect([&](Result<void> x) { r = std::move(x); });
+  ASSERT_TRUE(runUntil(loop, [&] { return r.has_value(); }));
+  ASSERT_TRUE(*r) << r->error().message;
+  std::optional<Result<H2Response>> resp;
+  c->request({"GET", "/", {}, ""}, 3000ms, [&](Result<H2Response> x) { resp = std::move(x); });
+  ASSERT_TRUE(runUntil(loop, [&] { return resp.has_value(); }));
+  ASSERT_TRUE(*resp);
+  EXPECT_EQ((*resp)->body, "[::1]");  // :authority is the control host, bracketed
+}
+
+TEST(Ts2021Server, RejectsBadOptions) {
+  bus::Loop loop;
+  Ts2021ServerOptions o;
+  EXPECT_FALSE(Ts2021Server::create(loop, std::move(o)));  // no key
+  for (const char* listen : {"127.0.0.1", "127.0.0.1:x", "nothost:0", "127.0.0.1:70000"}) {
+    Ts2021ServerOptions p;
+    p.serverKey = key::MachinePrivate::generate();
+    p.listen = listen;
+    EXPECT_FALSE(Ts2021Server::create(loop, std::move(p))) << listen;
+  }
+}
+
+TEST(Ts2021, ClientRejectsBadOptions) {
+  bus::Loop loop;
+  auto check = [&](Ts2021ClientOptions o) {
+    auto c = Ts2021Client::create(loop, std::move(o), {});
+    std::optional<Result<void>> r;
+    c->connect([&](Result<void> x) { r = std::move(x); });
+    EXPECT_FALSE(r.has_value());  // never inside connect()
+    EXPECT_TRUE(runUntil(loop, [&] { return r.has_value(); }));
+    return r && !*r ? r->error().kind : ErrorKind::FAILED;
+  };
+  Ts2021ClientOptions o;
+  o.controlUrl = "ftp://x";
+  o.machineKey = key::MachinePrivate::generate();
+  o.controlPublic = o.machineKey.publicKey();
+  o.capver = CAPVER;
+  EXPECT_EQ(check(std::move(o)), ErrorKind::INVALID);
+  Ts2021ClientOptions z;
+  z.controlUrl = "http://127.0.0.1:1";
+  z.capver = CAPVER;
+  EXPECT_EQ(check(std::move(z)), ErrorKind::INVALID);  // zero keys
+}
+
+}  // namespace
+}  // namespace tnet::net
