@@ -215,13 +215,15 @@ void Magicsock::onSetConfig(bus::Request req) {
     runActions(ref, actions);
   }
   peers_ = std::move(next);
+  // Inbound UDP is attributed only to addresses disco proved (a ping from there, or the path a
+  // pong confirmed), as Go's peerMap does; netmap endpoints alone never tag a packet.
+  std::set<const Peer*> kept;
   byDisco_.clear();
-  byAddr_.clear();
   for (auto& [k, p] : peers_) {
+    kept.insert(p.get());
     if (!p->disco.isZero()) byDisco_[p->disco] = p.get();
-    for (const auto& e : p->endpoints) byAddr_[e] = p.get();
-    if (p->path.udp) byAddr_[*p->path.udp] = p.get();
   }
+  std::erase_if(byAddr_, [&](const auto& e) { return !kept.count(e.second); });
 
   bool wasRunning = wantRunning_;
   wantRunning_ = cfg.getWantRunning();

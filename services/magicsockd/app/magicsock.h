@@ -109,6 +109,7 @@ class Magicsock {
   void schedulePeerTimer();
   void onPeerTimer();
   Peer* peerForAddr(const wire::IpPort& addr);
+  void noteAddr(const wire::IpPort& addr, Peer& peer);
   void notePeerRx(Peer& peer, size_t bytes);
 
   // ---- magicsock_derp.cpp

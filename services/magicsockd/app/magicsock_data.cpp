@@ -59,6 +59,13 @@ Peer* Magicsock::peerForAddr(const wire::IpPort& addr) {
   return it == byAddr_.end() ? nullptr : it->second;
 }
 
+void Magicsock::noteAddr(const wire::IpPort& addr, Peer& peer) {
+  // Bounded: a peer pinging from ever-new ports cannot grow the table without limit.
+  constexpr size_t MAX_ADDRS = 4096;
+  if (byAddr_.size() >= MAX_ADDRS && !byAddr_.count(addr)) return;
+  byAddr_[addr] = &peer;
+}
+
 void Magicsock::notePeerRx(Peer& peer, size_t bytes) {
   peer.rxBytes += bytes;
   peer.lastRxMs = unixMsNow();
@@ -196,7 +203,7 @@ void Magicsock::handleDisco(ByteSpan packet, const magicsock::DiscoAddr& from, c
   auto now = monoNow();
   std::vector<magicsock::Action> actions;
   if (auto* ping = std::get_if<disco::Ping>(&opened->message)) {
-    if (!from.isDerp()) byAddr_[from.udp] = &peer;
+    if (!from.isDerp()) noteAddr(from.udp, peer);
     peer.ep->handlePing(now, from, ping->txId, actions);
   } else if (auto* pong = std::get_if<disco::Pong>(&opened->message)) {
     if (auto w = pingWaiters_.find(pong->txId); w != pingWaiters_.end()) {
@@ -240,7 +247,7 @@ void Magicsock::runActions(Peer& peer, std::vector<magicsock::Action>& actions) 
       sendDisco(peer, magicsock::DiscoAddr::viaDerp(cmm->derpRegion), m);
     } else if (auto* pc = std::get_if<magicsock::PathChanged>(&a)) {
       peer.path = pc->path;
-      if (pc->path.udp) byAddr_[*pc->path.udp] = &peer;
+      if (pc->path.udp) noteAddr(*pc->path.udp, peer);
       if (pc->latency.count() > 0) peer.lastRtt = pc->latency;
       log_.info("magicsock.path peer={} udp={} derp={} latency_us={}", peer.node.shortString(),
                 pc->path.udp ? pc->path.udp->toString() : "-", pc->path.derpRegion,
