@@ -188,6 +188,7 @@ Result<void> Node::start(const std::map<std::string, std::string>& extraEnv) {
 
   std::vector<std::string> args;
   if (!netns_.empty()) args = {"/usr/sbin/ip", "netns", "exec", netns_};
+  args.insert(args.end(), wrapper_.begin(), wrapper_.end());
   args.push_back(binDir() + "/magicsockd");
   for (const char* a : {"--runtime-dir", runtimeDir_.c_str(), "--state-dir", stateDir_.c_str(), "--port", "0",
                         "--log-level", "1"}) {

@@ -49,6 +49,9 @@ class Node {
   ~Node();
 
   Result<void> start(const std::map<std::string, std::string>& extraEnv = {});
+  // A command prefix for magicsockd (e.g. strace), set before start().
+  void setWrapper(std::vector<std::string> wrapper) { wrapper_ = std::move(wrapper); }
+  std::string nodePublicHex() const { return nodeKey_.publicKey().untypedHex(); }
   void kill();
   bool alive();
   std::string log() const;
@@ -109,6 +112,7 @@ class Node {
   bus::Loop& loop_;
   std::string name_;
   std::string netns_;
+  std::vector<std::string> wrapper_;
   std::string runtimeDir_;
   std::string stateDir_;
   std::string logPath_;

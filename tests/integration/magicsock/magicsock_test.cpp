@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <random>
 #include <thread>
@@ -251,6 +252,46 @@ TEST_F(MagicsockTest, WantRunningFalseClosesDerpAndTrueReconnects) {
   ASSERT_TRUE(runUntil(loop_, [&] { return !a_->derpConnected(1) && derp_->stats().clients == 1; }, 5s));
   ASSERT_TRUE(a_->setConfig(target_, {}, /*wantRunning=*/true));
   ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1); }, 10s));
+}
+
+// Every byte magicsockd reads or writes on any fd (bus sockets, pipes, DERP TCP, UDP) during a
+// DERP login, captured with strace: the node public key is there (positive control: ClientInfo),
+// the node private key never is.
+TEST(MagicsockCapture, LoginTrafficNeverCarriesTheNodePrivateKey) {
+  crypto::init();
+  if (!std::filesystem::exists(binDir() + "/magicsockd")) GTEST_SKIP() << "magicsockd is not built";
+  if (!std::filesystem::exists("/usr/bin/strace")) GTEST_SKIP() << "strace not installed";
+  auto s = testderp::DerpServer::start(testderp::ServerOptions{.stunPort = 0});
+  ASSERT_TRUE(s);
+  char dir[] = "/tmp/msc-cap-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string trace = std::string(dir) + "/trace";
+  bus::Loop loop;
+  {
+    Node c(loop, "cap");
+    c.setWrapper({"/usr/bin/strace", "-f", "-qq", "-xx", "-s", "1000000", "-o", trace, "-e",
+                  "trace=read,write,readv,writev,recvfrom,sendto,recvmsg,sendmsg,recvmmsg,sendmmsg"});
+    auto r = c.start();
+    if (!r && r.error().message.find("ptrace") != std::string::npos) GTEST_SKIP() << "ptrace not permitted";
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_TRUE(c.setConfig(DerpTarget{"127.0.0.1", (*s)->port(), (*s)->stunPort()}, {}));
+    ASSERT_TRUE(runUntil(loop, [&] { return c.derpConnected(1); }, 20s)) << c.log();
+    auto hexEscaped = [](const std::string& hex) {
+      std::string out;
+      for (size_t i = 0; i + 1 < hex.size(); i += 2) out += "\\x" + hex.substr(i, 2);
+      return out;
+    };
+    std::string pubNeedle = hexEscaped(c.nodePublicHex());
+    std::string privNeedle = hexEscaped(c.nodePrivateHex());
+    c.kill();
+    std::ifstream in(trace);
+    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // strace -xx writes every byte as \xNN, the needles are escaped the same way.
+    EXPECT_GT(all.size(), 1000u);
+    EXPECT_NE(all.find(pubNeedle), std::string::npos) << "capture did not see the ClientInfo";
+    EXPECT_EQ(all.find(privNeedle), std::string::npos) << "node private key bytes seen by magicsockd";
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(MagicsockV6, DerpAndStunOverIpv6Loopback) {
