@@ -48,6 +48,12 @@ std::string jsonString(const Json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// A Notify field that is set (Go writes the unset ones as null).
+bool has(const Json& n, const char* key) {
+  auto it = n.find(key);
+  return it != n.end() && !it->is_null();
+}
+
 }  // namespace
 
 int runUp(CommandContext& ctx, const UpArgs& args) {
@@ -68,7 +74,8 @@ int runUp(CommandContext& ctx, const UpArgs& args) {
   if (!prefs) return reportError(ctx, prefs.error());
 
   bool simpleUp = false;
-  if (!args.reset) {
+  // `login` starts from Go's fresh profile: nothing there to revert by accident.
+  if (!args.reset && !args.loginMode) {
     auto sorted = args.explicitFlags;
     std::sort(sorted.begin(), sorted.end());  // Go's flag.Visit order: by name
     std::vector<std::string> explicitArgs;
@@ -170,6 +177,17 @@ int runUp(CommandContext& ctx, const UpArgs& args) {
     }
     if (auto self = n.find("SelfChange"); self != n.end() && self->is_object()) {
       if (jsonString(*self, "Key") != origNodeKey) waitingForKeyChange = false;
+    }
+    // tailnetd sends no SelfChange: a re-login shows as new Prefs (its Persist changed) or a
+    // State, after which status tells whether the node key changed.
+    if (waitingForKeyChange && ipnIsRunning && (has(n, "State") || has(n, "Prefs") || has(n, "LoginFinished"))) {
+      if (auto now = getJson(ctx.client, "/localapi/v0/status"); now) {
+        std::string key;
+        if (auto self = now->find("Self"); self != now->end() && self->is_object()) key = jsonString(*self, "PublicKey");
+        if (!key.empty() && key != origNodeKey && key.find_first_not_of('0', 8) != std::string::npos) {
+          waitingForKeyChange = false;
+        }
+      }
     }
     if (ipnIsRunning && !waitingForKeyChange) {
       if (args.json)

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/ip_select.h"
 #include "cli/localapi_client.h"
 #include "cli/prefs_flags.h"
 #include "cli/status_format.h"
@@ -30,6 +31,7 @@ struct UpArgs {
   bool json = false;
   std::chrono::nanoseconds timeout{0};  // ≤ 0: wait forever
   bool anyFlagGiven = false;
+  bool loginMode = false;  // `tnet login`: Go's runUp("login"), always a new login
   std::vector<std::pair<std::string, std::string>> explicitFlags;  // (name, "--name=value")
 };
 
@@ -50,6 +52,9 @@ std::optional<int> runSet(CommandContext& ctx, const PrefFlags& flags);
 int runStatus(CommandContext& ctx, const StatusArgs& args);
 int runVersion(CommandContext* ctx, const VersionArgs& args);
 int runDebugIsolation(CommandContext& ctx);
+int runLogin(CommandContext& ctx, UpArgs args);
+int runLogout(CommandContext& ctx, const std::vector<std::string>& extraArgs);
+int runIp(CommandContext& ctx, const IpArgs& args, const std::vector<std::string>& extraArgs);
 
 // Prints an error the way Go's main does (the message, then exit 1), adding Go's sudo hint to
 // "Access denied" for non-root callers.

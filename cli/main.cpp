@@ -132,6 +132,31 @@ int run(int argc, char** argv) {
                                     "default (0s) blocks forever");
   auto* upJsonOpt = up->add_flag("--json", upJson, "output in JSON format");
 
+  // login: up's flags (Go's newUpFlagSet(…, "login")).
+  auto* login = app.add_subcommand("login", "Log in to a Tailscale account");
+  PrefFlagOptions loginPrefs;
+  loginPrefs.add(login, true);
+  std::string loginAuthKey, loginTimeoutText;
+  login->add_option("--auth-key,--authkey", loginAuthKey,
+                    "node authorization key; if it begins with \"file:\", then it's a path to a file "
+                    "containing the authkey");
+  login->add_option("--timeout", loginTimeoutText,
+                    "maximum amount of time to wait for tailnetd to enter a Running state; default (0s) "
+                    "blocks forever");
+
+  // logout, ip
+  auto* logout = app.add_subcommand("logout", "Disconnect from Tailscale and expire current node key");
+  std::vector<std::string> logoutArgs;
+  logout->add_option("args", logoutArgs)->expected(0, -1);
+  auto* ip = app.add_subcommand("ip", "Show Tailscale IP addresses");
+  IpArgs ipArgs;
+  std::vector<std::string> ipExtra;
+  ip->add_flag("-1", ipArgs.want1, "only print one IP address");
+  ip->add_flag("-4", ipArgs.want4, "only print IPv4 address");
+  ip->add_flag("-6", ipArgs.want6, "only print IPv6 address");
+  ip->add_option("peer", ipArgs.peer, "peer hostname or IP (default: this node)");
+  ip->add_option("extra", ipExtra)->expected(0, -1);
+
   // down
   auto* down = app.add_subcommand("down", "Disconnect from Tailscale");
 
@@ -215,6 +240,20 @@ int run(int argc, char** argv) {
     if (upJsonOpt->count()) u.explicitFlags.emplace_back("json", formatFlagArg("json", upJson));
     return runUp(ctx, u);
   }
+  if (login->parsed()) {
+    UpArgs u;
+    u.prefs = loginPrefs.collect();
+    u.authKeyOrFile = loginAuthKey;
+    if (!loginTimeoutText.empty()) {
+      auto d = parseDuration(loginTimeoutText);
+      if (!d) return usageError(app, "invalid value \"" + loginTimeoutText + "\" for flag --timeout: " + d.error().message);
+      u.timeout = *d;
+    }
+    loginPrefs.explicitFlags(u.explicitFlags);
+    return runLogin(ctx, u);
+  }
+  if (logout->parsed()) return runLogout(ctx, logoutArgs);
+  if (ip->parsed()) return runIp(ctx, ipArgs, ipExtra);
   if (down->parsed()) return runDown(ctx);
   if (set->parsed()) {
     auto rc = runSet(ctx, setPrefs.collect());

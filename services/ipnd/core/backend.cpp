@@ -306,7 +306,9 @@ void Backend::onLoginSucceeded(const std::string& nodePublicKey) {
   bool changed = !ipn::prefsEqual(p, prefs_);
   prefs_ = std::move(p);
   if (changed || keyChanged) prefsDirty_ = true;
-  if (changed) {
+  // Go's Persist holds the node key, so a new key changes the prefs: watchers hear it (that is
+  // how `up --force-reauth` learns the re-login finished before the next netmap).
+  if (changed || keyChanged) {
     ipn::Notify n = baseNotify();
     n.prefs = prefs_;
     send(std::move(n));
