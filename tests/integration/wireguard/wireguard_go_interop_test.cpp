@@ -6,7 +6,10 @@
 //  2. wireguard-go initiates (its session state is reset and our program restarted): `ping` in
 //     namespace A reaches our program, which answers;
 //  3. a rekey: our program runs with REKEY_AFTER_TIME shortened and keeps pinging across it;
-//  4. cookies: wireguard-go under load sends cookie replies; our next initiation carries mac2.
+//  4. cookies: wireguard-go under load sends cookie replies; our next initiation carries mac2;
+//  5. the wgd process itself (no network), with wgd_udp_bridge playing magicsockd (UDP <-> the
+//     datagram pipe, 51-byte header) and netstackd (ICMP over the plaintext pipe): we initiate and
+//     ping, then wireguard-go initiates and pings us.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -253,6 +256,63 @@ TEST(WireguardGoInterop, HandshakesPingsBothWaysAndRekeys) {
     EXPECT_GE(f["cookiereplieslater"], 1) << "wireguard-go was not under load: " << log;
     EXPECT_EQ(f["mactwo"], 1) << log;
     EXPECT_GE(f["sessions"], 2) << "the initiation with mac2 was not answered: " << log;
+  }
+
+  // 5. The wgd process with B's key in its state dir (node.key, as a commit leaves it).
+  {
+    const std::string runtime = dir / "wgdrt", state = dir / "wgdstate";
+    ASSERT_EQ(mkdir(runtime.c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(state.c_str(), 0700), 0);
+    {
+      std::ofstream(state + "/node.key") << "privkey:" << hexEncode(privB) << "\n";
+      chmod((state + "/node.key").c_str(), 0600);
+    }
+    must(runProcess(nsA->exec({"wg", "set", wgIf, "peer", crypto::base64Encode(pubB), "remove"})),
+         "peer remove");
+    configurePeer();
+    auto bridge = [&](const std::string& mode) {
+      return nsB->exec({WGD_UDP_BRIDGE, "--mode", mode, "--runtime-dir", runtime, "--bind",
+                        underB + ":" + portB, "--peer-endpoint", underA + ":" + portA, "--peer-public-key",
+                        hexEncode(pubA), "--tunnel-ip", tunB, "--peer-tunnel-ip", tunA, "--count", "3",
+                        "--timeout", "25"});
+    };
+    {
+      // The bridge's pipe ends exist before wgd starts, so wgd's first initiation has a receiver.
+      Background ours(bridge("ping"), dir / "wgd-ping.log");
+      ASSERT_TRUE(
+          harness::waitUntil([&] { return access((runtime + "/magicsockd").c_str(), F_OK) == 0; }, 5s));
+      std::this_thread::sleep_for(200ms);
+      Background wgd({WGD_BINARY, "--runtime-dir", runtime, "--state-dir", state}, dir / "wgd.log");
+      const int rc = ours.wait(30s);
+      auto f = resultFields(ours.log());
+      std::cout << "[wgd ping]   " << ours.log();
+      EXPECT_EQ(rc, 0) << ours.log() << "\nwgd:\n" << wgd.log() << "\nwireguard-go:\n" << wireguardGo.log();
+      EXPECT_GE(f["replies"], 3) << ours.log();
+      EXPECT_GE(f["initiations"], 1) << ours.log();
+      auto hs = runProcess(nsA->exec({"wg", "show", wgIf, "latest-handshakes"}));
+      EXPECT_EQ(hs.out.find("\t0\n"), std::string::npos) << "wireguard-go recorded no handshake: " << hs.out;
+
+      // wireguard-go initiates: its session state is dropped, a new bridge answers the pings
+      // wgd delivers (wgd keeps running; its pipes reconnect to the new bridge).
+      ours.stop();
+      must(runProcess(nsA->exec({"wg", "set", wgIf, "peer", crypto::base64Encode(pubB), "remove"})),
+           "peer remove");
+      configurePeer();
+      Background answer(bridge("answer"), dir / "wgd-answer.log");
+      std::this_thread::sleep_for(500ms);
+      // A datagram wgd sends into the closed old pipe is lost (the sender reconnects on that
+      // failure), and wireguard-go retries an unanswered initiation after 5 s: ping long enough.
+      auto ping = runProcess(nsA->exec({"ping", "-c", "24", "-i", "0.5", "-W", "2", tunB}), {.timeout = 30s});
+      const int arc = answer.wait(10s);
+      auto g = resultFields(answer.log());
+      std::cout << "[wgd answer] " << answer.log();
+      EXPECT_EQ(ping.exitCode, 0) << ping.out << ping.err << "\nbridge:\n"
+                                  << answer.log() << "\nwgd:\n"
+                                  << wgd.log();
+      EXPECT_EQ(arc, 0) << answer.log();
+      EXPECT_GE(g["answered"], 3) << answer.log();
+      EXPECT_GE(g["responses"], 1) << "wgd did not respond to wireguard-go's initiation: " << answer.log();
+    }
   }
   wireguardGo.stop();
 }
