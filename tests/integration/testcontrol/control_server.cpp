@@ -119,6 +119,7 @@ const NodeRecord* ControlServer::nodeByKey(const key::NodePublic& k) const {
 HttpReply ControlServer::registerReply(const RegisterReply& r) const { return {200, "", registerResponseJson(r)}; }
 
 uint64_t ControlServer::handleRegister(const key::MachinePublic& machine, std::string_view body, ReplyFn reply) {
+  ++stateVersion_;  // may change the tailnet: worth saving
   auto answer = [&](HttpReply r) {
     flush();
     reply(std::move(r));
@@ -331,6 +332,7 @@ std::string ControlServer::fullMapJson(const NodeEntry& self) {
 
 std::optional<HttpReply> ControlServer::handleMap(const key::MachinePublic& machine, std::string_view body,
                                                   MapSink sink, uint64_t* sessionId) {
+  ++stateVersion_;  // may change the tailnet: worth saving
   auto parsed = parseMapRequest(body);
   if (!parsed) return httpError(400, "bad map request: " + parsed.error().message);
   ServerMapRequest& req = *parsed;
@@ -416,6 +418,7 @@ std::optional<HttpReply> ControlServer::handleMap(const key::MachinePublic& mach
 }
 
 void ControlServer::endSession(uint64_t sessionId) {
+  ++stateVersion_;  // may change the tailnet: worth saving
   auto it = sessions_.find(sessionId);
   if (it == sessions_.end()) return;  // already closed by us
   int64_t nodeId = it->second.nodeId;
@@ -566,10 +569,12 @@ void ControlServer::flush() {
 std::string ControlServer::createPreAuthKey(bool reusable, bool ephemeral) {
   std::string k = "tskey-auth-k" + randomHex(6) + "CNTRL-" + randomHex(16);
   keys_[k] = PreAuthKey{reusable, ephemeral, false};
+  ++stateVersion_;
   return k;
 }
 
 Result<void> ControlServer::approveNode(int64_t id) {
+  ++stateVersion_;  // may change the tailnet: worth saving
   NodeEntry* e = entryById(id);
   if (e == nullptr) return Error::invalid("no such node");
   if (!e->rec.machineAuthorized) {
@@ -586,6 +591,7 @@ Result<void> ControlServer::approveNode(int64_t id) {
 }
 
 Result<void> ControlServer::expireNode(int64_t id) {
+  ++stateVersion_;  // may change the tailnet: worth saving
   NodeEntry* e = entryById(id);
   if (e == nullptr) return Error::invalid("no such node");
   int64_t past = opts_.wallNow() - 60;
@@ -605,6 +611,7 @@ Result<void> ControlServer::expireNode(int64_t id) {
 }
 
 Result<void> ControlServer::deleteNode(int64_t id) {
+  ++stateVersion_;  // may change the tailnet: worth saving
   if (entryById(id) == nullptr) return Error::invalid("no such node");
   removeNode(id);
   flush();
@@ -612,6 +619,7 @@ Result<void> ControlServer::deleteNode(int64_t id) {
 }
 
 Result<void> ControlServer::approveLogin(std::string_view loginIdOrUrl) {
+  ++stateVersion_;  // may change the tailnet: worth saving
   std::string id = loginIdOf(loginIdOrUrl);
   auto it = logins_.find(id);
   if (it == logins_.end()) return Error::invalid("no such login");
@@ -633,6 +641,7 @@ Result<void> ControlServer::approveLogin(std::string_view loginIdOrUrl) {
 }
 
 Result<void> ControlServer::addSyntheticPeers(size_t count) {
+  ++stateVersion_;  // may change the tailnet: worth saving
   size_t existing = 0;
   for (const auto& [id, e] : nodes_) existing += e.rec.synthetic ? 1 : 0;
   if (existing + count > MAX_SYNTHETIC_PEERS) {
@@ -669,6 +678,7 @@ Result<void> ControlServer::addSyntheticPeers(size_t count) {
 }
 
 size_t ControlServer::removeSyntheticPeers(size_t count) {
+  ++stateVersion_;  // may change the tailnet: worth saving
   std::vector<int64_t> ids;
   for (auto it = nodes_.rbegin(); it != nodes_.rend() && ids.size() < count; ++it) {
     if (it->second.rec.synthetic) ids.push_back(it->first);

@@ -90,6 +90,15 @@ class ControlServer {
   // The admin API (plain HTTP/1.1): method, target (path + query) and body → reply.
   HttpReply handleAdmin(std::string_view method, std::string_view target, std::string_view body);
 
+  // ---- persistence (--state FILE) ----
+  // The tailnet as JSON: nodes, pre-auth keys and allocation counters (no streams, no pending
+  // logins). It holds the auth keys: the caller keeps it in a 0600 file.
+  ipn::OrderedJson exportState() const;
+  // Replaces an empty server's tailnet with a saved one (all nodes start offline).
+  Result<void> importState(const ipn::Json& state);
+  // Rises with every change worth saving.
+  uint64_t stateVersion() const { return stateVersion_; }
+
   // ---- introspection (tests, logs) ----
   const NodeRecord* nodeById(int64_t id) const;
   const NodeRecord* nodeByKey(const key::NodePublic& k) const;
@@ -166,6 +175,7 @@ class ControlServer {
   std::vector<std::pair<uint64_t, MapSink>> closing_;
   std::vector<std::pair<ReplyFn, HttpReply>> replies_;
   bool flushing_ = false;
+  uint64_t stateVersion_ = 0;
 };
 
 }  // namespace tnet::testcontrol

@@ -602,3 +602,56 @@ TEST_F(ControlServerTest, PendingLoginsAreBounded) {
 
 }  // namespace
 }  // namespace tnet::testcontrol
+
+namespace tnet::testcontrol {
+namespace {
+
+TEST_F(ControlServerTest, StateRoundTripKeepsTheTailnet) {
+  std::string key = server_->createPreAuthKey(false, false);
+  Client a = joined(key, "a");
+  Client b;
+  b.hostname = "b";
+  std::string reusable = server_->createPreAuthKey(true, false);
+  registerNode(b, reusable);
+  ASSERT_TRUE(server_->addSyntheticPeers(3));
+  ASSERT_TRUE(server_->expireNode(server_->nodeByKey(b.nodeKey)->id));
+  uint64_t v = server_->stateVersion();
+  auto saved = ipn::parseJson(ipn::goMarshal(server_->exportState()));
+  ASSERT_TRUE(saved);
+
+  make(false);  // a restarted server
+  ASSERT_TRUE(server_->importState(*saved)) ;
+  EXPECT_EQ(server_->nodeCount(), 5u);
+  const NodeRecord* na = server_->nodeByKey(a.nodeKey);
+  ASSERT_NE(na, nullptr);
+  EXPECT_EQ(na->name, "a.tailnet.test.");
+  EXPECT_EQ(na->addresses.v4.toString(), "100.64.0.1/32");
+  EXPECT_FALSE(na->online);
+  EXPECT_TRUE(server_->nodeByKey(b.nodeKey)->keyExpiry.has_value());
+  // The one-off key stays used, the reusable one works, and allocation continues after the
+  // saved position (no address handed out twice).
+  Client c;
+  EXPECT_EQ(body(registerNode(c, key))["Error"], "authkey already used");
+  c.hostname = "a";
+  EXPECT_EQ(body(registerNode(c, reusable))["Error"], "");
+  EXPECT_EQ(server_->nodeByKey(c.nodeKey)->addresses.v4.toString(), "100.64.0.6/32");
+  EXPECT_EQ(server_->nodeByKey(c.nodeKey)->id, 6);
+  EXPECT_EQ(server_->nodeByKey(c.nodeKey)->name, "a-1.tailnet.test.");
+  // a polls again with its old key: it is known, its map has everyone.
+  auto sa = stream(a);
+  EXPECT_EQ(sa->nm().peers.size(), 5u);
+  EXPECT_GT(server_->stateVersion(), 0u);
+  (void)v;
+  // A second import, or garbage, is refused.
+  EXPECT_FALSE(server_->importState(*saved));
+  make(false);
+  EXPECT_FALSE(server_->importState(ipn::Json::array()));
+  EXPECT_FALSE(server_->importState(*ipn::parseJson(R"({"version":1})")));
+  auto broken = *saved;
+  broken["nodes"][0]["nodeKey"] = "nodekey:zz";
+  EXPECT_FALSE(server_->importState(broken));
+  EXPECT_EQ(server_->nodeCount(), 0u);
+}
+
+}  // namespace
+}  // namespace tnet::testcontrol

@@ -24,6 +24,12 @@ class IpPool {
   // nullopt once the /10 is exhausted (about four million nodes).
   std::optional<NodeAddresses> next();
   uint64_t allocated() const { return allocated_; }
+  // For a saved tailnet: the position after the last address handed out, and its restore.
+  uint32_t cursor() const { return cursor_; }
+  void restore(uint32_t cursor, uint64_t allocated) {
+    cursor_ = cursor;
+    allocated_ = allocated;
+  }
 
  private:
   uint32_t cursor_ = 0;  // offset into 100.64.0.0/10 of the last address handed out

@@ -2,6 +2,7 @@
 // (docs/testcontrol.md). libs/net's Ts2021Server carries the protocol (GET /key, the /ts2021
 // upgrade, Noise, HTTP/2); ControlServer holds the tailnet; this file wires the two together
 // and serves the admin API on the same listener.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "libs/base/fd_read.h"
 #include "libs/bus/loop.h"
 #include "libs/log/log.h"
 #include "libs/net/ts2021_server.h"
@@ -67,6 +69,55 @@ Result<void> writePortFile(const std::string& path, uint16_t port) {
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) return Error::failed("cannot rename " + tmp + " to " + path);
   return {};
+}
+
+// --state FILE: {"serverKey":"privkey:…","tailnet":{…}} in a 0600 file, replaced atomically.
+// It holds the control key and the auth keys, so it is written only with owner access.
+Result<void> saveState(const std::string& path, const key::MachinePrivate& serverKey, const ControlServer& control) {
+  ipn::OrderedJson j = ipn::OrderedJson::object();
+  j["serverKey"] = std::string(serverKey.toText().view());
+  j["tailnet"] = control.exportState();
+  crypto::SecretString text(ipn::goMarshal(j) + "\n");
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Error::failed("cannot create " + tmp);
+  std::string_view rest = text.view();
+  while (!rest.empty()) {
+    ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n <= 0) {
+      ::close(fd);
+      return Error::failed("cannot write " + tmp);
+    }
+    rest.remove_prefix(size_t(n));
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) return Error::failed("cannot write " + tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Error::failed("cannot rename " + tmp);
+  return {};
+}
+
+struct LoadedState {
+  key::MachinePrivate serverKey;
+  std::optional<ipn::Json> tailnet;
+};
+
+Result<LoadedState> loadState(const std::string& path) {
+  LoadedState out;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno != ENOENT) return Error::failed("cannot open " + path);
+    out.serverKey = key::MachinePrivate::generate();
+    return out;
+  }
+  auto bytes = readFdToEnd(fd, 256u << 20);
+  ::close(fd);
+  if (!bytes) return Error::failed(path + ": " + bytes.error().message);
+  TNET_TRY(ipn::Json j, ipn::parseJson(*bytes));
+  if (!j.is_object() || !j.contains("serverKey") || !j["serverKey"].is_string() || !j.contains("tailnet")) {
+    return Error::invalid(path + ": not a testcontrol state file");
+  }
+  TNET_TRY(out.serverKey, key::MachinePrivate::parse(j["serverKey"].get<std::string>()));
+  out.tailnet = std::move(j["tailnet"]);
+  return out;
 }
 
 // Serves the control protocol's Noise-side endpoints (Go testcontrol's serveMachine).
@@ -131,9 +182,17 @@ void serveNoise(ControlServer& control, const net::NoisePeer& peer, net::ServerH
 
 int run(const Flags& flags) {
   log::init("testcontrol", flags.logLevel);
-  if (flags.state != "none") {
-    std::fprintf(stderr, "testcontrol: only --state none (in memory) is supported\n");
-    return 2;
+  bool persist = flags.state != "none";
+  LoadedState loaded;
+  if (persist) {
+    auto l = loadState(flags.state);
+    if (!l) {
+      std::fprintf(stderr, "testcontrol: --state: %s\n", l.error().message.c_str());
+      return 2;
+    }
+    loaded = std::move(*l);
+  } else {
+    loaded.serverKey = key::MachinePrivate::generate();
   }
   std::optional<DerpOptions> derp;
   if (!flags.derpUrl.empty()) {
@@ -162,7 +221,7 @@ int run(const Flags& flags) {
   std::unique_ptr<ControlServer> control;
   net::Ts2021ServerOptions o;
   o.listen = flags.listen;
-  o.serverKey = key::MachinePrivate::generate();
+  o.serverKey = loaded.serverKey.clone();
   o.onNoiseRequest = [&control](const net::NoisePeer& peer, net::ServerHttpRequest req,
                                 std::shared_ptr<net::H2ResponseWriter> w) {
     serveNoise(*control, peer, std::move(req), std::move(w));
@@ -194,6 +253,13 @@ int run(const Flags& flags) {
   co.wallNow = wallNow;
   co.monoNowMs = monoNowMs;
   control = std::make_unique<ControlServer>(std::move(co));
+  if (loaded.tailnet) {
+    if (auto r = control->importState(*loaded.tailnet); !r) {
+      std::fprintf(stderr, "testcontrol: --state %s: %s\n", flags.state.c_str(), r.error().message.c_str());
+      return 2;
+    }
+    log::logger().info("state.loaded file={} nodes={}", log::quote(flags.state), control->nodeCount());
+  }
   if (flags.syntheticPeers > 0) {
     if (auto r = control->addSyntheticPeers(flags.syntheticPeers); !r) {
       std::fprintf(stderr, "testcontrol: --synthetic-peers: %s\n", r.error().message.c_str());
@@ -202,7 +268,19 @@ int run(const Flags& flags) {
   }
 
   auto tickPeriod = std::chrono::milliseconds(std::clamp<int64_t>(int64_t(flags.keepAliveSeconds * 250), 10, 1000));
+  uint64_t savedVersion = 0;
+  auto save = [&] {
+    if (!persist || control->stateVersion() == savedVersion) return;
+    if (auto r = saveState(flags.state, loaded.serverKey, *control); !r) {
+      log::logger().warn("state.save error={}", log::quote(r.error().message));
+      return;
+    }
+    savedVersion = control->stateVersion();
+  };
+  save();
   bus::Handle ticker = loop.every(tickPeriod, [&] { control->tick(); });
+  // Changes reach the file within 100 ms (a test may kill -9 us right after a join).
+  bus::Handle saver = loop.every(std::chrono::milliseconds(100), save);
   bus::Handle signals = loop.watchFd(sfd, [&] {
     signalfd_siginfo si;
     while (::read(sfd, &si, sizeof si) == sizeof si) {
@@ -223,6 +301,8 @@ int run(const Flags& flags) {
                      log::shortKey("mkey:", (*server)->publicKey().raw()), derp ? flags.derpUrl : "none",
                      flags.syntheticPeers);
   loop.run();
+  save();
+  saver.reset();
   ticker.reset();
   signals.reset();
   server->reset();
@@ -240,7 +320,8 @@ int main(int argc, char** argv) {
   app.add_option("--derp-url", flags.derpUrl, "the test DERP server, e.g. http://127.0.0.1:3340");
   app.add_option("--derp-stun-port", flags.derpStunPort, "its STUN port (-1 = none)")->check(CLI::Range(-1, 65535));
   app.add_option("--port-file", flags.portFile, "write the listening port (\"<port>\\n\") to this file once ready");
-  app.add_option("--state", flags.state, "where the tailnet lives: none (memory only)");
+  app.add_option("--state", flags.state,
+                 "none (memory only) or a file that keeps the control key and the tailnet across restarts");
   app.add_option("--domain", flags.domain, "tailnet name and MagicDNS suffix");
   app.add_option("--server-url", flags.serverUrl,
                  "the URL clients use for this server, in AuthURLs (default http://<listen ip>:<port>)");

@@ -4,6 +4,10 @@
 // stream a map, a second node's join reaches the first stream within 2 s, its leave likewise.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <thread>
 
@@ -57,11 +61,13 @@ struct MapStream {
 
 class Node {
  public:
-  Node(bus::Loop& loop, std::string url, key::MachinePublic controlKey, std::string hostname)
+  Node(bus::Loop& loop, std::string url, key::MachinePublic controlKey, std::string hostname,
+       key::MachinePrivate machineKey = key::MachinePrivate::generate())
       : loop_(loop), hostname_(std::move(hostname)) {
     net::Ts2021ClientOptions o;
     o.controlUrl = std::move(url);
-    o.machineKey = key::MachinePrivate::generate();
+    machine = machineKey.clone();
+    o.machineKey = std::move(machineKey);
     o.controlPublic = controlKey;
     o.capver = CAPVER;
     o.dialTimeout = 5000ms;
@@ -105,7 +111,9 @@ class Node {
     handle_ = client_->stream(
         std::move(req), [this](int status, const net::HeaderList&) { stream.status = status; },
         [this](std::span<const uint8_t> d) { stream.feed(d); }, [this](Result<void>) { stream.ended = true; });
-    EXPECT_TRUE(runUntil(loop_, [&] { return stream.nm() != nullptr; }, 5s)) << stream.error;
+    EXPECT_TRUE(runUntil(loop_, [&] { return stream.nm() != nullptr || stream.ended; }, 5s)) << stream.error;
+    EXPECT_EQ(stream.status, 200);
+    EXPECT_NE(stream.nm(), nullptr) << stream.error;
   }
 
   void close() {
@@ -113,6 +121,7 @@ class Node {
     client_->close();
   }
 
+  key::MachinePrivate machine;
   key::NodePublic nodeKey = key::NodePrivate::generate().publicKey();
   key::DiscoPublic discoKey{[] {
     crypto::Key32 k{};
@@ -153,8 +162,9 @@ class TestcontrolContract : public ::testing::Test {
     return r->json();
   }
 
-  std::unique_ptr<Node> node(const std::string& hostname) {
-    return std::make_unique<Node>(loop_, fixture_->url(), controlKey_, hostname);
+  std::unique_ptr<Node> node(const std::string& hostname,
+                             key::MachinePrivate machineKey = key::MachinePrivate::generate()) {
+    return std::make_unique<Node>(loop_, fixture_->url(), controlKey_, hostname, std::move(machineKey));
   }
 
   bus::Loop loop_;
@@ -322,6 +332,53 @@ TEST_F(TestcontrolContract, SyntheticPeersForTheBenchmark) {
   std::printf("10,000 synthetic peers: added and streamed in %lld ms; a 10,001-peer first map in %lld ms; "
               "100-peer delta in %lld ms\n",
               static_cast<long long>(addMs), static_cast<long long>(fullMs), static_cast<long long>(deltaMs));
+}
+
+// --state FILE: a restarted testcontrol has the same control key and tailnet, so a client's
+// saved node key polls again without a new registration.
+TEST_F(TestcontrolContract, StateFileSurvivesARestart) {
+  harness::TempDir dir("tnet-tc-state");
+  std::string file = dir.path() + "/state.json";
+  fixture_->stop();
+  fixture_->options().args = {"--keepalive-seconds", "1", "--state", file};
+  ASSERT_TRUE(fixture_->start());
+  std::optional<Result<controlbase::ServerKeys>> keys;
+  net::fetchServerKey(loop_, fixture_->url(), CAPVER, {}, [&](auto r) { keys = std::move(r); });
+  ASSERT_TRUE(runUntil(loop_, [&] { return keys.has_value(); }, 5s));
+  ASSERT_TRUE(*keys);
+  controlKey_ = (*keys)->publicKey;
+
+  std::string key = admin("POST", "/admin/keys", R"({"reusable":true})")["key"];
+  auto a = node("a");
+  a->registerWith(key);
+  a->startStream();
+  ASSERT_NE(a->stream.nm(), nullptr);
+  auto addr = a->stream.nm()->self.addresses.at(0).toString();
+  struct stat st {};
+  ASSERT_TRUE(harness::waitUntil([&] { return ::stat(file.c_str(), &st) == 0; }, 2s));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  a->close();
+
+  // kill -9 after the save interval: nothing depends on a clean shutdown.
+  std::this_thread::sleep_for(300ms);
+  for (const auto& [pid, argv0] : harness::childProcesses(::getpid())) {
+    if (argv0.find("testcontrol") != std::string::npos) ::kill(pid, SIGKILL);
+  }
+  ASSERT_TRUE(harness::waitUntil([&] { return !fixture_->running(); }, 5s));
+  ASSERT_TRUE(fixture_->start());
+  keys.reset();
+  net::fetchServerKey(loop_, fixture_->url(), CAPVER, {}, [&](auto r) { keys = std::move(r); });
+  ASSERT_TRUE(runUntil(loop_, [&] { return keys.has_value(); }, 5s));
+  ASSERT_TRUE(*keys);
+  EXPECT_EQ((*keys)->publicKey, controlKey_);
+  auto again = node("a", a->machine.clone());  // the client's persisted machine and node keys
+  again->nodeKey = a->nodeKey;
+  auto r = again->registerWith(std::nullopt);  // startup re-register: known key, no auth key
+  EXPECT_EQ(r["Error"], "");
+  EXPECT_EQ(r["AuthURL"], "");
+  again->startStream();
+  ASSERT_NE(again->stream.nm(), nullptr);
+  EXPECT_EQ(again->stream.nm()->self.addresses.at(0).toString(), addr);
 }
 
 }  // namespace
