@@ -14,6 +14,7 @@
 #include "libs/wire/derp_info.h"
 #include "tests/integration/magicsock/magicsock_fixture.h"
 #include "tests/integration/testderp/derp_server.h"
+#include "tests/integration/testderp/tls_front.h"
 
 namespace tnet::magicsockd {
 namespace {
@@ -30,7 +31,7 @@ struct Events {
 };
 
 std::shared_ptr<DerpClient> makeClient(bus::Loop& loop, std::vector<DerpNodeDial> nodes, const key::NodePrivate& key,
-                                       Events& ev, bool failSeal = false) {
+                                       Events& ev, bool failSeal = false, bool plainHttp = true) {
   DerpClientCallbacks cb;
   cb.sealClientInfo = [&key, &ev, failSeal](const derp::NodePublic& server, std::function<void(Result<Bytes>)> done) {
     ++ev.seals;
@@ -45,7 +46,7 @@ std::shared_ptr<DerpClient> makeClient(bus::Loop& loop, std::vector<DerpNodeDial
   cb.onPacket = [&ev](const derp::RecvPacket& rp) { ev.packets.emplace_back(rp.source, Bytes(rp.data.begin(), rp.data.end())); };
   cb.onPeerGone = [&ev](const derp::PeerGone& pg) { ev.gone.push_back(pg); };
   cb.onClosed = [&ev](const std::string& why) { ev.closed = why; };
-  auto c = std::make_shared<DerpClient>(loop, 1, std::move(nodes), /*plainHttp=*/true, std::move(cb));
+  auto c = std::make_shared<DerpClient>(loop, 1, std::move(nodes), plainHttp, std::move(cb));
   c->connect();
   return c;
 }
@@ -210,6 +211,58 @@ TEST_F(DerpClientTest, RefusedUpgradeAndHostileFramesClose) {
     ASSERT_TRUE(runUntil(loop_, [&] { return ev.closed.has_value(); }, 5s));
     EXPECT_NE(ev.closed->find("too large"), std::string::npos) << *ev.closed;
   }
+}
+
+TEST_F(DerpClientTest, TlsVerifiesTheChainHonoursPinsAndInsecureForTests) {
+  auto front = testderp::TlsFront::start("127.0.0.1", 0, server_->port(), "derp.test");
+  ASSERT_TRUE(front) << front.error().message;
+  auto k = key::NodePrivate::generate();
+  auto tlsNode = [&] {
+    auto n = nodeAt((*front)->port());
+    n.hostName = "derp.test";  // SNI and the name verified; the IPv4 literal is dialled
+    return n;
+  };
+  {
+    // Self-signed: the system trust store rejects it.
+    Events ev;
+    auto c = makeClient(loop_, {tlsNode()}, k, ev, false, /*plainHttp=*/false);
+    ASSERT_TRUE(runUntil(loop_, [&] { return ev.closed.has_value(); }, 10s));
+    EXPECT_FALSE(ev.connected);
+    EXPECT_EQ(ev.seals, 0);
+  }
+  {
+    auto n = tlsNode();
+    n.certName = (*front)->certPin();
+    Events ev;
+    auto c = makeClient(loop_, {n}, k, ev, false, false);
+    ASSERT_TRUE(runUntil(loop_, [&] { return ev.connected || ev.closed.has_value(); }, 10s));
+    EXPECT_TRUE(ev.connected) << ev.closed.value_or("");
+  }
+  {
+    auto n = tlsNode();
+    n.certName = "sha256-raw:" + std::string(64, '0');
+    Events ev;
+    auto c = makeClient(loop_, {n}, k, ev, false, false);
+    ASSERT_TRUE(runUntil(loop_, [&] { return ev.closed.has_value(); }, 10s));
+    EXPECT_NE(ev.closed->find("pin"), std::string::npos) << *ev.closed;
+  }
+  {
+    auto n = tlsNode();
+    n.insecureForTests = true;
+    Events ev;
+    auto c = makeClient(loop_, {n}, k, ev, false, false);
+    ASSERT_TRUE(runUntil(loop_, [&] { return ev.connected || ev.closed.has_value(); }, 10s));
+    EXPECT_TRUE(ev.connected) << ev.closed.value_or("");
+    // Packets flow through TLS as well.
+    auto k2 = key::NodePrivate::generate();
+    Events ev2;
+    auto c2 = makeClient(loop_, {n}, k2, ev2, false, false);
+    ASSERT_TRUE(runUntil(loop_, [&] { return ev2.connected; }, 10s));
+    ASSERT_TRUE(c->send(k2.publicKey(), Bytes(1000, 0x5a)));
+    ASSERT_TRUE(runUntil(loop_, [&] { return !ev2.packets.empty(); }, 5s));
+    EXPECT_EQ(ev2.packets[0].second, Bytes(1000, 0x5a));
+  }
+  (*front)->stop();
 }
 
 }  // namespace

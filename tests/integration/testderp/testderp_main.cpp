@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "tests/integration/testderp/derp_server.h"
+#include "tests/integration/testderp/tls_front.h"
 
 namespace {
 
@@ -64,6 +65,8 @@ int main(int argc, char** argv) {
   std::string portFile;
   std::string keyFile;
   int keepAliveMs = 60000;
+  int tlsPort = -1;
+  std::string tlsName = "derp.test";
   app.add_option("--listen", listen, "HOST:PORT to serve DERP on (plain HTTP)");
   app.add_option("--stun-port", stunPort, "UDP port for STUN on the same host (0 = pick one; unset = none)")
       ->check(CLI::Range(0, 65535));
@@ -71,6 +74,9 @@ int main(int argc, char** argv) {
   app.add_option("--key-file", keyFile, "server private key file (created 0600 when missing)");
   app.add_option("--keepalive-ms", keepAliveMs, "KeepAlive frame interval (Go: 60000 + jitter)")
       ->check(CLI::Range(10, 3600000));
+  app.add_option("--tls-port", tlsPort, "also serve DERP over TLS here (self-signed; 0 = pick one)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--tls-name", tlsName, "CN of the self-signed TLS certificate");
   CLI11_PARSE(app, argc, argv);
 
   tnet::testderp::ServerOptions opts;
@@ -105,6 +111,17 @@ int main(int argc, char** argv) {
   nlohmann::json info = {{"derpPort", (*server)->port()},
                          {"stunPort", (*server)->stunPort()},
                          {"serverPublic", (*server)->serverPublic().toString()}};
+  std::unique_ptr<tnet::testderp::TlsFront> tls;
+  if (tlsPort >= 0) {
+    auto t = tnet::testderp::TlsFront::start(opts.host, uint16_t(tlsPort), (*server)->port(), tlsName);
+    if (!t) {
+      std::fprintf(stderr, "testderp: %s\n", t.error().message.c_str());
+      return 1;
+    }
+    tls = std::move(*t);
+    info["tlsPort"] = tls->port();
+    info["certPin"] = tls->certPin();
+  }
   std::string line = info.dump() + "\n";
   if (!portFile.empty()) {
     std::string tmp = portFile + ".tmp";
@@ -118,6 +135,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   int sig = 0;
   sigwait(&set, &sig);
+  if (tls) tls->stop();
   (*server)->stop();
   const auto& st = (*server)->stats();
   std::fprintf(stderr, "testderp.stop accepted=%lu handshakes=%lu forwarded=%lu dropped=%lu protocol_errors=%lu stun=%lu\n",
