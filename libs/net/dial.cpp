@@ -1,6 +1,4 @@
 // libs/net's TCP/TLS dialer (Asio, OpenSSL).
-#include "libs/net/asio_stream.h"
-
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -8,6 +6,7 @@
 #include <boost/asio/ssl/error.hpp>
 
 #include "libs/bus/loop_asio.h"
+#include "libs/net/asio_stream.h"
 
 namespace tnet::net::detail {
 
@@ -24,7 +23,8 @@ std::string describe(const error_code& ec) {
 Result<std::shared_ptr<asio::ssl::context>> makeClientTlsContext(const TlsOptions& options) {
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   SSL_CTX* native = ctx->native_handle();
-  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) return Error::failed("TLS: cannot require TLS 1.2");
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1)
+    return Error::failed("TLS: cannot require TLS 1.2");
   error_code ec;
   if (!options.noSystemCa) {
     ctx->set_default_verify_paths(ec);
@@ -38,8 +38,8 @@ Result<std::shared_ptr<asio::ssl::context>> makeClientTlsContext(const TlsOption
   return ctx;
 }
 
-Dial::Dial(bus::Loop& loop, std::string host, uint16_t port, std::shared_ptr<asio::ssl::context> tls, bool verify,
-           Done done)
+Dial::Dial(bus::Loop& loop, std::string host, uint16_t port, std::shared_ptr<asio::ssl::context> tls,
+           bool verify, Done done)
     : loop_(loop),
       host_(std::move(host)),
       port_(port),
@@ -52,8 +52,9 @@ Dial::Dial(bus::Loop& loop, std::string host, uint16_t port, std::shared_ptr<asi
 std::shared_ptr<Dial> Dial::start(bus::Loop& loop, std::string host, uint16_t port,
                                   std::shared_ptr<asio::ssl::context> tls, bool verify, Done done) {
   auto d = std::make_shared<Dial>(loop, std::move(host), port, std::move(tls), verify, std::move(done));
-  d->resolver_.async_resolve(d->host_, std::to_string(port), tcp::resolver::numeric_service,
-                             [d](const error_code& ec, const tcp::resolver::results_type& r) { d->resolved(ec, r); });
+  d->resolver_.async_resolve(
+      d->host_, std::to_string(port), tcp::resolver::numeric_service,
+      [d](const error_code& ec, const tcp::resolver::results_type& r) { d->resolved(ec, r); });
   return d;
 }
 
@@ -70,12 +71,15 @@ void Dial::resolved(const error_code& ec, const tcp::resolver::results_type& res
   if (cancelled_) return finish(Error::failed("dial cancelled"));
   if (ec) return finish(Error::failed("resolving " + host_ + ": " + describe(ec)));
   auto self = shared_from_this();
-  asio::async_connect(socket_, results, [self](const error_code& e, const tcp::endpoint&) { self->connected(e); });
+  asio::async_connect(socket_, results,
+                      [self](const error_code& e, const tcp::endpoint&) { self->connected(e); });
 }
 
 void Dial::connected(const error_code& ec) {
   if (cancelled_) return finish(Error::failed("dial cancelled"));
-  if (ec) return finish(Error::failed("connecting to " + host_ + ":" + std::to_string(port_) + ": " + describe(ec)));
+  if (ec)
+    return finish(
+        Error::failed("connecting to " + host_ + ":" + std::to_string(port_) + ": " + describe(ec)));
   error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
   if (!tlsContext_) return finish(ByteStream(std::move(socket_)));

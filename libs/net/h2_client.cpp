@@ -57,10 +57,10 @@ struct H2ClientCallbacks {
     return 0;
   }
 
-  static int onHeader(nghttp2_session* session, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
-                      const uint8_t* value, size_t valuelen, uint8_t, void* user) {
+  static int onHeader(nghttp2_session* session, const nghttp2_frame* frame, const uint8_t* name,
+                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* user) {
     auto st = find(self(user), frame->hd.stream_id);
-    if (!st || st->headersDelivered) return 0;  // trailers are ignored
+    if (!st || st->headersDelivered) return 0;   // trailers are ignored
     st->headerBytes += namelen + valuelen + 32;  // RFC 9113 §6.5.2 accounting
     if (st->headerBytes > MAX_H2_HEADER_BYTES || st->headers.size() >= MAX_H2_HEADERS) {
       st->error = Error::overloaded("response header block too large");
@@ -193,7 +193,8 @@ Result<std::unique_ptr<H2ClientSession>> H2ClientSession::create(std::string aut
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_H2_HEADER_BYTES},
   };
   rv = nghttp2_submit_settings(s->session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
-  if (rv == 0) rv = nghttp2_session_set_local_window_size(s->session_, NGHTTP2_FLAG_NONE, 0, CONNECTION_WINDOW);
+  if (rv == 0)
+    rv = nghttp2_session_set_local_window_size(s->session_, NGHTTP2_FLAG_NONE, 0, CONNECTION_WINDOW);
   if (rv != 0) return Error::failed(std::string("nghttp2 settings: ") + nghttp2_strerror(rv));
   return s;
 }
@@ -217,7 +218,12 @@ Result<void> H2ClientSession::receive(ByteSpan in) {
 }
 
 size_t H2ClientSession::takeOutput(Bytes& out, size_t maxBytes) {
-  if (dead_) return 0;
+  if (dead_) {
+    size_t n = lastOutput_.size();
+    out.insert(out.end(), lastOutput_.begin(), lastOutput_.end());
+    Bytes().swap(lastOutput_);
+    return n;
+  }
   size_t total = 0;
   while (total < maxBytes) {
     const uint8_t* data = nullptr;
@@ -229,7 +235,9 @@ size_t H2ClientSession::takeOutput(Bytes& out, size_t maxBytes) {
   return total;
 }
 
-bool H2ClientSession::wantsWrite() const { return !dead_ && nghttp2_session_want_write(session_) != 0; }
+bool H2ClientSession::wantsWrite() const {
+  return !dead_ && nghttp2_session_want_write(session_) != 0;
+}
 
 bool H2ClientSession::alive() const {
   return !dead_ && (nghttp2_session_want_read(session_) != 0 || nghttp2_session_want_write(session_) != 0);
@@ -250,7 +258,8 @@ Result<int32_t> H2ClientSession::submit(const H2Request& req, StreamEvents event
   nv.add(":path", req.path);
   nv.addUser(req.headers);
   if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
-    if (!headerValue(req.headers, "content-length")) nv.add("content-length", std::to_string(req.body.size()));
+    if (!headerValue(req.headers, "content-length"))
+      nv.add("content-length", std::to_string(req.body.size()));
   }
   nv.finish();
   nghttp2_data_provider provider{};
@@ -278,6 +287,10 @@ void H2ClientSession::goAway() {
 }
 
 void H2ClientSession::failAll(const Error& error) {
+  if (!dead_) {
+    // What is queued now (typically close()'s GOAWAY) may still go out; nothing after it.
+    takeOutput(lastOutput_, 64 << 10);
+  }
   dead_ = true;
   auto streams = std::move(streams_);
   streams_.clear();

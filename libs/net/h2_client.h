@@ -76,8 +76,9 @@ class H2ClientSession {
   std::map<int32_t, std::shared_ptr<Stream>> streams_;
   std::vector<std::function<void()>> events_;
   std::optional<Error> goAway_;
-  bool dead_ = false;
-  std::string connectionError_;  // nghttp2's reason for a connection error it detected  // failAll() ran: nghttp2 must not touch the dropped streams
+  bool dead_ = false;            // failAll() ran: nghttp2 must not touch the dropped streams
+  Bytes lastOutput_;             // frames pulled at failAll() (a GOAWAY from close()) still to be sent
+  std::string connectionError_;  // nghttp2's reason for a connection error it detected
 };
 
 }  // namespace tnet::net

@@ -112,7 +112,8 @@ class H2ServerSession::Writer : public H2ResponseWriter {
     nghttp2_data_provider provider{};
     provider.source.ptr = this;
     provider.read_callback = readCallback;
-    int rv = nghttp2_submit_response(s->session_, id_, nv.nv.data(), nv.nv.size(), withBody ? &provider : nullptr);
+    int rv =
+        nghttp2_submit_response(s->session_, id_, nv.nv.data(), nv.nv.size(), withBody ? &provider : nullptr);
     if (rv != 0) {
       reset(NGHTTP2_INTERNAL_ERROR);
       return;
@@ -170,8 +171,8 @@ struct H2ServerCallbacks {
     return 0;
   }
 
-  static int onHeader(nghttp2_session* session, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
-                      const uint8_t* value, size_t valuelen, uint8_t, void* user) {
+  static int onHeader(nghttp2_session* session, const nghttp2_frame* frame, const uint8_t* name,
+                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* user) {
     auto st = find(self(user), frame->hd.stream_id);
     if (!st || st->rejected || st->dispatched) return 0;  // trailers are ignored
     st->headerBytes += namelen + valuelen + 32;
@@ -236,7 +237,7 @@ struct H2ServerCallbacks {
 };
 
 Result<std::shared_ptr<H2ServerSession>> H2ServerSession::create(RequestHandler onRequest,
-                                                                  std::function<void()> onOutput) {
+                                                                 std::function<void()> onOutput) {
   std::shared_ptr<H2ServerSession> s(new H2ServerSession());
   s->onRequest_ = std::move(onRequest);
   s->onOutput_ = std::move(onOutput);
@@ -306,7 +307,9 @@ size_t H2ServerSession::takeOutput(Bytes& out, size_t maxBytes) {
   return total;
 }
 
-bool H2ServerSession::wantsWrite() const { return !dead_ && nghttp2_session_want_write(session_) != 0; }
+bool H2ServerSession::wantsWrite() const {
+  return !dead_ && nghttp2_session_want_write(session_) != 0;
+}
 
 bool H2ServerSession::alive() const {
   return !dead_ && (nghttp2_session_want_read(session_) != 0 || nghttp2_session_want_write(session_) != 0);

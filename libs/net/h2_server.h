@@ -26,7 +26,8 @@ class H2ServerSession : public std::enable_shared_from_this<H2ServerSession> {
 
   // `onOutput` runs (on the caller's thread, outside nghttp2) whenever a writer queued output,
   // so the owner knows to flush.
-  static Result<std::shared_ptr<H2ServerSession>> create(RequestHandler onRequest, std::function<void()> onOutput);
+  static Result<std::shared_ptr<H2ServerSession>> create(RequestHandler onRequest,
+                                                         std::function<void()> onOutput);
   ~H2ServerSession();
   H2ServerSession(const H2ServerSession&) = delete;
   H2ServerSession& operator=(const H2ServerSession&) = delete;
@@ -60,8 +61,8 @@ class H2ServerSession : public std::enable_shared_from_this<H2ServerSession> {
   std::map<int32_t, std::shared_ptr<Stream>> streams_;
   std::vector<std::function<void()>> events_;
   bool inNghttp2_ = false;
-  bool dead_ = false;
-  std::string connectionError_;  // nghttp2's reason for a connection error it detected  // closeAll() ran: nghttp2 must not touch the dropped streams
+  bool dead_ = false;            // closeAll() ran: nghttp2 must not touch the dropped streams
+  std::string connectionError_;  // nghttp2's reason for a connection error it detected
 };
 
 }  // namespace tnet::net

@@ -21,7 +21,9 @@ struct Pair {
     EXPECT_TRUE(c);
     client = std::move(*c);
     auto s = H2ServerSession::create(
-        [this](ServerHttpRequest r, std::shared_ptr<H2ResponseWriter> w) { requests.emplace_back(std::move(r), w); },
+        [this](ServerHttpRequest r, std::shared_ptr<H2ResponseWriter> w) {
+          requests.emplace_back(std::move(r), w);
+        },
         [] {});
     EXPECT_TRUE(s);
     server = std::move(*s);
@@ -56,8 +58,14 @@ struct Collected {
 };
 
 H2ClientSession::StreamEvents collect(Collected& c) {
-  return {[&c](int s, const HeaderList& h) { c.status = s; c.headers = h; },
-          [&c](std::span<const uint8_t> d) { c.body.append(reinterpret_cast<const char*>(d.data()), d.size()); ++c.chunks; },
+  return {[&c](int s, const HeaderList& h) {
+            c.status = s;
+            c.headers = h;
+          },
+          [&c](std::span<const uint8_t> d) {
+            c.body.append(reinterpret_cast<const char*>(d.data()), d.size());
+            ++c.chunks;
+          },
           [&c](Result<void> r) { c.end = std::move(r); }};
 }
 
@@ -65,7 +73,10 @@ TEST(H2Session, UnaryRequestsConcurrently) {
   Pair p;
   std::vector<Collected> got(5);
   for (int i = 0; i < 5; ++i) {
-    H2Request req{"POST", "/machine/" + std::to_string(i), {{"Content-Type", "application/json"}}, "{\"n\":" + std::to_string(i) + "}"};
+    H2Request req{"POST",
+                  "/machine/" + std::to_string(i),
+                  {{"Content-Type", "application/json"}},
+                  "{\"n\":" + std::to_string(i) + "}"};
     ASSERT_TRUE(p.client->submit(req, collect(got[i])));
   }
   p.pump();
@@ -181,7 +192,8 @@ TEST(H2Session, GoAwayIsReportedAndRefusesNewStreams) {
 TEST(H2Session, OversizedRequestBodyIsRefused) {
   Pair p;
   Collected got;
-  ASSERT_TRUE(p.client->submit({"POST", "/big", {}, std::string(MAX_H2_REQUEST_BODY + 1, 'b')}, collect(got)));
+  ASSERT_TRUE(
+      p.client->submit({"POST", "/big", {}, std::string(MAX_H2_REQUEST_BODY + 1, 'b')}, collect(got)));
   p.pump();
   EXPECT_TRUE(p.requests.empty());
   ASSERT_TRUE(got.end);
@@ -214,8 +226,8 @@ TEST(H2Session, GarbageFromServerIsAConnectionError) {
   EXPECT_NE((*c)->connectionError(), "");
   auto s = H2ServerSession::create([](ServerHttpRequest, std::shared_ptr<H2ResponseWriter>) {}, [] {});
   ASSERT_TRUE(s);
-  Bytes notPreface = {'G', 'E', 'T', ' ', '/', ' ', 'H', 'T', 'T', 'P', '/', '1', '.', '1', '\r', '\n', '\r', '\n',
-                      0, 0, 0, 0, 0, 0, 0, 0};
+  Bytes notPreface = {'G', 'E',  'T',  ' ',  '/',  ' ', 'H', 'T', 'T', 'P', '/', '1', '.',
+                      '1', '\r', '\n', '\r', '\n', 0,   0,   0,   0,   0,   0,   0,   0};
   EXPECT_FALSE((*s)->receive(notPreface));
 }
 
@@ -229,6 +241,27 @@ TEST(H2Session, FailAllEndsOpenStreamsOnce) {
   ASSERT_TRUE(a.end && b.end);
   EXPECT_EQ(a.end->error().kind, ErrorKind::DISCONNECTED);
   EXPECT_FALSE(p.client->submit({"GET", "/c", {}, ""}, {}));
+}
+
+}  // namespace
+}  // namespace tnet::net
+
+namespace tnet::net {
+namespace {
+
+TEST(H2Session, GoAwayQueuedBeforeFailAllStillGoesOut) {
+  Pair p;
+  p.pump();
+  p.client->goAway();
+  p.client->failAll(Error::disconnected("closed"));
+  Bytes out;
+  EXPECT_GT(p.client->takeOutput(out, 1 << 20), 0u);
+  ASSERT_TRUE(p.server->receive(out));
+  Bytes back;
+  p.server->takeOutput(back, 1 << 20);
+  EXPECT_FALSE(p.server->alive());  // the server saw GOAWAY and has no streams: done
+  Bytes more;
+  EXPECT_EQ(p.client->takeOutput(more, 1 << 20), 0u);
 }
 
 }  // namespace

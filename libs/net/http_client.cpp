@@ -84,8 +84,10 @@ class GetOp : public std::enable_shared_from_this<GetOp> {
       size_t used = parser_.put(detail::asio::buffer(pending_), ec);
       pending_.erase(0, used);
       if (ec == http::error::need_more) break;
-      if (ec == http::error::body_limit) return finish(Error::overloaded("HTTP response body over the limit"));
-      if (ec == http::error::header_limit) return finish(Error::overloaded("HTTP response header over the limit"));
+      if (ec == http::error::body_limit)
+        return finish(Error::overloaded("HTTP response body over the limit"));
+      if (ec == http::error::header_limit)
+        return finish(Error::overloaded("HTTP response header over the limit"));
       if (ec) return finish(Error::invalid("HTTP response: " + ec.message()));
       if (used == 0) break;
     }

@@ -77,10 +77,12 @@ class RawSocket {
   }
   // Reads until `pred(out)` or EOF/timeout. Returns whether pred held.
   template <typename Pred>
-  bool readUntil(std::string& out, Pred pred, std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
+  bool readUntil(std::string& out, Pred pred,
+                 std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
     auto end = std::chrono::steady_clock::now() + scaled(timeout);
     while (!pred(out)) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
       if (!readSome(out, left)) return pred(out);
     }
@@ -136,7 +138,11 @@ inline uint16_t closedPort() {
   return l.port();
 }
 
-inline std::string bytesToString(ByteSpan b) { return std::string(b.begin(), b.end()); }
-inline Bytes stringToBytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
+inline std::string bytesToString(ByteSpan b) {
+  return std::string(b.begin(), b.end());
+}
+inline Bytes stringToBytes(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
 
 }  // namespace tnet::net::testing

@@ -30,7 +30,8 @@ void NoisePump::start(Bytes rawPrefix, Bytes alreadyRead) {
 
 void NoisePump::readMore() {
   auto self = shared_from_this();
-  stream_.asyncReadSome(asio::buffer(readBuf_), [self](const error_code& ec, size_t n) { self->handleRead(ec, n); });
+  stream_.asyncReadSome(asio::buffer(readBuf_),
+                        [self](const error_code& ec, size_t n) { self->handleRead(ec, n); });
 }
 
 void NoisePump::handleRead(const error_code& ec, size_t n) {
@@ -38,7 +39,7 @@ void NoisePump::handleRead(const error_code& ec, size_t n) {
   if (ec) {
     if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
       return fail(Error::disconnected(session_.opener().buffered() > 0 ? "connection closed mid-record"
-                                                                        : "connection closed by peer"));
+                                                                       : "connection closed by peer"));
     }
     return fail(Error::disconnected("read: " + describe(ec)));
   }

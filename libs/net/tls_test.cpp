@@ -45,15 +45,16 @@ class Pki {
     std::string d = dir_;
     auto run = [&](const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; };
     auto ca = [&](const std::string& name) {
-      return run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=" + name +
-                 " -keyout " + d + "/" + name + ".key -out " + d + "/" + name + ".pem");
+      return run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=" +
+                 name + " -keyout " + d + "/" + name + ".key -out " + d + "/" + name + ".pem");
     };
     auto leaf = [&](const std::string& name, const std::string& san) {
       std::ofstream(d + "/" + name + ".ext") << "subjectAltName=" << san << "\nbasicConstraints=CA:FALSE\n";
-      return run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + name + " -keyout " + d +
-                 "/" + name + ".key -out " + d + "/" + name + ".csr") &&
+      return run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + name +
+                 " -keyout " + d + "/" + name + ".key -out " + d + "/" + name + ".csr") &&
              run("openssl x509 -req -days 2 -in " + d + "/" + name + ".csr -CA " + d + "/ca.pem -CAkey " + d +
-                 "/ca.key -CAcreateserial -extfile " + d + "/" + name + ".ext -out " + d + "/" + name + ".pem");
+                 "/ca.key -CAcreateserial -extfile " + d + "/" + name + ".ext -out " + d + "/" + name +
+                 ".pem");
     };
     return ca("ca") && ca("other-ca") && leaf("server", "IP:127.0.0.1,DNS:localhost") &&
            leaf("wrongname", "DNS:other.example");
@@ -148,7 +149,9 @@ class TlsTest : public ::testing::Test {
   Result<HttpResponse> get(const std::string& url, HttpClientOptions o) {
     std::optional<Result<HttpResponse>> r;
     httpGet(loop_, url, std::move(o), [&](Result<HttpResponse> x) { r = std::move(x); });
-    if (!runUntil(loop_, [&] { return r.has_value(); }, 10000ms)) return Error::failed("test: no answer");
+    if (!runUntil(
+            loop_, [&] { return r.has_value(); }, 10000ms))
+      return Error::failed("test: no answer");
     return std::move(*r);
   }
 
@@ -166,7 +169,9 @@ class TlsTest : public ::testing::Test {
   Result<void> connect(Ts2021Client& c) {
     std::optional<Result<void>> r;
     c.connect([&](Result<void> x) { r = std::move(x); });
-    if (!runUntil(loop_, [&] { return r.has_value(); }, 10000ms)) return Error::failed("test: no connect result");
+    if (!runUntil(
+            loop_, [&] { return r.has_value(); }, 10000ms))
+      return Error::failed("test: no connect result");
     return *r;
   }
 

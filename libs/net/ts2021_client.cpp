@@ -100,7 +100,8 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
     request_ = "POST " + std::string(UPGRADE_PATH) + " HTTP/1.1\r\nHost: " + hostPort() +
                "\r\nUser-Agent: tailnetd/" TNET_VERSION "\r\nContent-Length: 0\r\nUpgrade: " +
                std::string(UPGRADE_VALUE) + "\r\nConnection: upgrade\r\n" +
-               std::string(controlbase::HANDSHAKE_HEADER_NAME) + ": " + hs_.initiationHeaderValue() + "\r\n\r\n";
+               std::string(controlbase::HANDSHAKE_HEADER_NAME) + ": " + hs_.initiationHeaderValue() +
+               "\r\n\r\n";
     auto self = shared_from_this();
     stream_->asyncWrite(detail::asio::buffer(request_), [self](const error_code& ec, size_t) {
       if (!self->done_) return;
@@ -114,9 +115,10 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
     stream_->asyncReadSome(detail::asio::buffer(buf_), [self](const error_code& ec, size_t n) {
       if (!self->done_) return;
       if (ec) {
-        return self->finish(Error::failed(std::string(self->headerDone_ ? "reading the Noise response: "
-                                                                        : "reading the upgrade response: ") +
-                                          (ec == detail::asio::error::eof ? "connection closed" : detail::describe(ec))));
+        return self->finish(
+            Error::failed(std::string(self->headerDone_ ? "reading the Noise response: "
+                                                        : "reading the upgrade response: ") +
+                          (ec == detail::asio::error::eof ? "connection closed" : detail::describe(ec))));
       }
       self->pending_.insert(self->pending_.end(), self->buf_.begin(), self->buf_.begin() + n);
       self->progress();
@@ -128,24 +130,26 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
       error_code ec;
       size_t used = parser_.put(detail::asio::buffer(pending_), ec);
       if (ec == http::error::need_more) return readMore();
-      if (ec == http::error::header_limit) return finish(Error::overloaded("upgrade response header too large"));
+      if (ec == http::error::header_limit)
+        return finish(Error::overloaded("upgrade response header too large"));
       if (ec) return finish(Error::failed("bad upgrade response: " + ec.message()));
       pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(used));
       if (!parser_.is_header_done()) return readMore();
       headerDone_ = true;
       const auto& msg = parser_.get();
       if (msg.result_int() != 101) {
-        return finish(Error::failed("unexpected HTTP response: " + std::to_string(msg.result_int()) + " " +
-                                    controlbase::quoteUntrusted(ByteSpan(
-                                        reinterpret_cast<const uint8_t*>(msg.reason().data()),
-                                        std::min<size_t>(msg.reason().size(), 100)))));
+        return finish(Error::failed(
+            "unexpected HTTP response: " + std::to_string(msg.result_int()) + " " +
+            controlbase::quoteUntrusted(ByteSpan(reinterpret_cast<const uint8_t*>(msg.reason().data()),
+                                                 std::min<size_t>(msg.reason().size(), 100)))));
       }
       auto nextField = msg[http::field::upgrade];
       std::string_view next(nextField.data(), nextField.size());
       if (next != UPGRADE_VALUE) {
-        return finish(Error::failed("server switched to unexpected protocol " +
-                                    controlbase::quoteUntrusted(ByteSpan(reinterpret_cast<const uint8_t*>(next.data()),
-                                                                         std::min<size_t>(next.size(), 100)))));
+        return finish(
+            Error::failed("server switched to unexpected protocol " +
+                          controlbase::quoteUntrusted(ByteSpan(reinterpret_cast<const uint8_t*>(next.data()),
+                                                               std::min<size_t>(next.size(), 100)))));
       }
     }
     // Every byte after the 101 header block is Noise (the response may share a read with it).
@@ -188,7 +192,8 @@ class ClientConn;
 struct Ts2021Client::Impl : std::enable_shared_from_this<Impl> {
   enum class State { IDLE, DIALING, HANDSHAKEN, CONNECTED, CLOSED };
 
-  Impl(bus::Loop& l, Ts2021ClientOptions o, Callbacks c) : loop(l), options(std::move(o)), callbacks(std::move(c)) {}
+  Impl(bus::Loop& l, Ts2021ClientOptions o, Callbacks c)
+      : loop(l), options(std::move(o)), callbacks(std::move(c)) {}
 
   bus::Loop& loop;
   Ts2021ClientOptions options;
@@ -240,8 +245,9 @@ class ClientConn : public detail::NoisePump {
         if (early_.earlyNoise() && earlyRaw_.size() >= controlbase::EARLY_HEADER_LEN) {
           uint32_t n = getU32BE(earlyRaw_.data() + controlbase::EARLY_PAYLOAD_MAGIC.size());
           size_t len = std::min<size_t>(n, earlyRaw_.size() - controlbase::EARLY_HEADER_LEN);
-          earlyJson_.assign(earlyRaw_.begin() + controlbase::EARLY_HEADER_LEN,
-                            earlyRaw_.begin() + controlbase::EARLY_HEADER_LEN + static_cast<std::ptrdiff_t>(len));
+          earlyJson_.assign(
+              earlyRaw_.begin() + controlbase::EARLY_HEADER_LEN,
+              earlyRaw_.begin() + controlbase::EARLY_HEADER_LEN + static_cast<std::ptrdiff_t>(len));
         }
         Bytes().swap(earlyRaw_);
       }
@@ -328,7 +334,8 @@ void Ts2021Client::Impl::startAttempt(bool tls) {
   auto weak = weak_from_this();
   attempts[tls] = std::make_shared<Attempt>(loop, host, tls ? httpsPort : httpPort, ctx, options.verifyTls,
                                             std::move(*hs), [weak, tls](Result<Upgraded> r) {
-                                              if (auto self = weak.lock()) self->attemptDone(tls, std::move(r));
+                                              if (auto self = weak.lock())
+                                                self->attemptDone(tls, std::move(r));
                                             });
   attempts[tls]->start();
 }
@@ -443,7 +450,8 @@ void Ts2021Client::Impl::connFailed(Error e) {
   }
 }
 
-std::unique_ptr<Ts2021Client> Ts2021Client::create(bus::Loop& loop, Ts2021ClientOptions options, Callbacks callbacks) {
+std::unique_ptr<Ts2021Client> Ts2021Client::create(bus::Loop& loop, Ts2021ClientOptions options,
+                                                   Callbacks callbacks) {
   return std::unique_ptr<Ts2021Client>(
       new Ts2021Client(std::make_shared<Impl>(loop, std::move(options), std::move(callbacks))));
 }
@@ -508,7 +516,8 @@ void Ts2021Client::request(H2Request req, std::chrono::milliseconds timeout,
     if (!u->done) return;
     if (u->response.body.size() + d.size() > u->maxBody) {
       if (auto c = weakConn.lock()) c->h2().cancel(*streamId);
-      return u->finish(Error::overloaded("ts2021: response body over " + std::to_string(u->maxBody) + " bytes"));
+      return u->finish(
+          Error::overloaded("ts2021: response body over " + std::to_string(u->maxBody) + " bytes"));
     }
     u->response.body.append(reinterpret_cast<const char*>(d.data()), d.size());
   };
@@ -601,9 +610,12 @@ void Ts2021Client::close() {
     c->closeWhenFlushed();
   }
   c->h2().failAll(Error::disconnected("ts2021: closed"));
-  impl.loop.post([self = impl_, c] { c->h2().runEvents([self, c] { return !self->dead && self->conn == c; }); });
+  impl.loop.post(
+      [self = impl_, c] { c->h2().runEvents([self, c] { return !self->dead && self->conn == c; }); });
 }
 
-Ts2021Client::Info Ts2021Client::info() const { return impl_->info; }
+Ts2021Client::Info Ts2021Client::info() const {
+  return impl_->info;
+}
 
 }  // namespace tnet::net

@@ -34,11 +34,11 @@ namespace tnet::net {
 using StreamHandle = bus::Handle;
 
 struct Ts2021ClientOptions {
-  std::string controlUrl;              // https://host[:port] or http://host[:port]
-  key::MachinePrivate machineKey;      // ours (sodium memory; only its public half leaves)
-  key::MachinePublic controlPublic;    // from GET /key (fetchServerKey)
-  uint16_t capver = 0;                 // libs/ipn/capver.h CAPABILITY_VERSION
-  std::string extraCaFile;             // tests: trust this PEM too
+  std::string controlUrl;            // https://host[:port] or http://host[:port]
+  key::MachinePrivate machineKey;    // ours (sodium memory; only its public half leaves)
+  key::MachinePublic controlPublic;  // from GET /key (fetchServerKey)
+  uint16_t capver = 0;               // libs/ipn/capver.h CAPABILITY_VERSION
+  std::string extraCaFile;           // tests: trust this PEM too
   std::chrono::milliseconds dialTimeout{30000};
   // Dial only the TLS port (Go's TS_FORCE_NOISE_443 / a recent port-80 failure).
   bool forceTls = false;
@@ -64,7 +64,8 @@ class Ts2021Client {
     std::function<void(Error)> onClosed;
   };
 
-  static std::unique_ptr<Ts2021Client> create(bus::Loop& loop, Ts2021ClientOptions options, Callbacks callbacks);
+  static std::unique_ptr<Ts2021Client> create(bus::Loop& loop, Ts2021ClientOptions options,
+                                              Callbacks callbacks);
   ~Ts2021Client();
   Ts2021Client(const Ts2021Client&) = delete;
   Ts2021Client& operator=(const Ts2021Client&) = delete;
@@ -75,12 +76,14 @@ class Ts2021Client {
   // A whole request/response (register, lite map updates). done runs once: the response (any
   // status), or an error (timeout → FAILED and the stream is reset; body over maxResponseBody →
   // OVERLOADED; connection gone → DISCONNECTED).
-  void request(H2Request req, std::chrono::milliseconds timeout, std::function<void(Result<H2Response>)> done);
+  void request(H2Request req, std::chrono::milliseconds timeout,
+               std::function<void(Result<H2Response>)> done);
 
   // A streaming response (the map long-poll): onHeaders(status, headers) once, then every DATA
   // chunk as it arrives, then onEnd (ok at END_STREAM; an error for RST_STREAM or a lost
   // connection). The handle cancels it.
-  [[nodiscard]] StreamHandle stream(H2Request req, std::function<void(int status, const HeaderList&)> onHeaders,
+  [[nodiscard]] StreamHandle stream(H2Request req,
+                                    std::function<void(int status, const HeaderList&)> onHeaders,
                                     std::function<void(std::span<const uint8_t>)> onData,
                                     std::function<void(Result<void>)> onEnd);
 

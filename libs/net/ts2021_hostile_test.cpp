@@ -27,7 +27,8 @@ constexpr uint16_t CAPVER = static_cast<uint16_t>(ipn::CAPABILITY_VERSION);
 template <typename T>
 T withPeer(bus::Loop& loop, std::function<T()> fn, std::chrono::milliseconds timeout = 10000ms) {
   auto fut = std::async(std::launch::async, std::move(fn));
-  runUntil(loop, [&] { return fut.wait_for(0ms) == std::future_status::ready; }, timeout);
+  runUntil(
+      loop, [&] { return fut.wait_for(0ms) == std::future_status::ready; }, timeout);
   return fut.get();
 }
 
@@ -59,7 +60,8 @@ struct ServerFixture {
       auto s = RawSocket::connectLoopback(port);
       s.writeAll(request);
       std::string out;
-      s.readUntil(out, [](const std::string&) { return false; }, 3000ms);
+      s.readUntil(
+          out, [](const std::string&) { return false; }, 3000ms);
       return out;
     });
   }
@@ -77,7 +79,8 @@ TEST(Ts2021Server, UpgradeErrorsUseGoStatusAndText) {
   } cases[] = {
       {"", "missing next protocol\n"},
       {"Upgrade: h2c\r\n", "unknown next protocol\n"},
-      {"Upgrade: Tailscale-Control-Protocol\r\nConnection: upgrade\r\n", "missing Tailscale handshake header\n"},
+      {"Upgrade: Tailscale-Control-Protocol\r\nConnection: upgrade\r\n",
+       "missing Tailscale handshake header\n"},
       {"Upgrade: tailscale-control-protocol\r\nX-Tailscale-Handshake: !!notbase64\r\n",
        "invalid tailscale handshake header\n"},
   };
@@ -93,8 +96,9 @@ TEST(Ts2021Server, UpgradeErrorsUseGoStatusAndText) {
 TEST(Ts2021Server, MalformedInitiationGets101ThenANoiseErrorMessage) {
   ServerFixture f;
   // Valid base64 of a too-short initiation: Go has already sent 101 when it finds out.
-  std::string out = f.exchange(upgradeRequest("Upgrade: tailscale-control-protocol\r\nX-Tailscale-Handshake: " +
-                                              crypto::base64Encode(Bytes(10, 0)) + "\r\n"));
+  std::string out =
+      f.exchange(upgradeRequest("Upgrade: tailscale-control-protocol\r\nX-Tailscale-Handshake: " +
+                                crypto::base64Encode(Bytes(10, 0)) + "\r\n"));
   ASSERT_TRUE(out.starts_with("HTTP/1.1 101 Switching Protocols\r\n")) << out;
   size_t end = out.find("\r\n\r\n");
   ASSERT_NE(end, std::string::npos);
@@ -138,8 +142,9 @@ struct NoiseRawClient {
     auto clientKey = key::MachinePrivate::generate();
     auto hs = controlbase::ClientHandshake::start(clientKey, serverPub, CAPVER);
     if (!hs) return false;
-    sock.writeAll(upgradeRequest("Upgrade: tailscale-control-protocol\r\nConnection: upgrade\r\nX-Tailscale-Handshake: " +
-                                 hs->initiationHeaderValue() + "\r\n"));
+    sock.writeAll(upgradeRequest(
+        "Upgrade: tailscale-control-protocol\r\nConnection: upgrade\r\nX-Tailscale-Handshake: " +
+        hs->initiationHeaderValue() + "\r\n"));
     std::string in;
     if (!sock.readUntil(in, [](const std::string& s) {
           size_t e = s.find("\r\n\r\n");
@@ -258,7 +263,8 @@ struct ClientFixture {
       serve(s, req);
     });
     c.connect([&](Result<void> x) { r = std::move(x); });
-    runUntil(loop, [&] { return r.has_value() && fut.wait_for(0ms) == std::future_status::ready; }, 8000ms);
+    runUntil(
+        loop, [&] { return r.has_value() && fut.wait_for(0ms) == std::future_status::ready; }, 8000ms);
     fut.get();
     if (!r) return Error::failed("test: no connect result");
     return *r;
@@ -274,7 +280,9 @@ struct ClientFixture {
     if (!init) return std::nullopt;
     auto out = controlbase::ServerHandshake::accept(serverKey, *init);
     if (!out.accepted) return std::nullopt;
-    std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: tailscale-control-protocol\r\nConnection: upgrade\r\n\r\n";
+    std::string head =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: tailscale-control-protocol\r\nConnection: "
+        "upgrade\r\n\r\n";
     Bytes wire(head.begin(), head.end());
     wire.insert(wire.end(), out.accepted->response.begin(), out.accepted->response.end());
     auto h2 = H2ServerSession::create([](ServerHttpRequest, std::shared_ptr<H2ResponseWriter>) {}, [] {});
@@ -323,7 +331,8 @@ TEST(Ts2021Client, WrongUpgradeHeaderFails) {
   ClientFixture f;
   auto c = f.makeClient();
   auto r = f.connectAgainst(*c, [](RawSocket& s, std::string) {
-    s.writeAll(std::string_view("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"));
+    s.writeAll(std::string_view(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"));
   });
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("unexpected protocol"), std::string::npos) << r.error().message;
@@ -361,7 +370,8 @@ TEST(Ts2021Client, StalledServerHitsDialTimeout) {
   auto c = f.makeClient(300ms);
   auto start = std::chrono::steady_clock::now();
   auto r = f.connectAgainst(*c, [](RawSocket& s, std::string) {
-    s.writeAll(std::string_view("HTTP/1.1 101 Switching Protocols\r\nUpgrade: tailscale-control-protocol\r\n\r\n"));
+    s.writeAll(
+        std::string_view("HTTP/1.1 101 Switching Protocols\r\nUpgrade: tailscale-control-protocol\r\n\r\n"));
     s.waitClosed(3000ms);  // never sends the Noise response
   });
   ASSERT_FALSE(r);

@@ -33,23 +33,40 @@ constexpr std::string_view UPGRADE_VALUE = "tailscale-control-protocol";
 
 std::string reasonPhrase(int status) {
   switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Request Entity Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Request Entity Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 
@@ -70,7 +87,8 @@ std::string queryParam(std::string_view target, std::string_view name) {
     size_t amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
     size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+    if (pair.substr(0, eq) == name)
+      return eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
     if (amp == std::string_view::npos) break;
     query = query.substr(amp + 1);
   }
@@ -84,7 +102,10 @@ class NoiseConn;
 
 struct Ts2021Server::Impl : std::enable_shared_from_this<Impl> {
   Impl(bus::Loop& l, Ts2021ServerOptions o)
-      : loop(l), options(std::move(o)), publicKey(options.serverKey.publicKey()), acceptor(bus::ioContext(l)) {}
+      : loop(l),
+        options(std::move(o)),
+        publicKey(options.serverKey.publicKey()),
+        acceptor(bus::ioContext(l)) {}
 
   bus::Loop& loop;
   Ts2021ServerOptions options;
@@ -107,7 +128,8 @@ namespace {
 
 class NoiseConn : public detail::NoisePump {
  public:
-  NoiseConn(ByteStream stream, controlbase::Session session, NoisePeer peer, std::weak_ptr<Ts2021Server::Impl> impl)
+  NoiseConn(ByteStream stream, controlbase::Session session, NoisePeer peer,
+            std::weak_ptr<Ts2021Server::Impl> impl)
       : NoisePump(std::move(stream), std::move(session)), peer_(peer), impl_(std::move(impl)) {}
 
   Result<void> init(std::string earlyJson) {
@@ -227,7 +249,8 @@ class HttpConn : public std::enable_shared_from_this<HttpConn> {
       size_t used = parser_->put(detail::asio::buffer(pending_), ec);
       pending_.erase(0, used);
       if (ec == http::error::need_more) return readMore();
-      if (ec == http::error::header_limit) return sendError(431, "431 Request Header Fields Too Large", false);
+      if (ec == http::error::header_limit)
+        return sendError(431, "431 Request Header Fields Too Large", false);
       if (ec == http::error::body_limit) return sendError(413, "413 Request Entity Too Large", false);
       if (ec) return sendError(400, "400 Bad Request", false);
     }
@@ -250,7 +273,8 @@ class HttpConn : public std::enable_shared_from_this<HttpConn> {
       }
       return respond(200, "application/json", impl->keyJson(), keepAlive);
     }
-    if (!impl->options.onHttpRequest) return respond(404, "text/plain; charset=utf-8", "404 page not found\n", keepAlive);
+    if (!impl->options.onHttpRequest)
+      return respond(404, "text/plain; charset=utf-8", "404 page not found\n", keepAlive);
     ServerHttpRequest req;
     req.method = std::string(msg.method_string());
     req.target = target;
@@ -258,17 +282,19 @@ class HttpConn : public std::enable_shared_from_this<HttpConn> {
     req.body = std::move(msg.body());
     std::weak_ptr<HttpConn> weak = weak_from_this();
     auto answered = std::make_shared<bool>(false);
-    impl->options.onHttpRequest(std::move(req), [weak, answered, keepAlive](int status, std::string contentType,
-                                                                             std::string body) {
-      if (*answered) return;
-      *answered = true;
-      if (auto self = weak.lock(); self && !self->closed_) self->respond(status, contentType, std::move(body), keepAlive);
-    });
+    impl->options.onHttpRequest(
+        std::move(req), [weak, answered, keepAlive](int status, std::string contentType, std::string body) {
+          if (*answered) return;
+          *answered = true;
+          if (auto self = weak.lock(); self && !self->closed_)
+            self->respond(status, contentType, std::move(body), keepAlive);
+        });
   }
 
   void sendError(int status, std::string_view text, bool keepAlive) {
     // Go's http.Error: text/plain, nosniff, the message and a newline.
-    respond(status, "text/plain; charset=utf-8", std::string(text) + "\n", keepAlive, "X-Content-Type-Options: nosniff\r\n");
+    respond(status, "text/plain; charset=utf-8", std::string(text) + "\n", keepAlive,
+            "X-Content-Type-Options: nosniff\r\n");
   }
 
   void respond(int status, std::string_view contentType, std::string body, bool keepAlive,
@@ -425,9 +451,13 @@ uint16_t Ts2021Server::port() const {
   return impl_->acceptor.local_endpoint(ec).port();
 }
 
-key::MachinePublic Ts2021Server::publicKey() const { return impl_->publicKey; }
+key::MachinePublic Ts2021Server::publicKey() const {
+  return impl_->publicKey;
+}
 
-size_t Ts2021Server::noiseConnections() const { return impl_->noiseConns.size(); }
+size_t Ts2021Server::noiseConnections() const {
+  return impl_->noiseConns.size();
+}
 
 bool Ts2021Server::closeNoise(uint64_t connId, bool graceful) {
   auto it = impl_->noiseConns.find(connId);

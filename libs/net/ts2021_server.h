@@ -48,7 +48,7 @@ struct Ts2021ServerOptions {
   std::string listen = "127.0.0.1:0";  // "ip:port", IPv6 as "[::1]:0"
   // An HTTP/1.1 request (headers and body) must arrive within this; a stalled client is closed.
   std::chrono::milliseconds requestTimeout = SERVER_REQUEST_TIMEOUT;
-  key::MachinePrivate serverKey;       // the control server's machine key (Noise static)
+  key::MachinePrivate serverKey;  // the control server's machine key (Noise static)
   // Served at GET /key as {"legacyPublicKey":"mkey:000…","publicKey":"mkey:…"}.
   // Optional: the early payload JSON for a new connection ("" = send none).
   std::function<std::string(const NoisePeer&)> earlyPayload;
@@ -57,7 +57,8 @@ struct Ts2021ServerOptions {
   std::function<void(const NoisePeer&)> onNoiseClosed;
   // Every HTTP/1.1 request that is not GET /key or the /ts2021 upgrade (an admin API). Reply
   // once; without a handler the answer is 404.
-  std::function<void(ServerHttpRequest, std::function<void(int status, std::string contentType, std::string body)>)>
+  std::function<void(ServerHttpRequest,
+                     std::function<void(int status, std::string contentType, std::string body)>)>
       onHttpRequest;
 };
 

@@ -41,7 +41,8 @@ struct Fixture {
     Ts2021ServerOptions o;
     o.serverKey = serverKey.clone();
     o.earlyPayload = [this](const NoisePeer&) { return earlyJson; };
-    o.onNoiseRequest = [this](const NoisePeer& peer, ServerHttpRequest req, std::shared_ptr<H2ResponseWriter> w) {
+    o.onNoiseRequest = [this](const NoisePeer& peer, ServerHttpRequest req,
+                              std::shared_ptr<H2ResponseWriter> w) {
       if (peers.empty() || peers.back().connId != peer.connId) peers.push_back(peer);
       if (req.target == "/stream") {
         w->start(200, {{"content-type", "application/octet-stream"}});
@@ -74,7 +75,8 @@ struct Fixture {
     return o;
   }
 
-  std::unique_ptr<Ts2021Client> connect(Ts2021Client::Callbacks cb = {}, std::optional<Ts2021ClientOptions> opts = {}) {
+  std::unique_ptr<Ts2021Client> connect(Ts2021Client::Callbacks cb = {},
+                                        std::optional<Ts2021ClientOptions> opts = {}) {
     auto c = Ts2021Client::create(loop, opts ? std::move(*opts) : clientOptions(), std::move(cb));
     std::optional<Result<void>> r;
     c->connect([&](Result<void> x) { r = std::move(x); });
@@ -86,7 +88,9 @@ struct Fixture {
   Result<H2Response> call(Ts2021Client& c, H2Request req, std::chrono::milliseconds timeout = 3000ms) {
     std::optional<Result<H2Response>> r;
     c.request(std::move(req), timeout, [&](Result<H2Response> x) { r = std::move(x); });
-    if (!runUntil(loop, [&] { return r.has_value(); }, 10000ms)) return Error::failed("test: no answer");
+    if (!runUntil(
+            loop, [&] { return r.has_value(); }, 10000ms))
+      return Error::failed("test: no answer");
     return std::move(*r);
   }
 };
@@ -131,8 +135,8 @@ TEST(Ts2021, ConnectAndConcurrentUnaryRequests) {
   for (int i = 0; i < N; ++i) {
     // Bodies past one Noise frame (4077 bytes) and past one HTTP/2 frame (16 KiB).
     std::string body(static_cast<size_t>(i) * 3000 + 1, static_cast<char>('a' + i));
-    c->request({"POST", "/machine/" + std::to_string(i), {{"Content-Type", "application/json"}}, body}, 5000ms,
-               [&got, i](Result<H2Response> r) { got[i] = std::move(r); });
+    c->request({"POST", "/machine/" + std::to_string(i), {{"Content-Type", "application/json"}}, body},
+               5000ms, [&got, i](Result<H2Response> r) { got[i] = std::move(r); });
   }
   ASSERT_TRUE(runUntil(f.loop, [&] {
     for (auto& g : got) {
@@ -159,12 +163,13 @@ TEST(Ts2021, StreamingResponseOfManyLargeChunks) {
   std::string body;
   size_t chunks = 0;
   std::optional<Result<void>> end;
-  auto h = c->stream({"POST", "/stream", {}, "{}"}, [&](int s, const HeaderList&) { status = s; },
-                     [&](std::span<const uint8_t> d) {
-                       body.append(reinterpret_cast<const char*>(d.data()), d.size());
-                       ++chunks;
-                     },
-                     [&](Result<void> r) { end = std::move(r); });
+  auto h = c->stream(
+      {"POST", "/stream", {}, "{}"}, [&](int s, const HeaderList&) { status = s; },
+      [&](std::span<const uint8_t> d) {
+        body.append(reinterpret_cast<const char*>(d.data()), d.size());
+        ++chunks;
+      },
+      [&](Result<void> r) { end = std::move(r); });
   ASSERT_TRUE(runUntil(f.loop, [&] { return f.streams.size() == 1; }));
   auto w = f.streams[0];
   std::string expect;
@@ -175,7 +180,8 @@ TEST(Ts2021, StreamingResponseOfManyLargeChunks) {
     w->write(frame);
     if (i % 50 == 0) f.loop.runFor(1ms);
   }
-  ASSERT_TRUE(runUntil(f.loop, [&] { return body.size() == expect.size(); }, 10000ms));
+  ASSERT_TRUE(runUntil(
+      f.loop, [&] { return body.size() == expect.size(); }, 10000ms));
   EXPECT_EQ(status, 200);
   EXPECT_TRUE(body == expect);
   EXPECT_GT(chunks, 300u);
@@ -190,9 +196,10 @@ TEST(Ts2021, CancellingAStreamClosesTheServerWriter) {
   auto c = f.connect();
   std::string body;
   bool ended = false;
-  auto h = c->stream({"POST", "/stream", {}, "{}"}, nullptr,
-                     [&](std::span<const uint8_t> d) { body.append(reinterpret_cast<const char*>(d.data()), d.size()); },
-                     [&](Result<void>) { ended = true; });
+  auto h = c->stream(
+      {"POST", "/stream", {}, "{}"}, nullptr,
+      [&](std::span<const uint8_t> d) { body.append(reinterpret_cast<const char*>(d.data()), d.size()); },
+      [&](Result<void>) { ended = true; });
   ASSERT_TRUE(runUntil(f.loop, [&] { return f.streams.size() == 1; }));
   f.streams[0]->write("hello");
   ASSERT_TRUE(runUntil(f.loop, [&] { return body == "hello"; }));
@@ -260,7 +267,8 @@ TEST(Ts2021, ServerAbruptCloseFailsStreamsAndReportsOnce) {
   cb.onClosed = [&](Error) { ++closedCount; };
   auto c = f.connect(std::move(cb));
   std::optional<Result<void>> end;
-  auto h = c->stream({"POST", "/stream", {}, ""}, nullptr, nullptr, [&](Result<void> r) { end = std::move(r); });
+  auto h =
+      c->stream({"POST", "/stream", {}, ""}, nullptr, nullptr, [&](Result<void> r) { end = std::move(r); });
   std::optional<Result<H2Response>> pending;
   c->request({"GET", "/never", {}, ""}, 10000ms, [&](Result<H2Response> r) { pending = std::move(r); });
   ASSERT_TRUE(runUntil(f.loop, [&] { return f.streams.size() == 2; }));
@@ -278,7 +286,8 @@ TEST(Ts2021, ClientCloseEndsServerConnection) {
   Fixture f;
   auto c = f.connect();
   std::optional<Result<void>> end;
-  auto h = c->stream({"POST", "/stream", {}, ""}, nullptr, nullptr, [&](Result<void> r) { end = std::move(r); });
+  auto h =
+      c->stream({"POST", "/stream", {}, ""}, nullptr, nullptr, [&](Result<void> r) { end = std::move(r); });
   ASSERT_TRUE(runUntil(f.loop, [&] { return f.streams.size() == 1; }));
   c->close();
   ASSERT_TRUE(runUntil(f.loop, [&] { return end.has_value(); }));
@@ -347,7 +356,8 @@ TEST(Ts2021, DialFailsWhenNothingListens) {
   c->connect([&](Result<void> x) { r = std::move(x); });
   ASSERT_TRUE(runUntil(loop, [&] { return r.has_value(); }));
   ASSERT_FALSE(*r);
-  EXPECT_NE(r->error().message.find("all connection attempts failed"), std::string::npos) << r->error().message;
+  EXPECT_NE(r->error().message.find("all connection attempts failed"), std::string::npos)
+      << r->error().message;
   EXPECT_FALSE(c->connected());
 }
 

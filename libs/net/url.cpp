@@ -22,7 +22,8 @@ Result<Url> parseUrl(std::string_view text) {
     return Error::invalid("URL must start with http:// or https://");
   }
   for (char c : rest) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return Error::invalid("URL contains a control character or space");
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+      return Error::invalid("URL contains a control character or space");
   }
   size_t slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
@@ -54,7 +55,8 @@ Result<Url> parseUrl(std::string_view text) {
   if (u.explicitPort) {
     unsigned port = 0;
     auto [p, ec] = std::from_chars(portPart.data(), portPart.data() + portPart.size(), port);
-    if (portPart.empty() || ec != std::errc() || p != portPart.data() + portPart.size() || port == 0 || port > 65535) {
+    if (portPart.empty() || ec != std::errc() || p != portPart.data() + portPart.size() || port == 0 ||
+        port > 65535) {
       return Error::invalid("URL has a bad port");
     }
     u.port = static_cast<uint16_t>(port);

@@ -11,11 +11,11 @@
 namespace tnet::net {
 
 struct Url {
-  bool tls = false;      // https
-  std::string host;      // without brackets for IPv6
-  uint16_t port = 0;     // the explicit port, or 80 / 443 from the scheme
+  bool tls = false;   // https
+  std::string host;   // without brackets for IPv6
+  uint16_t port = 0;  // the explicit port, or 80 / 443 from the scheme
   bool explicitPort = false;
-  std::string target;    // "/path?query", "/" when empty
+  std::string target;  // "/path?query", "/" when empty
 
   // "host" or "host:port" (IPv6 in brackets), as the Host header wants it.
   std::string hostHeader() const;

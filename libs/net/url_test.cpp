@@ -38,9 +38,9 @@ TEST(Url, ParsesSchemesPortsAndTargets) {
 }
 
 TEST(Url, RejectsMalformed) {
-  for (const char* bad : {"", "ftp://x", "http://", "http://:80", "http://h:0", "http://h:65536", "http://h:8a",
-                          "http://u@h/", "http://[::1", "http://[::1]x", "http://::1/", "http://h /x",
-                          "https://h:/"}) {
+  for (const char* bad :
+       {"", "ftp://x", "http://", "http://:80", "http://h:0", "http://h:65536", "http://h:8a", "http://u@h/",
+        "http://[::1", "http://[::1]x", "http://::1/", "http://h /x", "https://h:/"}) {
     EXPECT_FALSE(parseUrl(bad)) << bad;
   }
 }
