@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -147,6 +148,8 @@ TlsFront::TlsFront(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<TlsFront>> TlsFront::start(const std::string& host, uint16_t port, uint16_t backendPort,
                                                  const std::string& certName) {
+  // OpenSSL writes the socket with write(2): a client that hung up must not kill the process.
+  signal(SIGPIPE, SIG_IGN);
   auto impl = std::make_unique<Impl>();
   TNET_TRY(impl->ctx, makeContext(certName, impl->der));
   impl->backendPort = backendPort;
