@@ -202,16 +202,19 @@ TEST_F(NetstackContract, ShieldsUpAndDenyRuleBlockInbound) {
   configureBoth();
   const Addr peer = Addr::v4(100, 64, 0, 9);
   int echoReplies = 0, udpReplies = 0, synAcks = 0, rsts = 0;
+  uint16_t current = 0;  // only answers to the current probe count (lwIP retransmits old SYN-ACKs)
   pair.intercept = [&](const Node& from, std::span<const uint8_t> p) {
     PacketInfo info;
     if (&from != &pair.a || parsePacket(p, info) != ParseStatus::OK || info.dst != peer) return false;
-    if (info.isEchoReply()) ++echoReplies;
+    if (info.isEchoReply() && getU16BE(&p[info.transportOffset + 6]) == current) ++echoReplies;
+    if (info.dstPort != current) return true;
     if (info.proto == PROTO_UDP) ++udpReplies;
     if (info.proto == PROTO_TCP && (info.tcpFlags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) ++synAcks;
     if (info.proto == PROTO_TCP && (info.tcpFlags & TCP_RST)) ++rsts;
     return true;
   };
   auto probe = [&](uint16_t sport) {
+    current = sport;
     std::vector<uint8_t> payload{'x'};
     pair.inject(pair.a, icmpEcho(peer, A4, 9, sport));
     pair.inject(pair.a, udpPacket(peer, A4, sport, echo.port(), payload));
