@@ -118,28 +118,48 @@ class WgdApp {
     endPass();
   }
 
-  // The end of a drain pass: flush both directions and re-arm the protocol timer.
+  // The end of a drain pass: flush both directions and make sure the protocol timer will run
+  // in time for whatever the pass armed.
   void endPass() {
     if (toMagicsock_) toMagicsock_->flush();
     if (toNetstack_) toNetstack_->flush();
-    armTimer();
+    noteActivity();
   }
 
-  void armTimer() {
+  // Device::nextDeadline() looks at every peer, too much work for every batch of a busy node
+  // with many peers. No timer hook arms a deadline closer than REKEY_TIMEOUT (5 s) from the
+  // packet that armed it, so after activity it is enough to wake within RECHECK_AFTER_ACTIVITY
+  // and compute the real deadline then: at most one full scan a second under traffic.
+  static constexpr wg::Duration RECHECK_AFTER_ACTIVITY = 1s;
+  static_assert(RECHECK_AFTER_ACTIVITY < wg::REKEY_TIMEOUT);
+
+  void noteActivity() {
+    const wg::Duration now = nowClocks().mono;
+    if (timer_ && timerAt_ && *timerAt_ <= now + RECHECK_AFTER_ACTIVITY) return;
+    scheduleTimer(now + RECHECK_AFTER_ACTIVITY);
+  }
+
+  // After a config or key change, or when the timer ran: the exact next deadline.
+  void rearmTimer() {
     auto next = path_ ? path_->nextDeadline() : std::nullopt;
     if (!next) {
       timer_.reset();
       timerAt_.reset();
       return;
     }
-    if (timer_ && timerAt_ && *timerAt_ <= *next) return;
-    const wg::Duration delay = std::max(wg::Duration(0), *next - nowClocks().mono);
-    timerAt_ = next;
+    scheduleTimer(*next);
+  }
+
+  void scheduleTimer(wg::Duration at) {
+    const wg::Duration delay = std::max(wg::Duration(0), at - nowClocks().mono);
+    timerAt_ = at;
     timer_ = svc_.loop().after(delay + 1ms, [this] {
       timerAt_.reset();
       timer_.reset();
       if (path_) path_->tick(nowClocks());
-      endPass();
+      if (toMagicsock_) toMagicsock_->flush();
+      if (toNetstack_) toNetstack_->flush();
+      rearmTimer();
     });
   }
 
@@ -165,9 +185,7 @@ class WgdApp {
       } else {
         createDataPath();
       }
-      timer_.reset();
-      timerAt_.reset();
-      armTimer();
+      rearmTimer();
       publishNodeKey();
       publishPeers(true);
       updateHealth();
@@ -255,7 +273,7 @@ class WgdApp {
     for (const auto& k : path_->setPeers(peers_)) {
       svc_.log().warn("config.peer_rejected key={}", key::NodePublic(k).shortString());
     }
-    armTimer();
+    rearmTimer();
   }
 
   // ---- events -----------------------------------------------------------------------------
