@@ -195,6 +195,8 @@ class Magicsock {
   bool pathsDirty_ = false;
   bus::Handle pathsTimer_;
   DropStats drops_;
+  // Callbacks that can outlive this object (the resolver's) hold a weak reference to this.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   log::RateLimiter dropLog_{1.0, 10.0};
 };
 

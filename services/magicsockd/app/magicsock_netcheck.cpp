@@ -109,7 +109,9 @@ void Magicsock::sendProbe(const magicsock::StunProbe& probe) {
   bool want4 = probe.family == magicsock::IpFamily::V4;
   int region = probe.regionId;
   uint16_t port = probe.port;
-  resolveHost(loop_, probe.hostName, [this, want4, region, port](std::vector<std::string> addrs) {
+  std::weak_ptr<int> alive = alive_;
+  resolveHost(loop_, probe.hostName, [this, alive, want4, region, port](std::vector<std::string> addrs) {
+    if (alive.expired()) return;
     for (const auto& s : addrs) {
       auto ipp = wire::IpPort::parse(s.find(':') == std::string::npos ? s + ":" + std::to_string(port)
                                                                        : "[" + s + "]:" + std::to_string(port));
