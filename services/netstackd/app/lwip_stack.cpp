@@ -63,8 +63,8 @@ LwipStack::LwipStack(bus::Loop& loop, Output output) : loop_(loop), output_(std:
 
 LwipStack::~LwipStack() {
   timer_.reset();
+  g_stack = nullptr;  // removing the netif aborts connections bound to it: their RSTs go nowhere
   netif_remove(&g_netif);
-  g_stack = nullptr;
 }
 
 void LwipStack::setAddresses(std::optional<Addr> v4, std::optional<Addr> v6) {

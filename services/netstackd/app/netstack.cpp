@@ -697,6 +697,7 @@ Engine::Engine(bus::Loop& loop, Output toTunnel, EngineLimits limits)
       limits_(limits),
       poller_(loop, [this] { afterWork(); }),
       stack_(loop, [this](std::span<const uint8_t> p) {
+        if (!*alive_) return;
         PacketInfo info;
         if (parsePacket(p, info) == ParseStatus::OK) filter_.runOut(info);
         ++stats_.toTunnel;
@@ -1029,7 +1030,7 @@ void Engine::reap() {
 }
 
 void Engine::scheduleFlush() {
-  if (flushScheduled_) return;
+  if (flushScheduled_ || !*alive_) return;
   flushScheduled_ = true;
   std::weak_ptr<bool> alive = alive_;
   loop_.post([this, alive] {

@@ -110,6 +110,8 @@ class Engine {
   void sweepUdp();
   void reap();
 
+  // First member, so it outlives the others: lwIP may emit (RSTs) while they are torn down.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bus::Loop& loop_;
   Output output_;
   EngineLimits limits_;
@@ -135,7 +137,6 @@ class Engine {
   bus::Handle reapPost_, udpSweep_;
   bool reapScheduled_ = false, flushScheduled_ = false;
   std::function<void()> flushHook_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
   friend class Conn;
   friend class UdpAssoc;

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "libs/base/bytes.h"
 #include "services/netstackd/core/packet.h"
@@ -62,6 +64,17 @@ class NetstackContract : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(pair.start()) << "netstackd did not start; logs: " << pair.a.logPath << " " << pair.b.logPath;
+  }
+  void TearDown() override {
+    for (Node* n : {&pair.a, &pair.b}) {
+      n->kill();
+      if (n->exitCode != 0) {
+        std::ifstream f(n->logPath);
+        std::stringstream ss;
+        ss << f.rdbuf();
+        ADD_FAILURE() << "netstackd " << n->name << " exited with " << n->exitCode << "; log:\n" << ss.str().substr(0, 8000);
+      }
+    }
   }
   void configureBoth(bool shieldsUpB = false) {
     auto ca = configFor(pair.a, pair.b);

@@ -200,10 +200,17 @@ Node::~Node() { kill(); }
 void Node::kill() {
   if (pid > 0) {
     ::kill(pid, SIGTERM);
-    int status;
-    for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) == 0; ++i) usleep(10000);
-    ::kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
+    int status = 0;
+    bool exited = false;
+    for (int i = 0; i < 500 && !exited; ++i) {
+      exited = waitpid(pid, &status, WNOHANG) == pid;
+      if (!exited) usleep(10000);
+    }
+    if (!exited) {
+      ::kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+    }
+    exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     pid = -1;
   }
 }

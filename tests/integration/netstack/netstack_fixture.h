@@ -95,6 +95,7 @@ class Node {
   std::unique_ptr<bus::PipeReceiver> fromNode;
   std::function<void(std::span<const std::span<const uint8_t>>)> onBatch;  // what the node sends
   pid_t pid = -1;
+  int exitCode = -1;  // after kill(): 0 for a clean shutdown (sanitizers report leaks as non-zero)
   std::string logPath;
   bus::Loop& loop;
 };
