@@ -28,6 +28,7 @@ class H2ServerSession::Writer : public H2ResponseWriter {
   void respond(int status, HeaderList headers, std::string body) override {
     if (closed_ || started_) return;
     queue_ = std::move(body);
+    account(static_cast<ptrdiff_t>(queue_.size()));
     ended_ = true;
     submit(status, headers, !queue_.empty());
   }
@@ -37,11 +38,14 @@ class H2ServerSession::Writer : public H2ResponseWriter {
   }
   void write(std::string chunk) override {
     if (closed_ || !started_ || ended_ || chunk.empty()) return;
-    if (queued() + chunk.size() > MAX_H2_WRITER_QUEUE) {
+    auto s = session_.lock();
+    if (queued() + chunk.size() > MAX_H2_WRITER_QUEUE ||
+        (s && s->queuedBytes_ + chunk.size() > MAX_H2_CONNECTION_QUEUE)) {
       // The client stopped reading (flow control) and we will not buffer without bound.
       reset(NGHTTP2_CANCEL);
       return;
     }
+    account(static_cast<ptrdiff_t>(chunk.size()));
     if (offset_ > 0 && offset_ >= queue_.size() / 2) {
       queue_.erase(0, offset_);
       offset_ = 0;
@@ -68,6 +72,7 @@ class H2ServerSession::Writer : public H2ResponseWriter {
   void markClosed() {
     if (closed_) return;
     closed_ = true;
+    account(-static_cast<ptrdiff_t>(queued()));
     std::string().swap(queue_);
     offset_ = 0;
     auto fns = std::move(onClose_);
@@ -81,6 +86,7 @@ class H2ServerSession::Writer : public H2ResponseWriter {
     size_t n = std::min(length, queued());
     std::memcpy(buf, queue_.data() + offset_, n);
     offset_ += n;
+    account(-static_cast<ptrdiff_t>(n));
     if (offset_ == queue_.size()) {
       queue_.clear();
       offset_ = 0;
@@ -119,6 +125,11 @@ class H2ServerSession::Writer : public H2ResponseWriter {
       return;
     }
     s->outputReady();
+  }
+  // Keeps the session's total of queued response bytes.
+  void account(ptrdiff_t delta) {
+    if (auto s = session_.lock())
+      s->queuedBytes_ = static_cast<size_t>(static_cast<ptrdiff_t>(s->queuedBytes_) + delta);
   }
   void resume() {
     auto s = session_.lock();
@@ -197,15 +208,19 @@ struct H2ServerCallbacks {
 
   static int onDataChunk(nghttp2_session* session, uint8_t, int32_t id, const uint8_t* data, size_t len,
                          void* user) {
-    auto st = find(self(user), id);
-    if (!st || st->rejected) return 0;
-    if (st->request.body.size() + len > MAX_H2_REQUEST_BODY) {
+    auto& s = self(user);
+    auto st = find(s, id);
+    if (!st || st->rejected || st->dispatched) return 0;
+    if (st->request.body.size() + len > MAX_H2_REQUEST_BODY ||
+        s.requestBytes_ + len > MAX_H2_CONNECTION_REQUEST_BYTES) {
       st->rejected = true;
-      st->request.body.clear();
+      s.requestBytes_ -= st->request.body.size();
+      std::string().swap(st->request.body);
       nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
       return 0;
     }
     st->request.body.append(reinterpret_cast<const char*>(data), len);
+    s.requestBytes_ += len;
     return 0;
   }
 
@@ -216,6 +231,7 @@ struct H2ServerCallbacks {
     auto st = find(s, frame->hd.stream_id);
     if (!st || st->rejected || st->dispatched) return 0;
     st->dispatched = true;
+    s.requestBytes_ -= st->request.body.size();
     st->writer = std::make_shared<H2ServerSession::Writer>(s.weak_from_this(), st->id);
     s.events_.push_back([&s, st] {
       if (s.onRequest_) s.onRequest_(std::move(st->request), st->writer);
@@ -229,6 +245,7 @@ struct H2ServerCallbacks {
     if (it == s.streams_.end()) return 0;
     auto st = it->second;
     s.streams_.erase(it);
+    if (!st->dispatched && !st->rejected) s.requestBytes_ -= st->request.body.size();
     if (st->writer) {
       s.events_.push_back([w = st->writer] { w->markClosed(); });
     }

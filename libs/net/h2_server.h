@@ -43,6 +43,7 @@ class H2ServerSession : public std::enable_shared_from_this<H2ServerSession> {
   // Closes every stream (writers report closed(), onClose runs) — the connection is gone.
   void closeAll();
   size_t openStreams() const { return streams_.size(); }
+  size_t queuedBytes() const { return queuedBytes_; }
 
   void runEvents(const std::function<bool()>& ownerAlive);
   bool hasEvents() const { return !events_.empty(); }
@@ -61,6 +62,8 @@ class H2ServerSession : public std::enable_shared_from_this<H2ServerSession> {
   std::map<int32_t, std::shared_ptr<Stream>> streams_;
   std::vector<std::function<void()>> events_;
   bool inNghttp2_ = false;
+  size_t requestBytes_ = 0;      // bodies of requests not yet dispatched
+  size_t queuedBytes_ = 0;       // response bytes queued in writers
   bool dead_ = false;            // closeAll() ran: nghttp2 must not touch the dropped streams
   std::string connectionError_;  // nghttp2's reason for a connection error it detected
 };

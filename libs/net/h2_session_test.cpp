@@ -266,3 +266,38 @@ TEST(H2Session, GoAwayQueuedBeforeFailAllStillGoesOut) {
 
 }  // namespace
 }  // namespace tnet::net
+
+namespace tnet::net {
+namespace {
+
+TEST(H2Session, ConnectionWideQueueCapResetsTheStreamThatCrossesIt) {
+  Pair p;
+  std::vector<Collected> got(6);
+  for (auto& g : got) ASSERT_TRUE(p.client->submit({"POST", "/machine/map", {}, "{}"}, collect(g)));
+  p.pump();
+  ASSERT_EQ(p.requests.size(), 6u);
+  for (auto& [req, w] : p.requests) w->start(200, {});
+  p.pump();
+  p.clientReads = false;
+  std::string chunk(1 << 20, 'q');
+  for (auto& [req, w] : p.requests) {
+    for (int i = 0; i < 12; ++i) w->write(chunk);  // 12 MiB: under the per-stream cap
+  }
+  for (size_t i = 0; i < 5; ++i) EXPECT_FALSE(p.requests[i].second->closed()) << i;
+  EXPECT_TRUE(p.requests[5].second->closed());  // 60 + 12 MiB would pass 64 MiB
+  EXPECT_LE(p.server->queuedBytes(), MAX_H2_CONNECTION_QUEUE);
+  p.clientReads = true;
+  for (auto& [req, w] : p.requests) w->end();
+  p.pump();
+  for (size_t i = 0; i < 5; ++i) {
+    ASSERT_TRUE(got[i].end);
+    EXPECT_TRUE(*got[i].end);
+    EXPECT_EQ(got[i].body.size(), 12u << 20);
+  }
+  ASSERT_TRUE(got[5].end);
+  EXPECT_FALSE(*got[5].end);
+  EXPECT_EQ(p.server->queuedBytes(), 0u);
+}
+
+}  // namespace
+}  // namespace tnet::net

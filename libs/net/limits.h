@@ -25,6 +25,10 @@ constexpr size_t MAX_H2_REQUEST_BODY = 4 << 20;
 // Server: bytes queued by H2ResponseWriter::write that the client has not taken yet. A client
 // that stalls past this has its stream reset (a streaming map response is unbounded in total).
 constexpr size_t MAX_H2_WRITER_QUEUE = 16 << 20;
+// Server, per connection: request bodies being received, and response bytes queued by all of
+// its writers (so 250 streams cannot each hold their own maximum).
+constexpr size_t MAX_H2_CONNECTION_REQUEST_BYTES = 16 << 20;
+constexpr size_t MAX_H2_CONNECTION_QUEUE = 64 << 20;
 // Concurrent streams each side allows.
 constexpr uint32_t MAX_CONCURRENT_STREAMS = 250;
 // Socket-side: plaintext we hand to the socket before we stop pulling frames from nghttp2.
