@@ -1,6 +1,8 @@
 #include "services/controld/app/control_client.h"
 
 #include <algorithm>
+#include <malloc.h>
+
 #include <ctime>
 
 #include "libs/log/log.h"
@@ -128,6 +130,7 @@ struct ControlClient::Impl : std::enable_shared_from_this<Impl> {
   bus::Handle pollRetry;
   Backoff pollBackoff;
   uint64_t netmapGeneration = 0;
+  bool publishPending = false;
   uint64_t liteGen = 0;
   bus::Handle liteRetry;
   Backoff liteBackoff;
@@ -658,6 +661,8 @@ struct ControlClient::Impl : std::enable_shared_from_this<Impl> {
   }
 
   Result<void> handleFrame(const Bytes& frame) {
+    using Ms = std::chrono::duration<double, std::milli>;
+    auto t0 = std::chrono::steady_clock::now();
     std::string json;
     if (opts.compressZstd) {
       auto plain = zstdDecompressFrame(frame, MAX_DECOMPRESSED_MAP);
@@ -668,8 +673,10 @@ struct ControlClient::Impl : std::enable_shared_from_this<Impl> {
     }
     auto resp = decodeMapResponse(json);
     if (!resp) return Error::invalid("map response: " + resp.error().message);
+    auto t1 = std::chrono::steady_clock::now();
     auto applied = poll->session.apply(std::move(*resp), static_cast<int64_t>(std::time(nullptr)));
     if (!applied) return Error::invalid("map response: " + applied.error().message);
+    auto t2 = std::chrono::steady_clock::now();
     if (!poll->delivering) {
       poll->delivering = true;
       pollBackoff.reset();
@@ -680,16 +687,36 @@ struct ControlClient::Impl : std::enable_shared_from_this<Impl> {
       setHealth(ClientHealth::OK, "map poll running");
       publishStatus();
     }
-    if (applied->changed && poll->session.netmap() != nullptr && sink.onNetmap) {
-      const NetworkMap& nm = *poll->session.netmap();
-      log::logger().debug("map.netmap gen={} peers={}", netmapGeneration + 1, nm.peers.size());
-      sink.onNetmap(nm, ++netmapGeneration);
-    }
+    if (applied->changed && poll->session.netmap() != nullptr) schedulePublish(poll->id);
+    log::logger().trace("map.frame frame_bytes={} json_bytes={} decode_ms={:.1f} apply_ms={:.1f}", frame.size(),
+                        json.size(), Ms(t1 - t0).count(), Ms(t2 - t1).count());
     if (applied->ping) answerPing(*applied->ping);
     if (!applied->popBrowserUrl.empty()) {
       log::logger().info("map.pop_browser_url url={}", log::quote(applied->popBrowserUrl));
     }
     return {};
+  }
+
+  // Frames that arrive together (one read, or a burst of deltas) become one publication: each
+  // one serialises the whole map, which for 10k peers costs far more than applying a delta.
+  void schedulePublish(uint64_t id) {
+    if (publishPending) return;
+    publishPending = true;
+    std::weak_ptr<Impl> self = weak_from_this();
+    loop.post([self, id] {
+      auto s = self.lock();
+      if (!s) return;
+      s->publishPending = false;
+      if (!s->poll || s->poll->id != id || s->poll->session.netmap() == nullptr || !s->sink.onNetmap) return;
+      const NetworkMap& nm = *s->poll->session.netmap();
+      auto t0 = std::chrono::steady_clock::now();
+      s->sink.onNetmap(nm, ++s->netmapGeneration);
+      // The serialised map was large and is gone: hand the freed pages back instead of
+      // keeping the high-water mark resident.
+      malloc_trim(0);
+      log::logger().debug("map.netmap gen={} peers={} publish_ms={:.1f}", s->netmapGeneration, nm.peers.size(),
+                          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    });
   }
 
   void onPollEnd(uint64_t id, Result<void> end) {
