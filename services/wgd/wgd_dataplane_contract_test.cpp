@@ -169,6 +169,7 @@ class WgdDataPlane : public ::testing::Test {
         src->framesOut.pop_front();
         ASSERT_GT(f.size(), 32u);
         sent_[src->name].push_back(f[32]);
+        if (f[32] == 1) initiationsAt_[src->name].push_back(std::chrono::steady_clock::now());
         for (Node* dst : nodes) {
           if (!std::equal(f.begin(), f.begin() + 32, dst->pub.begin())) continue;
           Bytes in(51, 0);
@@ -202,6 +203,7 @@ class WgdDataPlane : public ::testing::Test {
 
   bus::Loop loop_;
   std::map<std::string, std::vector<uint8_t>> sent_;  // message types each wgd sent
+  std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> initiationsAt_;
 };
 
 TEST_F(WgdDataPlane, TwoWgdProcessesTalkThroughTheTestsPipes) {
@@ -313,6 +315,15 @@ TEST_F(WgdDataPlane, TwoWgdProcessesTalkThroughTheTestsPipes) {
       4000ms));
   EXPECT_GT(std::get<2>(*peerB), 0u);
   EXPECT_GT(std::get<3>(*peerB), 0);
+
+  // wgd's protocol timer runs: C, never answered, retransmits its initiation REKEY_TIMEOUT
+  // (5 s + up to 333 ms of jitter) after the first one.
+  ASSERT_TRUE(pumpUntil(
+      all, [&] { return initiationsAt_["C"].size() >= 2; }, 8000ms));
+  const auto gap = initiationsAt_["C"][1] - initiationsAt_["C"][0];
+  EXPECT_GE(gap, 4900ms);
+  EXPECT_LE(gap, 7000ms);
+  EXPECT_TRUE(b.delivered.empty() || !contains(b.delivered, fromC));
 
   // magicsockd and netstackd "restart": every pipe is closed and opened again. The session
   // survives: A's traffic to B continues as transport data with no new handshake.
