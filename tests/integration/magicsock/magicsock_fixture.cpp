@@ -224,7 +224,8 @@ Result<void> Node::start(const std::map<std::string, std::string>& extraEnv) {
   return {};
 }
 
-Result<void> Node::setConfig(const DerpTarget& derp, const std::vector<PeerSpec>& peers, bool wantRunning) {
+Result<void> Node::setConfig(const std::vector<DerpTarget>& regions, const std::vector<PeerSpec>& peers,
+                             bool wantRunning) {
   std::optional<Result<void>> result;
   ++generation_;
   op_->call(
@@ -233,26 +234,31 @@ Result<void> Node::setConfig(const DerpTarget& derp, const std::vector<PeerSpec>
         auto c = b.initAs<schema::MagicsockConfig>();
         c.initGeneration().setN(generation_);
         c.setWantRunning(wantRunning);
-        auto region = c.initDerpMap().initRegions(1)[0];
-        region.setRegionId(1);
-        region.setRegionCode("test");
-        region.setRegionName("Test");
-        auto node = region.initNodes(1)[0];
-        node.setName("1a");
-        node.setRegionId(1);
-        if (derp.hostName.empty() && derp.ip.find(':') != std::string::npos) {
-          node.setHostName("derp.test");  // never resolved: the literal wins
-          node.setIpv4("none");
-          node.setIpv6(derp.ip);
-        } else if (derp.hostName.empty()) {
-          node.setHostName(derp.ip);
-          node.setIpv4(derp.ip);
-          node.setIpv6("none");
-        } else {
-          node.setHostName(derp.hostName);
+        auto rl = c.initDerpMap().initRegions(unsigned(regions.size()));
+        for (unsigned i = 0; i < regions.size(); ++i) {
+          const auto& derp = regions[i];
+          auto region = rl[i];
+          region.setRegionId(derp.regionId);
+          region.setRegionCode(derp.regionId == 1 ? "test" : "test" + std::to_string(derp.regionId));
+          region.setRegionName("Test");
+          region.setNoMeasureNoHome(derp.noMeasureNoHome);
+          auto node = region.initNodes(1)[0];
+          node.setName(std::to_string(derp.regionId) + "a");
+          node.setRegionId(derp.regionId);
+          if (derp.hostName.empty() && derp.ip.find(':') != std::string::npos) {
+            node.setHostName("derp.test");  // never resolved: the literal wins
+            node.setIpv4("none");
+            node.setIpv6(derp.ip);
+          } else if (derp.hostName.empty()) {
+            node.setHostName(derp.ip);
+            node.setIpv4(derp.ip);
+            node.setIpv6("none");
+          } else {
+            node.setHostName(derp.hostName);
+          }
+          node.setDerpPort(derp.derpPort);
+          node.setStunPort(derp.stunPort);
         }
-        node.setDerpPort(derp.derpPort);
-        node.setStunPort(derp.stunPort);
         auto list = c.initPeers(unsigned(peers.size()));
         for (unsigned i = 0; i < peers.size(); ++i) {
           list[i].setNodePublic(peers[i].node.toString());

@@ -27,6 +27,8 @@ struct DerpTarget {
   uint16_t derpPort = 0;
   int stunPort = 0;
   std::string hostName;  // set: the node has only this HostName (no IP literals), resolved by magicsockd
+  int regionId = 1;
+  bool noMeasureNoHome = false;
 };
 
 struct Received {
@@ -78,7 +80,11 @@ class Node {
     std::vector<std::string> endpoints;
     int homeDerp = 1;
   };
-  Result<void> setConfig(const DerpTarget& derp, const std::vector<PeerSpec>& peers, bool wantRunning = true);
+  Result<void> setConfig(const DerpTarget& derp, const std::vector<PeerSpec>& peers, bool wantRunning = true) {
+    return setConfig(std::vector<DerpTarget>{derp}, peers, wantRunning);
+  }
+  Result<void> setConfig(const std::vector<DerpTarget>& regions, const std::vector<PeerSpec>& peers,
+                         bool wantRunning = true);
   // magicsockd.netcheck; fills the region latency and global v4.
   struct Netcheck {
     bool udp = false;

@@ -245,6 +245,31 @@ TEST_F(MagicsockTest, HostNameNodesAndLocalAddressesWorkUnderTheServiceSandbox) 
   EXPECT_TRUE(c.alive()) << c.log();
 }
 
+TEST_F(MagicsockTest, PeersHomeRegionIsDialledOnDemand) {
+  // a's home is region 1 and b's is region 2 (the other region is NoMeasureNoHome for each), so
+  // each reaches the other through the peer's home: a second DERP connection opened on demand.
+  auto s2 = testderp::DerpServer::start(testderp::ServerOptions{.stunPort = 0});
+  ASSERT_TRUE(s2);
+  DerpTarget r1 = target_, r2{"127.0.0.1", (*s2)->port(), (*s2)->stunPort(), "", 2, false};
+  DerpTarget r1NoHome = r1, r2NoHome = r2;
+  r1NoHome.noMeasureNoHome = true;
+  r2NoHome.noMeasureNoHome = true;
+  ASSERT_TRUE(a_->setConfig({r1, r2NoHome}, {Node::PeerSpec{b_->nodePublic(), "", {}, 2}}));
+  ASSERT_TRUE(b_->setConfig({r1NoHome, r2}, {Node::PeerSpec{a_->nodePublic(), "", {}, 1}}));
+  ASSERT_TRUE(runUntil(loop_, [&] { return a_->home() == 1 && b_->home() == 2; }, 10s));
+  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(2); }, 10s));
+  EXPECT_FALSE(a_->derpConnected(2));
+  ASSERT_TRUE(pumpUntil([&] {
+    return countFrom(*b_, a_->nodePublic(), 1) >= 3 && countFrom(*a_, b_->nodePublic(), 1) >= 3;
+  }, 10s));
+  EXPECT_TRUE(a_->derpConnected(2));  // opened for b's home
+  EXPECT_TRUE(b_->derpConnected(1));
+  bool viaRegion2 = false;
+  for (const auto& r : b_->received()) viaRegion2 |= r.source == "2";
+  EXPECT_TRUE(viaRegion2);  // a wrote into b's home region
+  (*s2)->stop();
+}
+
 TEST_F(MagicsockTest, WantRunningFalseClosesDerpAndTrueReconnects) {
   configure(false, false);
   ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1); }, 10s));
