@@ -109,16 +109,19 @@ int main(int argc, char** argv) {
       bytes += download(pair.a.socksPort, server.port(), "/big");
       ++done;
     });
-  tnet::bus::testing::runUntil(pair.loop, [&] { return done == conns; }, std::chrono::milliseconds(600000));
+  tnet::bus::testing::runUntil(
+      pair.loop, [&] { return done == conns; }, std::chrono::milliseconds(600000));
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (auto& t : clients) t.join();
   double cpuA = cpuSeconds(pair.a.pid) - cpuA0, cpuB = cpuSeconds(pair.b.pid) - cpuB0;
   double mb = double(bytes) / 1e6;
-  std::printf("netstack_bench: %d connection(s), %.1f MiB received in %.2f s: %.1f MB/s (%.0f Mbit/s)\n", conns,
-              double(bytes) / (1 << 20), secs, mb / secs, mb * 8 / secs);
-  std::printf("netstack_bench: CPU netstackd A %.2f s, B %.2f s (%.1f + %.1f ms per MiB); relay packets %lu\n", cpuA,
-              cpuB, cpuA * 1000 / (double(bytes) / (1 << 20)), cpuB * 1000 / (double(bytes) / (1 << 20)),
-              static_cast<unsigned long>(pair.relayed));
-  std::printf("netstack_bench: PSS after transfer: A %ld KiB, B %ld KiB\n", pssKb(pair.a.pid), pssKb(pair.b.pid));
+  std::printf("netstack_bench: %d connection(s), %.1f MiB received in %.2f s: %.1f MB/s (%.0f Mbit/s)\n",
+              conns, double(bytes) / (1 << 20), secs, mb / secs, mb * 8 / secs);
+  std::printf(
+      "netstack_bench: CPU netstackd A %.2f s, B %.2f s (%.1f + %.1f ms per MiB); relay packets %lu\n", cpuA,
+      cpuB, cpuA * 1000 / (double(bytes) / (1 << 20)), cpuB * 1000 / (double(bytes) / (1 << 20)),
+      static_cast<unsigned long>(pair.relayed));
+  std::printf("netstack_bench: PSS after transfer: A %ld KiB, B %ld KiB\n", pssKb(pair.a.pid),
+              pssKb(pair.b.pid));
   return bytes >= size_t(conns) * (mib << 20) ? 0 : 1;  // body plus the response heads
 }

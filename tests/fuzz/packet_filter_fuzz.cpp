@@ -40,7 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto r = f.runIn(info);
   if (r.verdict == Verdict::ACCEPT) {
     if (!(info.dst == me || info.dst == me6)) std::abort();
-    if (shieldsUp && !(mode & 32) && !info.fragment && (info.isTcpSyn() || info.proto == PROTO_UDP)) std::abort();
+    if (shieldsUp && !(mode & 32) && !info.fragment && (info.isTcpSyn() || info.proto == PROTO_UDP))
+      std::abort();
   }
   return 0;
 }

@@ -30,7 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::vector<uint8_t> again;
       socks5::appendUdpHeader(again, h.target.addr, h.target.port);
       auto back = socks5::parseUdpHeader(again);
-      if (back.status != socks5::Status::OK || !(back.target.addr == h.target.addr) || back.target.port != h.target.port)
+      if (back.status != socks5::Status::OK || !(back.target.addr == h.target.addr) ||
+          back.target.port != h.target.port)
         std::abort();
     }
   }

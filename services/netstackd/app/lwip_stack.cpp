@@ -45,7 +45,8 @@ err_t netifInit(struct netif* n) {
 
 }  // namespace
 
-LwipStack::LwipStack(bus::Loop& loop, Output output) : loop_(loop), output_(std::move(output)), netif_(&g_netif) {
+LwipStack::LwipStack(bus::Loop& loop, Output output)
+    : loop_(loop), output_(std::move(output)), netif_(&g_netif) {
   assert(g_stack == nullptr);
   static bool initialised = false;
   if (!initialised) {

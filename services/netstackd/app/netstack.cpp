@@ -52,7 +52,6 @@ Addr fromLwip(const ip_addr_t* a) {
   return r;
 }
 
-
 socklen_t toSockaddr(const Addr& a, uint16_t port, sockaddr_storage& ss) {
   std::memset(&ss, 0, sizeof ss);
   if (a.v6) {
@@ -93,10 +92,22 @@ bool fromSockaddr(const sockaddr_storage& ss, Addr& a, uint16_t& port) {
 class Conn {
  public:
   enum class Kind { AUTO, SOCKS5, HTTP, INBOUND };
-  enum class Phase { GREETING, REQUEST, HTTP_HEAD, CONNECTING, LOCAL_DIAL, WAIT_ACCEPT, BRIDGE, UDP_CONTROL, DONE };
+  enum class Phase {
+    GREETING,
+    REQUEST,
+    HTTP_HEAD,
+    CONNECTING,
+    LOCAL_DIAL,
+    WAIT_ACCEPT,
+    BRIDGE,
+    UDP_CONTROL,
+    DONE
+  };
 
   Conn(Engine& e, int fd, Kind kind) : e_(e), fd_(fd), kind_(kind) {
-    phase_ = kind == Kind::INBOUND ? Phase::LOCAL_DIAL : kind == Kind::HTTP ? Phase::HTTP_HEAD : Phase::GREETING;
+    phase_ = kind == Kind::INBOUND ? Phase::LOCAL_DIAL
+             : kind == Kind::HTTP  ? Phase::HTTP_HEAD
+                                   : Phase::GREETING;
     token_ = e_.poller().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, [this](uint32_t ev) { onFdEvent(ev); });
   }
   ~Conn() {
@@ -202,7 +213,8 @@ class Conn {
         auto g = socks5::parseGreeting(inbuf_);
         if (g.status == socks5::Status::NEED_MORE) return;
         if (g.status == socks5::Status::FAIL) return finish(false);
-        uint8_t reply[2] = {socks5::VERSION, g.noAuthOffered ? socks5::METHOD_NO_AUTH : socks5::METHOD_NONE_ACCEPTABLE};
+        uint8_t reply[2] = {socks5::VERSION,
+                            g.noAuthOffered ? socks5::METHOD_NO_AUTH : socks5::METHOD_NONE_ACCEPTABLE};
         writeLocal(reply, 2);
         if (!g.noAuthOffered) return finish(false);
         inbuf_.erase(inbuf_.begin(), inbuf_.begin() + long(g.consumed));
@@ -257,10 +269,12 @@ class Conn {
   // ---- lwIP side ----
   void dial(const Addr& dst, uint16_t port) {
     const auto& self = dst.v6 ? e_.stack().v6() : e_.stack().v4();
-    if (!self) return kind_ == Kind::SOCKS5 ? socksFail(socks5::REP_NETWORK_UNREACHABLE)
-                                            : httpFail(502, "no tailnet address of that family");
+    if (!self)
+      return kind_ == Kind::SOCKS5 ? socksFail(socks5::REP_NETWORK_UNREACHABLE)
+                                   : httpFail(502, "no tailnet address of that family");
     pcb_ = tcp_new_ip_type(dst.v6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
-    if (!pcb_) return kind_ == Kind::SOCKS5 ? socksFail(socks5::REP_GENERAL_FAILURE) : httpFail(500, "out of memory");
+    if (!pcb_)
+      return kind_ == Kind::SOCKS5 ? socksFail(socks5::REP_GENERAL_FAILURE) : httpFail(500, "out of memory");
     ip_addr_t local = toLwip(*self), remote = toLwip(dst);
     tcp_bind(pcb_, &local, 0);
     setupPcb();
@@ -766,7 +780,8 @@ Result<void> Engine::listen(const std::string& addrPort, int kind) {
   getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
   uint16_t port = 0;
   fromSockaddr(ss, a, port);
-  std::string bound = a.v6 ? "[" + a.toString() + "]:" + std::to_string(port) : a.toString() + ":" + std::to_string(port);
+  std::string bound =
+      a.v6 ? "[" + a.toString() + "]:" + std::to_string(port) : a.toString() + ":" + std::to_string(port);
   (kind == KIND_SOCKS ? socksAddr_ : httpAddr_) = bound;
   auto l = std::make_unique<Listener>();
   l->fd = fd;
@@ -788,7 +803,9 @@ void Engine::onAccept(Listener& l) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    auto kind = l.kind == KIND_BOTH ? Conn::Kind::AUTO : l.kind == KIND_SOCKS ? Conn::Kind::SOCKS5 : Conn::Kind::HTTP;
+    auto kind = l.kind == KIND_BOTH    ? Conn::Kind::AUTO
+                : l.kind == KIND_SOCKS ? Conn::Kind::SOCKS5
+                                       : Conn::Kind::HTTP;
     auto* c = new Conn(*this, fd, kind);
     conns_.insert(c);
     ++stats_.tcpConnections;
@@ -816,7 +833,9 @@ std::optional<Addr> Engine::resolve(const std::string& host) const {
   return std::nullopt;
 }
 
-size_t Engine::connectionCount() const { return conns_.size(); }
+size_t Engine::connectionCount() const {
+  return conns_.size();
+}
 
 void Engine::fromTunnel(std::span<const uint8_t> packet) {
   ++stats_.fromTunnel;
@@ -838,7 +857,7 @@ void Engine::fromTunnel(std::span<const uint8_t> packet) {
 void Engine::handleInboundSyn(const PacketInfo& info, std::span<const uint8_t> packet) {
   InKey key{info.v6, info.src, info.srcPort, info.dstPort};
   if (inboundReady_.count(key)) return stack_.input(packet);  // a retransmitted SYN
-  if (inboundPending_.count(key)) return;                      // still dialing 127.0.0.1
+  if (inboundPending_.count(key)) return;                     // still dialing 127.0.0.1
   if (conns_.size() >= limits_.maxConnections) {
     ++stats_.refusedLimit;
     return stack_.input(packet);  // no listener takes it: lwIP answers RST
@@ -929,8 +948,10 @@ Conn* Engine::takeInbound(bool v6, const Addr& remote, uint16_t remotePort, uint
 
 void Engine::forgetInbound(Conn* c) {
   InKey key{c->inboundV6, c->inboundRemote, c->inboundRemotePort, c->inboundLocalPort};
-  if (auto it = inboundReady_.find(key); it != inboundReady_.end() && it->second == c) inboundReady_.erase(it);
-  if (auto it = inboundPending_.find(key); it != inboundPending_.end() && it->second == c) inboundPending_.erase(it);
+  if (auto it = inboundReady_.find(key); it != inboundReady_.end() && it->second == c)
+    inboundReady_.erase(it);
+  if (auto it = inboundPending_.find(key); it != inboundPending_.end() && it->second == c)
+    inboundPending_.erase(it);
 }
 
 bool Engine::handleInboundUdp(const PacketInfo& info, std::span<const uint8_t> packet) {

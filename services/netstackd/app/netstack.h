@@ -27,9 +27,9 @@ struct tcp_pcb;
 namespace tnet::netstack {
 
 struct EngineLimits {
-  size_t maxConnections = 4096;              // proxied + inbound TCP connections
-  size_t maxBufferedBytes = 256u << 20;      // tailnet→local bytes held while local sockets are slow
-  size_t maxUdpFlows = 1024;                 // inbound UDP flows and SOCKS5 UDP associations
+  size_t maxConnections = 4096;          // proxied + inbound TCP connections
+  size_t maxBufferedBytes = 256u << 20;  // tailnet→local bytes held while local sockets are slow
+  size_t maxUdpFlows = 1024;             // inbound UDP flows and SOCKS5 UDP associations
   std::chrono::seconds udpIdle{60};
 };
 

@@ -38,12 +38,14 @@ class NetstackdApp {
     auto& bus = svc_.bus();
     const auto backend = bus::defaultPipeBackend();
     TNET_TRY(toWgd_, bus::openPipeSender(bus, backend, "wgd"));
-    engine_ = std::make_unique<netstack::Engine>(svc_.loop(), [this](std::span<const uint8_t> p) { toWgd_->push(p); });
+    engine_ = std::make_unique<netstack::Engine>(svc_.loop(),
+                                                 [this](std::span<const uint8_t> p) { toWgd_->push(p); });
     engine_->setFlushHook([this] { toWgd_->flush(); });
-    TNET_TRY(fromWgd_, bus::openPipeReceiver(bus, backend, "wgd", [this](std::span<const std::span<const uint8_t>> batch) {
-               for (auto p : batch) engine_->fromTunnel(p);
-               engine_->afterWork();
-             }));
+    TNET_TRY(fromWgd_, bus::openPipeReceiver(bus, backend, "wgd",
+                                             [this](std::span<const std::span<const uint8_t>> batch) {
+                                               for (auto p : batch) engine_->fromTunnel(p);
+                                               engine_->afterWork();
+                                             }));
     if (!flags_.socks5Server.empty()) {
       TNET_TRY_VOID(engine_->listenSocks5(flags_.socks5Server));
       svc_.log().info("socks5.listening addr={}", engine_->socks5Address());
@@ -99,7 +101,8 @@ class NetstackdApp {
       genEpoch_ = epoch;
       genN_ = n;
       haveGeneration_ = true;
-      svc_.log().info("config.applied epoch={} n={} rules={} names={} shields_up={}", epoch, n, rules, names, shields);
+      svc_.log().info("config.applied epoch={} n={} rules={} names={} shields_up={}", epoch, n, rules, names,
+                      shields);
       updateHealth();
     }
     req.reply([&](capnp::AnyPointer::Builder b) {
@@ -117,9 +120,10 @@ class NetstackdApp {
 
   void logStats() {
     const auto& s = engine_->stats();
-    svc_.log().debug("stats from_wgd={} to_wgd={} filtered={} malformed={} conns={} inbound_tcp={} refused_limit={}",
-                     s.fromTunnel, s.toTunnel, s.filtered, s.malformed, engine_->connectionCount(), s.inboundTcp,
-                     s.refusedLimit);
+    svc_.log().debug(
+        "stats from_wgd={} to_wgd={} filtered={} malformed={} conns={} inbound_tcp={} refused_limit={}",
+        s.fromTunnel, s.toTunnel, s.filtered, s.malformed, engine_->connectionCount(), s.inboundTcp,
+        s.refusedLimit);
   }
 
   service::Service& svc_;

@@ -7,7 +7,8 @@
 
 namespace tnet::netstack {
 
-Poller::Poller(bus::Loop& loop, std::function<void()> afterDispatch) : afterDispatch_(std::move(afterDispatch)) {
+Poller::Poller(bus::Loop& loop, std::function<void()> afterDispatch)
+    : afterDispatch_(std::move(afterDispatch)) {
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   assert(epfd_ >= 0);
   watch_ = loop.watchFd(epfd_, [this] { dispatch(); });

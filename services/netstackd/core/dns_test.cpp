@@ -34,8 +34,12 @@ NameTable table() {
   return t;
 }
 
-uint8_t rcode(const std::vector<uint8_t>& r) { return r[3] & 0x0f; }
-uint16_t ancount(const std::vector<uint8_t>& r) { return getU16BE(&r[6]); }
+uint8_t rcode(const std::vector<uint8_t>& r) {
+  return r[3] & 0x0f;
+}
+uint16_t ancount(const std::vector<uint8_t>& r) {
+  return getU16BE(&r[6]);
+}
 
 TEST(Dns, AnswersFqdnAndShortNameOneAddressPerFamily) {
   auto t = table();

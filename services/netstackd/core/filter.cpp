@@ -32,7 +32,9 @@ AddrRange allOf(bool v6) {
   return prefixRange(zero, 0);
 }
 
-bool defaultProto(int p) { return p == PROTO_TCP || p == PROTO_UDP || p == PROTO_ICMP4 || p == PROTO_ICMP6; }
+bool defaultProto(int p) {
+  return p == PROTO_TCP || p == PROTO_UDP || p == PROTO_ICMP4 || p == PROTO_ICMP6;
+}
 
 }  // namespace
 
@@ -76,8 +78,9 @@ size_t Filter::FlowHash::operator()(const FlowKey& k) const {
   return h * 65599 + (size_t(k.srcPort) << 16 | k.dstPort);
 }
 
-void Filter::configure(std::vector<Addr> localAddrs, bool filterKnown, const std::vector<FilterRuleSpec>& rules,
-                       bool shieldsUp, std::vector<std::string>* errors) {
+void Filter::configure(std::vector<Addr> localAddrs, bool filterKnown,
+                       const std::vector<FilterRuleSpec>& rules, bool shieldsUp,
+                       std::vector<std::string>* errors) {
   local_ = std::move(localAddrs);
   matches_.clear();
   allowNew_ = filterKnown && !shieldsUp;
@@ -109,14 +112,17 @@ void Filter::configure(std::vector<Addr> localAddrs, bool filterKnown, const std
   }
 }
 
-bool Filter::isLocal(const Addr& a) const { return std::find(local_.begin(), local_.end(), a) != local_.end(); }
+bool Filter::isLocal(const Addr& a) const {
+  return std::find(local_.begin(), local_.end(), a) != local_.end();
+}
 
 bool Filter::match(const PacketInfo& p, bool portsToo, bool protoOnly) const {
   for (const auto& m : matches_) {
     bool protoOk = m.protos.empty() ? defaultProto(p.proto)
                                     : std::find(m.protos.begin(), m.protos.end(), p.proto) != m.protos.end();
     if (!protoOk) continue;
-    bool srcOk = std::any_of(m.srcs.begin(), m.srcs.end(), [&](const AddrRange& r) { return r.contains(p.src); });
+    bool srcOk =
+        std::any_of(m.srcs.begin(), m.srcs.end(), [&](const AddrRange& r) { return r.contains(p.src); });
     if (!srcOk) continue;
     for (const auto& d : m.dsts) {
       if (!d.range.contains(p.dst)) continue;

@@ -19,7 +19,9 @@ PacketInfo info(const std::vector<uint8_t>& p) {
   return i;
 }
 
-FilterRuleSpec allowAll() { return {{"*"}, {{"*", -1, 0, 65535}}, {}}; }
+FilterRuleSpec allowAll() {
+  return {{"*"}, {{"*", -1, 0, 65535}}, {}};
+}
 
 TEST(AddrSet, ParsesGoForms) {
   auto star = parseAddrSet("*");
@@ -106,7 +108,8 @@ TEST(Filter, IpProtoListRestrictsProtocols) {
 TEST(Filter, TcpNonSynPassesAsGoDoes) {
   Filter f;
   f.configure({ME}, true, {}, true);  // shields up
-  EXPECT_EQ(f.runIn(info(makePacket(PEER, ME, PROTO_TCP, 80, 40000, TCP_SYN | TCP_ACK))).verdict, Verdict::ACCEPT);
+  EXPECT_EQ(f.runIn(info(makePacket(PEER, ME, PROTO_TCP, 80, 40000, TCP_SYN | TCP_ACK))).verdict,
+            Verdict::ACCEPT);
   EXPECT_EQ(f.runIn(info(makePacket(PEER, ME, PROTO_TCP, 80, 40000, TCP_ACK))).verdict, Verdict::ACCEPT);
   EXPECT_EQ(f.runIn(info(makePacket(PEER, ME, PROTO_TCP, 5, 80, TCP_SYN))).verdict, Verdict::DROP);
 }
@@ -136,11 +139,14 @@ TEST(Filter, ConntrackEvictsOldestFlow) {
 }
 
 TEST(Filter, Ipv6RulesAndDenyByOmission) {
-  auto me6 = testing::v6addr({0xfd, 0x7a, 0x11, 0x5c}, 1), peer6 = testing::v6addr({0xfd, 0x7a, 0x11, 0x5c}, 2);
+  auto me6 = testing::v6addr({0xfd, 0x7a, 0x11, 0x5c}, 1),
+       peer6 = testing::v6addr({0xfd, 0x7a, 0x11, 0x5c}, 2);
   Filter f;
   std::vector<std::string> errors;
-  f.configure({ME, me6}, true, {{{"fd7a:115c::/32", "bogus"}, {{"*", -1, 22, 22}}, {}}, {{"fd7a:115c::2"}, {{"*", -1, 443, 443}}, {}}},
-              false, &errors);
+  f.configure(
+      {ME, me6}, true,
+      {{{"fd7a:115c::/32", "bogus"}, {{"*", -1, 22, 22}}, {}}, {{"fd7a:115c::2"}, {{"*", -1, 443, 443}}, {}}},
+      false, &errors);
   EXPECT_EQ(errors.size(), 1u);  // the rule with "bogus" is skipped whole
   EXPECT_EQ(f.runIn(info(makePacket(peer6, me6, PROTO_TCP, 5, 22, TCP_SYN))).verdict, Verdict::DROP);
   EXPECT_EQ(f.runIn(info(makePacket(peer6, me6, PROTO_TCP, 5, 443, TCP_SYN))).verdict, Verdict::ACCEPT);

@@ -17,7 +17,8 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 bool isTokenChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 ProxyRequest fail(int status, std::string msg) {
@@ -87,7 +88,8 @@ ProxyRequest parseProxyRequest(std::span<const uint8_t> in) {
   if (method.empty() || !std::all_of(method.begin(), method.end(), isTokenChar))
     return fail(400, "malformed method");
   if (version != "HTTP/1.1" && version != "HTTP/1.0") return fail(505, "unsupported HTTP version");
-  if (target.empty() || target.find(' ') != std::string_view::npos) return fail(400, "malformed request target");
+  if (target.empty() || target.find(' ') != std::string_view::npos)
+    return fail(400, "malformed request target");
 
   ProxyRequest r;
   r.method = std::string(method);
@@ -130,8 +132,9 @@ ProxyRequest parseProxyRequest(std::span<const uint8_t> in) {
     std::string_view name = h.substr(0, colon);
     if (!std::all_of(name.begin(), name.end(), isTokenChar)) return fail(400, "malformed header name");
     if (r.isConnect) continue;
-    if (iequals(name, "Proxy-Connection") || iequals(name, "Proxy-Authorization") || iequals(name, "Connection") ||
-        iequals(name, "Keep-Alive") || iequals(name, "Proxy-Authenticate") || iequals(name, "Upgrade"))
+    if (iequals(name, "Proxy-Connection") || iequals(name, "Proxy-Authorization") ||
+        iequals(name, "Connection") || iequals(name, "Keep-Alive") || iequals(name, "Proxy-Authenticate") ||
+        iequals(name, "Upgrade"))
       continue;
     if (iequals(name, "Host")) haveHost = true;
     r.forwardHead.append(h);
@@ -153,14 +156,30 @@ ProxyRequest parseProxyRequest(std::span<const uint8_t> in) {
 std::string buildResponse(int code, const std::string& connectError) {
   const char* reason = "Error";
   switch (code) {
-    case 200: reason = "OK"; break;
-    case 400: reason = "Bad Request"; break;
-    case 405: reason = "Method Not Allowed"; break;
-    case 431: reason = "Request Header Fields Too Large"; break;
-    case 500: reason = "Internal Server Error"; break;
-    case 502: reason = "Bad Gateway"; break;
-    case 503: reason = "Service Unavailable"; break;
-    case 505: reason = "HTTP Version Not Supported"; break;
+    case 200:
+      reason = "OK";
+      break;
+    case 400:
+      reason = "Bad Request";
+      break;
+    case 405:
+      reason = "Method Not Allowed";
+      break;
+    case 431:
+      reason = "Request Header Fields Too Large";
+      break;
+    case 500:
+      reason = "Internal Server Error";
+      break;
+    case 502:
+      reason = "Bad Gateway";
+      break;
+    case 503:
+      reason = "Service Unavailable";
+      break;
+    case 505:
+      reason = "HTTP Version Not Supported";
+      break;
   }
   std::string out = "HTTP/1.1 " + std::to_string(code) + " " + reason + "\r\n";
   if (code == 200) return out + "\r\n";

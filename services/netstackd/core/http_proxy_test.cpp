@@ -7,7 +7,9 @@
 namespace tnet::netstack::http {
 namespace {
 
-ProxyRequest parse(std::string_view s) { return parseProxyRequest({reinterpret_cast<const uint8_t*>(s.data()), s.size()}); }
+ProxyRequest parse(std::string_view s) {
+  return parseProxyRequest({reinterpret_cast<const uint8_t*>(s.data()), s.size()});
+}
 
 TEST(HttpProxy, Connect) {
   auto r = parse("CONNECT peer.tail.ts.net:443 HTTP/1.1\r\nHost: peer.tail.ts.net:443\r\n\r\nextra");
@@ -15,7 +17,9 @@ TEST(HttpProxy, Connect) {
   EXPECT_TRUE(r.isConnect);
   EXPECT_EQ(r.host, "peer.tail.ts.net");
   EXPECT_EQ(r.port, 443);
-  EXPECT_EQ(r.headLen, std::string_view("CONNECT peer.tail.ts.net:443 HTTP/1.1\r\nHost: peer.tail.ts.net:443\r\n\r\n").size());
+  EXPECT_EQ(
+      r.headLen,
+      std::string_view("CONNECT peer.tail.ts.net:443 HTTP/1.1\r\nHost: peer.tail.ts.net:443\r\n\r\n").size());
   auto v6 = parse("CONNECT [fd7a:115c:a1e0::1]:22 HTTP/1.1\r\n\r\n");
   ASSERT_EQ(v6.status, Status::OK);
   EXPECT_EQ(v6.host, "fd7a:115c:a1e0::1");
@@ -28,7 +32,8 @@ TEST(HttpProxy, Connect) {
 
 TEST(HttpProxy, AbsoluteUriIsForwardedInOriginForm) {
   auto r = parse(
-      "GET http://100.64.0.2:8080/a/b?x=1#frag HTTP/1.1\r\nHost: 100.64.0.2:8080\r\nProxy-Connection: keep-alive\r\n"
+      "GET http://100.64.0.2:8080/a/b?x=1#frag HTTP/1.1\r\nHost: 100.64.0.2:8080\r\nProxy-Connection: "
+      "keep-alive\r\n"
       "Proxy-Authorization: Basic eA==\r\nAccept: */*\r\n\r\n");
   ASSERT_EQ(r.status, Status::OK);
   EXPECT_FALSE(r.isConnect);

@@ -22,7 +22,8 @@ std::string Addr::toString() const {
 }
 
 bool PacketInfo::isIcmpError() const {
-  if (proto == PROTO_ICMP4) return icmpType == 3 || icmpType == 4 || icmpType == 5 || icmpType == 11 || icmpType == 12;
+  if (proto == PROTO_ICMP4)
+    return icmpType == 3 || icmpType == 4 || icmpType == 5 || icmpType == 11 || icmpType == 12;
   if (proto == PROTO_ICMP6) return icmpType < 128;
   return false;
 }

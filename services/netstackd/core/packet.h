@@ -37,8 +37,8 @@ inline constexpr uint8_t TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_RST = 0x04, TCP_ACK
 
 struct PacketInfo {
   bool v6 = false;
-  uint8_t proto = 0;         // after IPv6 extension headers
-  bool fragment = false;     // a non-first fragment (no transport header)
+  uint8_t proto = 0;      // after IPv6 extension headers
+  bool fragment = false;  // a non-first fragment (no transport header)
   Addr src, dst;
   uint16_t srcPort = 0, dstPort = 0;  // TCP/UDP; 0 otherwise
   uint8_t tcpFlags = 0;

@@ -21,7 +21,8 @@ Greeting parseGreeting(std::span<const uint8_t> in) {
   }
   size_t n = in[1];
   if (in.size() < 2 + n) return g;
-  g.noAuthOffered = std::find(in.begin() + 2, in.begin() + 2 + long(n), METHOD_NO_AUTH) != in.begin() + 2 + long(n);
+  g.noAuthOffered =
+      std::find(in.begin() + 2, in.begin() + 2 + long(n), METHOD_NO_AUTH) != in.begin() + 2 + long(n);
   g.consumed = 2 + n;
   g.status = Status::OK;
   return g;

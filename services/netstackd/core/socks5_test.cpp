@@ -47,13 +47,14 @@ TEST(Socks5, Refusals) {
   auto atyp = parseRequest(V{5, 1, 0, 9, 1, 2, 3, 4, 0, 1});
   EXPECT_EQ(atyp.status, Status::FAIL);
   EXPECT_EQ(atyp.failReply, REP_ADDRESS_NOT_SUPPORTED);
-  EXPECT_EQ(parseRequest(V{5, 1, 0, 3, 0, 0, 80}).status, Status::FAIL);  // empty name
+  EXPECT_EQ(parseRequest(V{5, 1, 0, 3, 0, 0, 80}).status, Status::FAIL);          // empty name
   EXPECT_EQ(parseRequest(V{5, 1, 0, 3, 2, 'a', 0, 0, 80}).status, Status::FAIL);  // NUL in name
   EXPECT_EQ(parseRequest(V{4, 1, 0, 1}).status, Status::FAIL);
 }
 
 TEST(Socks5, ReplyBytes) {
-  EXPECT_EQ(buildReply(REP_SUCCEEDED, Addr::v4(127, 0, 0, 1), 1080), (V{5, 0, 0, 1, 127, 0, 0, 1, 0x04, 0x38}));
+  EXPECT_EQ(buildReply(REP_SUCCEEDED, Addr::v4(127, 0, 0, 1), 1080),
+            (V{5, 0, 0, 1, 127, 0, 0, 1, 0x04, 0x38}));
   EXPECT_EQ(buildReply(REP_NETWORK_UNREACHABLE, Addr{}, 0), (V{5, 3, 0, 1, 0, 0, 0, 0, 0, 0}));
 }
 

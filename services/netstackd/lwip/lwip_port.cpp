@@ -58,7 +58,8 @@ extern "C" u32_t tnet_lwip_tcp_isn(const ip_addr_t* local_ip, u16_t local_port, 
   input[37] = uint8_t(remote_port);
   uint8_t digest[32];
   tnet::crypto::blake2s({digest, sizeof digest}, {{input, sizeof input}}, isnSecret());
-  uint32_t f = uint32_t(digest[0]) | uint32_t(digest[1]) << 8 | uint32_t(digest[2]) << 16 | uint32_t(digest[3]) << 24;
+  uint32_t f =
+      uint32_t(digest[0]) | uint32_t(digest[1]) << 8 | uint32_t(digest[2]) << 16 | uint32_t(digest[3]) << 24;
   using namespace std::chrono;
   auto micros = duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
   return static_cast<u32_t>(uint64_t(micros) / 4) + f;

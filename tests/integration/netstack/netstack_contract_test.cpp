@@ -72,7 +72,8 @@ class NetstackContract : public ::testing::Test {
         std::ifstream f(n->logPath);
         std::stringstream ss;
         ss << f.rdbuf();
-        ADD_FAILURE() << "netstackd " << n->name << " exited with " << n->exitCode << "; log:\n" << ss.str().substr(0, 8000);
+        ADD_FAILURE() << "netstackd " << n->name << " exited with " << n->exitCode << "; log:\n"
+                      << ss.str().substr(0, 8000);
       }
     }
   }
@@ -86,7 +87,9 @@ class NetstackContract : public ::testing::Test {
     ASSERT_TRUE(pair.pipesUp(pair.b));
   }
   std::vector<std::string> curlVia(const Node& n, bool socks) {
-    if (socks) return {"curl", "-sS", "--max-time", "60", "--socks5-hostname", "127.0.0.1:" + std::to_string(n.socksPort)};
+    if (socks)
+      return {
+          "curl", "-sS", "--max-time", "60", "--socks5-hostname", "127.0.0.1:" + std::to_string(n.socksPort)};
     return {"curl", "-sS", "--max-time", "60", "-x", "http://127.0.0.1:" + std::to_string(n.httpPort)};
   }
   Pair pair;
@@ -174,9 +177,18 @@ TEST_F(NetstackContract, TenMegabytesArriveIntactBothWays) {
 TEST_F(NetstackContract, TwoHundredConcurrentSocksConnections) {
   HttpServer server("ok\n");
   configureBoth();
-  std::vector<std::string> argv = {"curl", "-s", "--no-progress-meter", "--parallel", "--parallel-max", "200", "--max-time", "90",
-                                   "--socks5-hostname", "127.0.0.1:" + std::to_string(pair.a.socksPort)};
-  for (int i = 0; i < 200; ++i) argv.push_back("http://b:" + std::to_string(server.port()) + "/?" + std::to_string(i));
+  std::vector<std::string> argv = {"curl",
+                                   "-s",
+                                   "--no-progress-meter",
+                                   "--parallel",
+                                   "--parallel-max",
+                                   "200",
+                                   "--max-time",
+                                   "90",
+                                   "--socks5-hostname",
+                                   "127.0.0.1:" + std::to_string(pair.a.socksPort)};
+  for (int i = 0; i < 200; ++i)
+    argv.push_back("http://b:" + std::to_string(server.port()) + "/?" + std::to_string(i));
   auto [rc, out] = pair.run(argv, 120s);
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(out.size(), 200u * 3);
@@ -189,7 +201,8 @@ TEST_F(NetstackContract, IcmpEchoAndUdpInboundWhenAllowed) {
   int echoReplies = 0, udpReplies = 0;
   pair.intercept = [&](const Node& from, std::span<const uint8_t> p) {
     PacketInfo info;
-    if (&from != &pair.a || parsePacket(p, info) != ParseStatus::OK || info.dst != Addr::v4(100, 64, 0, 9)) return false;
+    if (&from != &pair.a || parsePacket(p, info) != ParseStatus::OK || info.dst != Addr::v4(100, 64, 0, 9))
+      return false;
     if (info.isEchoReply()) ++echoReplies;
     if (info.proto == PROTO_UDP && info.srcPort == echo.port()) ++udpReplies;
     return true;
@@ -199,7 +212,8 @@ TEST_F(NetstackContract, IcmpEchoAndUdpInboundWhenAllowed) {
   pair.inject(pair.a, icmpEcho(peer, A4, 7, 1));
   std::vector<uint8_t> payload{'h', 'i'};
   pair.inject(pair.a, udpPacket(peer, A4, 5555, echo.port(), payload));
-  EXPECT_TRUE(bus::testing::runUntil(pair.loop, [&] { return echoReplies == 1 && udpReplies == 1; }, 5000ms));
+  EXPECT_TRUE(bus::testing::runUntil(
+      pair.loop, [&] { return echoReplies == 1 && udpReplies == 1; }, 5000ms));
   EXPECT_EQ(echo.received(), 1);
   // Packets to an address that is not ours are dropped before lwIP.
   pair.inject(pair.a, icmpEcho(peer, Addr::v4(100, 64, 0, 77), 7, 2));
@@ -294,12 +308,15 @@ TEST_F(NetstackContract, SocksUdpAssociateQuad100AndPeer) {
   };
   auto recvVia = [&](std::vector<uint8_t>& out) {
     uint8_t buf[2048];
-    bool got = bus::testing::runUntil(pair.loop, [&] {
-      ssize_t n = recv(u, buf, sizeof buf, 0);
-      if (n <= 0) return false;
-      out.assign(buf, buf + n);
-      return true;
-    }, 5000ms);
+    bool got = bus::testing::runUntil(
+        pair.loop,
+        [&] {
+          ssize_t n = recv(u, buf, sizeof buf, 0);
+          if (n <= 0) return false;
+          out.assign(buf, buf + n);
+          return true;
+        },
+        5000ms);
     return got;
   };
   // DNS A query for "b" to 100.100.100.100:53.

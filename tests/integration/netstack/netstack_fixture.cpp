@@ -195,7 +195,9 @@ UdpEcho::~UdpEcho() {
 Node::Node(bus::Loop& l, std::string n, std::string a4, std::string a6)
     : name(std::move(n)), addr4(std::move(a4)), addr6(std::move(a6)), loop(l) {}
 
-Node::~Node() { kill(); }
+Node::~Node() {
+  kill();
+}
 
 void Node::kill() {
   if (pid > 0) {
@@ -232,9 +234,9 @@ bool Node::start() {
   socksPort = freeTcpPort();
   httpPort = freeTcpPort();
   logPath = state.path() + "/netstackd.log";
-  pid = spawn({netstackdBinary(), "--runtime-dir", runtime.path(), "--state-dir", state.path(), "--log-level", "1",
-               "--socks5-server", "127.0.0.1:" + std::to_string(socksPort), "--outbound-http-proxy-listen",
-               "127.0.0.1:" + std::to_string(httpPort)},
+  pid = spawn({netstackdBinary(), "--runtime-dir", runtime.path(), "--state-dir", state.path(), "--log-level",
+               "1", "--socks5-server", "127.0.0.1:" + std::to_string(socksPort),
+               "--outbound-http-proxy-listen", "127.0.0.1:" + std::to_string(httpPort)},
               logPath, true);
   if (pid < 0) return false;
   // Ready once sys.health answers.
@@ -244,7 +246,8 @@ bool Node::start() {
     bus->call(
         "netstackd", "sys.health", [](auto p) { p.template initAs<schema::Empty>(); }, 500ms,
         [&](Result<bus::Reply> r) { ok = r.has_value(); });
-    bus::testing::runUntil(loop, [&] { return ok.has_value(); }, 2000ms);
+    bus::testing::runUntil(
+        loop, [&] { return ok.has_value(); }, 2000ms);
     if (ok && *ok) return true;
     loop.runFor(50ms);
   }
@@ -284,7 +287,8 @@ Result<void> Node::configure(const NodeConfig& cfg, uint64_t n) {
         }
       },
       3000ms, [&](Result<bus::Reply> r) { reply = std::move(r); });
-  if (!bus::testing::runUntil(loop, [&] { return reply.has_value(); }, 5000ms))
+  if (!bus::testing::runUntil(
+          loop, [&] { return reply.has_value(); }, 5000ms))
     return Error::failed("setConfig: no reply");
   if (!*reply) return reply->error();
   auto ack = reply->value().as<schema::ConfigAck>();
@@ -307,14 +311,16 @@ bool Pair::pipesUp(Node& n) {
   auto self = parseAddr(n.addr4);
   for (uint16_t seq = 1; seq <= 50 && !seen; ++seq) {
     inject(n, icmpEcho(probe, *self, 4242, seq));
-    bus::testing::runUntil(loop, [&] { return seen; }, 100ms);
+    bus::testing::runUntil(
+        loop, [&] { return seen; }, 100ms);
   }
   intercept = saved;
   return seen;
 }
 
 // ---- Pair ----
-Pair::Pair() : a(loop, "A", "100.64.0.1", "fd7a:115c:a1e0::1"), b(loop, "B", "100.64.0.2", "fd7a:115c:a1e0::2") {}
+Pair::Pair()
+    : a(loop, "A", "100.64.0.1", "fd7a:115c:a1e0::1"), b(loop, "B", "100.64.0.2", "fd7a:115c:a1e0::2") {}
 
 bool Pair::start() {
   a.onBatch = [this](std::span<const std::span<const uint8_t>> batch) { relay(a, b, batch); };
@@ -342,7 +348,8 @@ void Pair::inject(Node& to, std::span<const uint8_t> packet) {
   to.toNode->flush();
 }
 
-std::pair<int, std::string> Pair::run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+std::pair<int, std::string> Pair::run(const std::vector<std::string>& argv,
+                                      std::chrono::milliseconds timeout) {
   std::string out = a.state.path() + "/cmd.out";
   pid_t pid = spawn(argv, out, false);
   if (pid < 0) return {-1, ""};
@@ -361,7 +368,8 @@ std::pair<int, std::string> Pair::run(const std::vector<std::string>& argv, std:
 }
 
 // ---- packets ----
-std::vector<uint8_t> ipv4Packet(const Addr& src, const Addr& dst, uint8_t proto, std::vector<uint8_t> transport) {
+std::vector<uint8_t> ipv4Packet(const Addr& src, const Addr& dst, uint8_t proto,
+                                std::vector<uint8_t> transport) {
   std::vector<uint8_t> p(20 + transport.size());
   p[0] = 0x45;
   putU16BE(&p[2], uint16_t(20 + transport.size()));
