@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -314,8 +315,9 @@ class Conn {
       err_t err = c->onRecv(p);
       return c->pcb_ == pcb ? err : err_t(ERR_ABRT);
     });
-    tcp_sent(pcb_, [](void* arg, struct tcp_pcb* pcb, u16_t) -> err_t {
+    tcp_sent(pcb_, [](void* arg, struct tcp_pcb* pcb, u16_t len) -> err_t {
       auto* c = static_cast<Conn*>(arg);
+      c->unqueue(len);
       c->pumpToTailnet();
       return c->pcb_ == pcb ? err_t(ERR_OK) : err_t(ERR_ABRT);
     });
@@ -330,7 +332,21 @@ class Conn {
     tcp_err(pcb_, [](void* arg, err_t err) { static_cast<Conn*>(arg)->onPcbError(err); });
   }
 
+  // Bytes handed to lwIP and not yet acknowledged, across connections, stay under a cap: lwIP's
+  // own limits vanish with malloc-backed memory. A connection that hits it resumes from its poll
+  // callback once others' data is acknowledged.
+  size_t globalRoom() const {
+    size_t used = e_.queuedBytes(), cap = e_.limits().maxQueuedBytes;
+    return used >= cap ? 0 : cap - used;
+  }
+  void unqueue(size_t len) {
+    len = std::min(len, queued_);
+    queued_ -= len;
+    e_.queuedBytes() -= len;
+  }
+
   void detachPcb(bool abort) {
+    unqueue(queued_);
     if (!pcb_) return;
     tcp_arg(pcb_, nullptr);
     tcp_recv(pcb_, nullptr);
@@ -347,6 +363,7 @@ class Conn {
 
   void onPcbError(err_t err) {
     pcb_ = nullptr;  // lwIP has freed it
+    unqueue(queued_);
     if (phase_ == Phase::CONNECTING) {
       if (kind_ == Kind::SOCKS5)
         return socksFail(err == ERR_RST ? socks5::REP_CONNECTION_REFUSED : socks5::REP_HOST_UNREACHABLE);
@@ -419,14 +436,16 @@ class Conn {
     bool wrote = false;
     while (true) {
       if (!stash_.empty()) {
-        size_t room = std::min<size_t>(tcp_sndbuf(pcb_), stash_.size() - stashOff_);
+        size_t room =
+            std::min({size_t(tcp_sndbuf(pcb_)), stash_.size() - stashOff_, globalRoom(), size_t(0xffff)});
         if (room == 0 || tcp_sndqueuelen(pcb_) >= TCP_SND_QUEUELEN - 4) break;
-        err_t err = tcp_write(pcb_, stash_.data() + stashOff_, u16_t(std::min<size_t>(room, 0xffff)),
-                              TCP_WRITE_FLAG_COPY);
+        err_t err = tcp_write(pcb_, stash_.data() + stashOff_, u16_t(room), TCP_WRITE_FLAG_COPY);
         if (err == ERR_MEM) break;  // retried from sent/poll
         if (err != ERR_OK) return abortBoth();
         wrote = true;
-        stashOff_ += std::min<size_t>(room, 0xffff);
+        stashOff_ += room;
+        queued_ += room;
+        e_.queuedBytes() += room;
         if (stashOff_ == stash_.size()) {
           stash_.clear();
           stashOff_ = 0;
@@ -434,7 +453,7 @@ class Conn {
         continue;
       }
       if (localEof_) break;
-      size_t room = tcp_sndbuf(pcb_);
+      size_t room = std::min(size_t(tcp_sndbuf(pcb_)), globalRoom());
       if (room < 1024 || tcp_sndqueuelen(pcb_) >= TCP_SND_QUEUELEN - 4) break;
       uint8_t buf[65536];
       ssize_t n = read(fd_, buf, std::min(room, sizeof buf));
@@ -488,6 +507,7 @@ class Conn {
   struct tcp_pcb* pcb_ = nullptr;
   std::vector<uint8_t> inbuf_, stash_;
   size_t stashOff_ = 0;
+  size_t queued_ = 0;  // our share of Engine::queuedBytes()
   struct pbuf* toLocal_ = nullptr;
   size_t toLocalOff_ = 0;
   bool httpConnect_ = false;

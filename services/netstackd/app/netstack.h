@@ -29,6 +29,7 @@ namespace tnet::netstack {
 struct EngineLimits {
   size_t maxConnections = 4096;          // proxied + inbound TCP connections
   size_t maxBufferedBytes = 256u << 20;  // tailnet→local bytes held while local sockets are slow
+  size_t maxQueuedBytes = 128u << 20;    // local→tailnet bytes in lwIP, not yet acknowledged
   size_t maxUdpFlows = 1024;             // inbound UDP flows and SOCKS5 UDP associations
   std::chrono::seconds udpIdle{60};
 };
@@ -86,6 +87,7 @@ class Engine {
   LwipStack& stack() { return stack_; }
   const EngineLimits& limits() const { return limits_; }
   size_t& bufferedBytes() { return buffered_; }
+  size_t& queuedBytes() { return queued_; }
   const dns::NameTable& names() const { return names_; }
   // Resolves a proxy target: an IP literal or a MagicDNS name. Prefers our own address family.
   std::optional<Addr> resolve(const std::string& host) const;
@@ -120,7 +122,7 @@ class Engine {
   Filter filter_;
   dns::NameTable names_;
   EngineStats stats_;
-  size_t buffered_ = 0;
+  size_t buffered_ = 0, queued_ = 0;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::string socksAddr_, httpAddr_, socksFlag_, httpFlag_;
   std::set<Conn*> conns_;
