@@ -80,7 +80,6 @@ struct ControlClient::Impl : std::enable_shared_from_this<Impl> {
         machineKey(std::move(key)),
         opts(std::move(options)),
         sink(std::move(sink)),
-        dialBackoff(opts.backoffInitial, opts.backoffMax),
         loginBackoff(opts.backoffInitial, opts.backoffMax),
         pollBackoff(opts.backoffInitial, opts.backoffMax),
         liteBackoff(opts.backoffInitial, opts.backoffMax) {
@@ -104,7 +103,6 @@ struct ControlClient::Impl : std::enable_shared_from_this<Impl> {
   bool dialing = false;
   uint64_t connGen = 0;
   std::vector<ClientFn> waiters;
-  Backoff dialBackoff;
   std::string loggedDialUrl;
 
   // ---- login ----
@@ -230,7 +228,6 @@ struct ControlClient::Impl : std::enable_shared_from_this<Impl> {
       if (!r) return s->dialFailed("connect to " + s->url + ": " + r.error().message);
       s->connected = true;
       s->dialing = false;
-      s->dialBackoff.reset();
       auto info = s->client->info();
       log::logger().info("control.connected url={} tls={} port={}", log::quote(s->url), info.viaTls, info.port);
       s->setHealth(ClientHealth::OK, "connected to control");

@@ -56,7 +56,7 @@ ScriptedControl::ScriptedControl(bus::Loop& loop) : loop_(loop) {
         w->respond(200, {}, "");
       }
     } else {
-      w->respond(404, {}, "not found\n");
+      w->respond(404, {}, req.method == "HEAD" ? "" : "not found\n");  // HEAD answers carry no body
     }
   };
   auto server = net::Ts2021Server::create(loop_, std::move(opts));
