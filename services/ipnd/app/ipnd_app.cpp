@@ -313,6 +313,17 @@ class App {
       guarded("magicsockd.paths", [&] { backend_.onPaths(pathFacts(ev.as<schema::Paths>())); });
       flush();
     });
+    // Go re-checks the self key expiry on a timer; so do we, against the kept netmap.
+    expiryTimer_ = bus.loop().every(std::chrono::seconds(10), [this] {
+      auto nm = netmap_.get();
+      if (!nm || !backend_.netmap()) return;
+      bool expired = false;
+      guarded("netmap expiry", [&] {
+        expired = netmapFacts(*nm, std::time(nullptr)).keyExpired;
+        if (expired != backend_.netmap()->keyExpired) backend_.onNetmap(netmapFacts(*nm, std::time(nullptr)));
+      });
+      flush();
+    });
     // A (re)started service lost its config: push the latest generation again.
     for (const char* svc : PUSH_ORDER) {
       bus.onPeerEpoch(svc, [this, svc = std::string(svc)](uint64_t epoch) {
@@ -563,6 +574,7 @@ class App {
   Backend backend_;
   Kept<schema::Netmap> netmap_;
   Kept<schema::DerpState> derp_;
+  bus::Handle expiryTimer_;
   bool pushing_ = false;
   bool pushAgain_ = false;
   uint64_t generation_ = 0;

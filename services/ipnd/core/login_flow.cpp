@@ -131,8 +131,12 @@ void Backend::onControlStatus(const ControlStatusFacts& st, int64_t nowUnixMs) {
   } else if (loginStage_ == LoginStage::WAITING_URL && !st.authUrl.empty() && st.authUrl != authUrl_) {
     onAuthUrl(st.authUrl, nowUnixMs);  // control handed out a new URL on the follow-up
   }
-  if (!newEpoch && !st.lastError.empty() && st.lastError != prevError && !st.reconnecting) {
-    sendErrMessage(st.lastError);
+  // controld's lastError mixes control's own words with "unreachable": Go sends ErrMessage
+  // only for the first kind (and `up` exits on it), so a status error is a Health line; the
+  // register error in controld.login's reply is the ErrMessage.
+  if (st.lastError != prevError || newEpoch) {
+    setServiceProblem("controld-control",
+                      st.lastError.empty() ? std::nullopt : std::optional<std::string>("control: " + st.lastError));
   }
   if (st.nodeKeyExpired != controlKeyExpired_ && haveNodeKey() && loginStage_ == LoginStage::NONE) {
     controlKeyExpired_ = st.nodeKeyExpired;
