@@ -102,6 +102,7 @@ class Conn {
     WAIT_ACCEPT,
     BRIDGE,
     UDP_CONTROL,
+    DNS_TCP,
     DONE
   };
 
@@ -173,6 +174,9 @@ class Conn {
       case Phase::BRIDGE:
         pumpToTailnet();
         break;
+      case Phase::DNS_TCP:
+        serveDnsTcp();
+        break;
       case Phase::UDP_CONTROL: {
         char buf[512];
         while (true) {
@@ -232,6 +236,7 @@ class Conn {
         std::string host = r.target.isDomain ? r.target.domain : r.target.addr.toString();
         std::optional<Addr> dst = r.target.isDomain ? e_.resolve(host) : std::optional<Addr>(r.target.addr);
         if (!dst) return socksFail(socks5::REP_HOST_UNREACHABLE);
+        if (*dst == QUAD100) return connectQuad100(r.target.port);
         return dial(*dst, r.target.port);
       }
       if (phase_ == Phase::HTTP_HEAD) {
@@ -247,6 +252,7 @@ class Conn {
         } else {
           inbuf_.insert(inbuf_.begin(), h.forwardHead.begin(), h.forwardHead.end());
         }
+        if (*dst == QUAD100) return connectQuad100(h.port);
         return dial(*dst, h.port);
       }
       return;
@@ -266,6 +272,47 @@ class Conn {
   }
 
   void startUdpAssociate();
+
+  // quad-100 is terminated here: TCP 53 is MagicDNS over TCP; any other port is refused (Go: RST).
+  void connectQuad100(uint16_t port) {
+    if (port != 53) {
+      return kind_ == Kind::SOCKS5 ? socksFail(socks5::REP_CONNECTION_REFUSED)
+                                   : httpFail(500, "connection refused");
+    }
+    if (kind_ == Kind::SOCKS5) {
+      auto reply = socks5::buildReply(socks5::REP_SUCCEEDED, QUAD100, 53);
+      writeLocal(reply.data(), reply.size());
+    } else if (httpConnect_) {
+      auto resp = http::buildResponse(200);
+      writeLocal(resp.data(), resp.size());
+    } else {
+      return httpFail(400, "not an HTTP service");
+    }
+    phase_ = Phase::DNS_TCP;
+    serveDnsTcp();
+  }
+
+  // RFC 7766 framing: a 2-byte length before each message, several queries per connection.
+  void serveDnsTcp() {
+    uint8_t buf[4096];
+    while (true) {
+      ssize_t n = read(fd_, buf, sizeof buf);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return finish(false);
+      if (n < 0) break;
+      inbuf_.insert(inbuf_.end(), buf, buf + n);
+      if (inbuf_.size() > 2 + 65535) return finish(false);
+    }
+    while (inbuf_.size() >= 2) {
+      size_t len = size_t(inbuf_[0]) << 8 | inbuf_[1];
+      if (inbuf_.size() < 2 + len) break;
+      auto resp = dns::answer({inbuf_.data() + 2, len}, e_.names());
+      inbuf_.erase(inbuf_.begin(), inbuf_.begin() + long(2 + len));
+      if (resp.empty()) return finish(false);
+      uint8_t prefix[2] = {uint8_t(resp.size() >> 8), uint8_t(resp.size())};
+      writeLocal(prefix, 2);
+      writeLocal(resp.data(), resp.size());
+    }
+  }
 
   // ---- lwIP side ----
   void dial(const Addr& dst, uint16_t port) {

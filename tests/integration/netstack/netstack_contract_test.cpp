@@ -339,5 +339,44 @@ TEST_F(NetstackContract, SocksUdpAssociateQuad100AndPeer) {
   close(ctl);
 }
 
+// quad-100 over TCP through the SOCKS5 proxy: RFC 7766 framing, two queries on one connection.
+TEST_F(NetstackContract, Quad100DnsOverTcpViaSocks) {
+  configureBoth();
+  int fd = connectTcp(pair.a.socksPort);
+  ASSERT_GE(fd, 0);
+  uint8_t req[] = {5, 1, 0, 5, 1, 0, 1, 100, 100, 100, 100, 0, 53};
+  ASSERT_EQ(write(fd, req, sizeof req), ssize_t(sizeof req));
+  auto reply = readN(fd, 2 + 10);
+  ASSERT_EQ(reply.size(), 12u);
+  ASSERT_EQ(reply[3], socks5::REP_SUCCEEDED);
+  std::vector<uint8_t> q1{0, 19, 0x11, 0x11, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'b', 0, 0, 1, 0, 1};
+  std::vector<uint8_t> q2{0, 24, 0x22, 0x22, 1,   0,   0,   1,   0, 0, 0, 0, 0,
+                          0, 6,  'n',  'o',  'b', 'o', 'd', 'y', 0, 0, 1, 0, 1};
+  std::vector<uint8_t> both = q1;
+  both.insert(both.end(), q2.begin(), q2.end());
+  ASSERT_EQ(write(fd, both.data(), both.size()), ssize_t(both.size()));
+  auto len1 = readN(fd, 2);
+  ASSERT_EQ(len1.size(), 2u);
+  auto r1 = readN(fd, getU16BE(len1.data()));
+  ASSERT_GE(r1.size(), 12u);
+  EXPECT_EQ(getU16BE(r1.data()), 0x1111);
+  EXPECT_EQ(std::vector<uint8_t>(r1.end() - 4, r1.end()), (std::vector<uint8_t>{100, 64, 0, 2}));
+  auto len2 = readN(fd, 2);
+  ASSERT_EQ(len2.size(), 2u);
+  auto r2 = readN(fd, getU16BE(len2.data()));
+  ASSERT_GE(r2.size(), 12u);
+  EXPECT_EQ(getU16BE(r2.data()), 0x2222);
+  EXPECT_EQ(r2[3] & 0x0f, 3);  // NXDOMAIN
+  close(fd);
+  // Any other quad-100 port is refused.
+  fd = connectTcp(pair.a.socksPort);
+  uint8_t other[] = {5, 1, 0, 5, 1, 0, 1, 100, 100, 100, 100, 0, 80};
+  ASSERT_EQ(write(fd, other, sizeof other), ssize_t(sizeof other));
+  reply = readN(fd, 2 + 10);
+  ASSERT_EQ(reply.size(), 12u);
+  EXPECT_EQ(reply[3], socks5::REP_CONNECTION_REFUSED);
+  close(fd);
+}
+
 }  // namespace
 }  // namespace tnet::netstack::testing
