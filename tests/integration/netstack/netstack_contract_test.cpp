@@ -215,6 +215,25 @@ TEST_F(NetstackContract, IcmpEchoAndUdpInboundWhenAllowed) {
   EXPECT_TRUE(bus::testing::runUntil(
       pair.loop, [&] { return echoReplies == 1 && udpReplies == 1; }, 5000ms));
   EXPECT_EQ(echo.received(), 1);
+  // Nothing listens on the local port: the peer gets ICMP port unreachable (IPv4).
+  int unreachable = 0;
+  auto saved = pair.intercept;
+  pair.intercept = [&](const Node& from, std::span<const uint8_t> p) {
+    PacketInfo info;
+    if (&from == &pair.a && parsePacket(p, info) == ParseStatus::OK && info.proto == PROTO_ICMP4 &&
+        info.icmpType == 3 && info.icmpCode == 3)
+      ++unreachable;
+    return saved(from, p);
+  };
+  uint16_t closed = 0;
+  {
+    UdpEcho probe;  // a port that was just free
+    closed = probe.port();
+  }
+  pair.inject(pair.a, udpPacket(peer, A4, 5556, closed, payload));
+  EXPECT_TRUE(bus::testing::runUntil(
+      pair.loop, [&] { return unreachable == 1; }, 5000ms));
+  pair.intercept = saved;
   // Packets to an address that is not ours are dropped before lwIP.
   pair.inject(pair.a, icmpEcho(peer, Addr::v4(100, 64, 0, 77), 7, 2));
   pair.loop.runFor(300ms);
