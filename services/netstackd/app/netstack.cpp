@@ -111,6 +111,13 @@ class Conn {
              : kind == Kind::HTTP  ? Phase::HTTP_HEAD
                                    : Phase::GREETING;
     token_ = e_.poller().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, [this](uint32_t ev) { onFdEvent(ev); });
+    if (kind != Kind::INBOUND) {
+      // A local client that never completes its request must not hold a connection slot.
+      handshakeTimer_ = e_.loop().after(HANDSHAKE_TIMEOUT, [this] {
+        if (phase_ == Phase::GREETING || phase_ == Phase::REQUEST || phase_ == Phase::HTTP_HEAD)
+          finish(false);
+      });
+    }
   }
   ~Conn() {
     detachPcb(true);
@@ -546,10 +553,13 @@ class Conn {
     e_.release(this);
   }
 
+  static constexpr std::chrono::seconds HANDSHAKE_TIMEOUT{30};
+
   Engine& e_;
   int fd_;
   Kind kind_;
   Phase phase_;
+  bus::Handle handshakeTimer_;
   uint64_t token_ = 0;
   struct tcp_pcb* pcb_ = nullptr;
   std::vector<uint8_t> inbuf_, stash_;
