@@ -358,6 +358,25 @@ TEST_F(NetstackContract, SocksUdpAssociateQuad100AndPeer) {
   close(ctl);
 }
 
+// setConfig: an older generation is acknowledged with the current one and changes nothing; a
+// malformed address is refused as invalid.
+TEST_F(NetstackContract, SetConfigGenerationsAndInvalidInput) {
+  auto cfg = configFor(pair.a, pair.b);
+  ASSERT_TRUE(pair.a.configure(cfg, 5));
+  auto stale = configFor(pair.a, pair.b);
+  stale.addresses = {"100.64.0.77/32"};
+  auto r = pair.a.configure(stale, 3);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "setConfig: ack for another generation");
+  EXPECT_TRUE(pair.pipesUp(pair.a));  // still answers on 100.64.0.1
+  auto bad = configFor(pair.a, pair.b);
+  bad.addresses = {"100.64.0.300/32"};
+  r = pair.a.configure(bad, 6);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::INVALID);
+  EXPECT_TRUE(pair.pipesUp(pair.a));
+}
+
 // quad-100 over TCP through the SOCKS5 proxy: RFC 7766 framing, two queries on one connection.
 TEST_F(NetstackContract, Quad100DnsOverTcpViaSocks) {
   configureBoth();
