@@ -279,6 +279,7 @@ class App {
     });
     bus.subscribe("wgd.peers", [this](const bus::Event& ev) {
       guarded("wgd.peers", [&] {
+        wgPeersEpoch_ = ev.epoch;
         auto u = wgPeersUpdate(ev.as<schema::WgPeers>());
         backend_.onWgPeers(u.full || ev.fromSnapshot, u.changed, u.removed);
       });
@@ -297,12 +298,14 @@ class App {
       flush();
     });
     bus.subscribe("magicsockd.discokey", [this](const bus::Event& ev) {
+      discoEpoch_ = ev.epoch;
       guarded("magicsockd.discokey",
               [&] { backend_.onDiscoKey(ev.as<schema::DiscoKey>().getDiscoPublic().cStr()); });
       flush();
     });
     bus.subscribe("magicsockd.derp", [this](const bus::Event& ev) {
       guarded("magicsockd.derp", [&] {
+        derpEpoch_ = ev.epoch;
         auto d = ev.as<schema::DerpState>();
         derp_.set(d);
         backend_.onDerp(derpFacts(d));
@@ -310,6 +313,7 @@ class App {
       flush();
     });
     bus.subscribe("magicsockd.paths", [this](const bus::Event& ev) {
+      pathsEpoch_ = ev.epoch;
       guarded("magicsockd.paths", [&] { backend_.onPaths(pathFacts(ev.as<schema::Paths>())); });
       flush();
     });
@@ -328,10 +332,17 @@ class App {
     for (const char* svc : PUSH_ORDER) {
       bus.onPeerEpoch(svc, [this, svc = std::string(svc)](uint64_t epoch) {
         svc_.log().info("peer.epoch service={} epoch={}", svc, epoch);
+        // The snapshot's values (delivered just before this) are the new process's; anything
+        // it did not publish yet belonged to the old one and is gone with it.
         if (svc == "magicsockd") {
-          derp_.reset();
-          backend_.onDerp(std::nullopt);  // the old process's DERP connections are gone
+          if (derpEpoch_ != epoch) {
+            derp_.reset();
+            backend_.onDerp(std::nullopt);
+          }
+          if (pathsEpoch_ != epoch) backend_.onPaths({});
+          if (discoEpoch_ != epoch) backend_.onDiscoKey("");
         }
+        if (svc == "wgd" && wgPeersEpoch_ != epoch) backend_.onWgPeers(true, {}, {});
         schedulePush();
         flush();
       });
@@ -575,6 +586,7 @@ class App {
   Kept<schema::Netmap> netmap_;
   Kept<schema::DerpState> derp_;
   bus::Handle expiryTimer_;
+  uint64_t derpEpoch_ = 0, pathsEpoch_ = 0, discoEpoch_ = 0, wgPeersEpoch_ = 0;  // magicsockd epoch of each value
   bool pushing_ = false;
   bool pushAgain_ = false;
   uint64_t generation_ = 0;

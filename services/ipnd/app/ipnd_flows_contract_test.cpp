@@ -248,6 +248,14 @@ TEST(IpndFlows, RestartResumesWithThePersistedKeyAndServiceRestartsGetConfigAgai
   r.wgd = std::make_unique<FakeWgd>(r.apid.loop, r.rt.path(), r.pushes, key);
   ASSERT_TRUE(runUntil(r.apid.loop, [&] { return r.wgd->configs > 0 && r.wgd->peers == 2; }, 8000ms))
       << "before the restart it had " << before;
+
+  // magicsockd restarts with a fresh disco key: controld hears the new one.
+  std::string oldDisco = r.magicsockd->disco;
+  r.magicsockd.reset();
+  r.magicsockd = std::make_unique<FakeMagicsockd>(r.apid.loop, r.rt.path(), r.pushes);
+  ASSERT_NE(r.magicsockd->disco, oldDisco);
+  ASSERT_TRUE(runUntil(r.apid.loop, [&] { return r.controld->configDiscoPublic == r.magicsockd->disco; }, 8000ms));
+  EXPECT_EQ(r.magicsockd->regions, 1u) << "and magicsockd got the DERP map again";
 }
 
 TEST(IpndFlows, LogoutExpiresTheKeyAtControlAndForgetsIt) {
