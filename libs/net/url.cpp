@@ -1,5 +1,7 @@
 #include "libs/net/url.h"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 
 namespace tnet::net {
@@ -25,7 +27,7 @@ Result<Url> parseUrl(std::string_view text) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
       return Error::invalid("URL contains a control character or space");
   }
-  size_t slash = rest.find_first_of("/?");
+  size_t slash = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, slash);
   std::string_view target = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
   if (authority.find('@') != std::string_view::npos) return Error::invalid("URL user info is not supported");
@@ -52,6 +54,19 @@ Result<Url> parseUrl(std::string_view text) {
     }
   }
   if (hostPart.empty()) return Error::invalid("URL has no host");
+  if (authority.starts_with("[")) {
+    // An IPv6 literal (a zone, "%eth0", is not accepted).
+    in6_addr a6;
+    if (inet_pton(AF_INET6, std::string(hostPart).c_str(), &a6) != 1)
+      return Error::invalid("URL has a bad IPv6 literal");
+  } else {
+    // Names and IPv4 only: the host goes into a Host header and TLS SNI, so nothing else.
+    for (char c : hostPart) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                c == '.' || c == '_';
+      if (!ok) return Error::invalid("URL host has a character that is not allowed");
+    }
+  }
   if (u.explicitPort) {
     unsigned port = 0;
     auto [p, ec] = std::from_chars(portPart.data(), portPart.data() + portPart.size(), port);

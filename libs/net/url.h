@@ -1,5 +1,7 @@
-// The URLs libs/net accepts: http:// or https://, a host (name, IPv4, or [IPv6]), an optional
-// port, and a path with optional query. No user info, no fragment. I/O-free.
+// The URLs libs/net accepts: http:// or https://, a host (letters, digits, '-', '.', '_' — a name
+// or IPv4 — or a bracketed IPv6 literal), an optional port, and a path with optional query. No
+// user info; a fragment is dropped; no control characters or spaces anywhere. I/O-free (it parses
+// control-supplied PingRequest URLs too: tests/fuzz/url_fuzz.cpp).
 #pragma once
 
 #include <cstdint>

@@ -32,6 +32,11 @@ TEST(Url, ParsesSchemesPortsAndTargets) {
   EXPECT_EQ(u->target, "/x");
   EXPECT_EQ(u->hostHeader(), "[::1]:9");
 
+  u = parseUrl("http://h#frag/x");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->host, "h");
+  EXPECT_EQ(u->target, "/");
+
   u = parseUrl("http://host?q=1");
   ASSERT_TRUE(u);
   EXPECT_EQ(u->target, "/?q=1");
