@@ -702,6 +702,8 @@ void Conn::startUdpAssociate() {
   phase_ = Phase::UDP_CONTROL;
 }
 
+std::vector<uint8_t> icmp6PortUnreachable(std::span<const uint8_t> original);
+
 // ---- inbound UDP flow: lwIP pcb (our address, port) connected to the peer ⇄ 127.0.0.1:port ---
 class UdpFlow {
  public:
@@ -754,7 +756,6 @@ class UdpFlow {
 
   // Nothing listens on 127.0.0.1:port: tell the peer with ICMP port unreachable, as a host would.
   void refused() {
-    // IPv4 only: lwIP's ICMPv6 error path reads the addresses of the packet being input.
     if (!first_.empty() && !v6_) {
       struct pbuf* p = pbuf_alloc(PBUF_IP, u16_t(first_.size()), PBUF_RAM);
       if (p) {
@@ -762,6 +763,10 @@ class UdpFlow {
         icmp_port_unreach(v6_, p);
         pbuf_free(p);
       }
+    } else if (!first_.empty()) {
+      // lwIP's ICMPv6 error path reads the addresses of the packet being input, which is long
+      // gone here: build the port unreachable (RFC 4443 §3.1) ourselves.
+      e_.emit(icmp6PortUnreachable(first_));
     }
     dead = true;
     e_.release(this);
@@ -774,6 +779,32 @@ class UdpFlow {
   bool v6_;
   uint64_t token_ = 0;
 };
+
+std::vector<uint8_t> icmp6PortUnreachable(std::span<const uint8_t> original) {
+  constexpr size_t MAX = LwipStack::MTU;
+  size_t quoted = std::min(original.size(), MAX - 40 - 8);
+  std::vector<uint8_t> p(40 + 8 + quoted, 0);
+  p[0] = 0x60;
+  p[4] = uint8_t((8 + quoted) >> 8);
+  p[5] = uint8_t(8 + quoted);
+  p[6] = PROTO_ICMP6;
+  p[7] = 64;
+  std::memcpy(&p[8], &original[24], 16);  // from the address the datagram was sent to
+  std::memcpy(&p[24], &original[8], 16);  // back to its sender
+  p[40] = 1;                              // destination unreachable
+  p[41] = 4;                              // port unreachable
+  std::memcpy(&p[48], original.data(), quoted);
+  uint32_t sum = 0;
+  for (size_t i = 8; i < 40; i += 2) sum += uint32_t(p[i] << 8 | p[i + 1]);
+  sum += uint32_t(8 + quoted) + PROTO_ICMP6;
+  for (size_t i = 40; i + 1 < p.size(); i += 2) sum += uint32_t(p[i] << 8 | p[i + 1]);
+  if (p.size() & 1) sum += uint32_t(p.back()) << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  uint16_t c = uint16_t(~sum);
+  p[42] = uint8_t(c >> 8);
+  p[43] = uint8_t(c);
+  return p;
+}
 
 // ---- Engine ------------------------------------------------------------------------------
 struct Engine::Listener {
@@ -1125,6 +1156,10 @@ void Engine::reap() {
   for (auto* c : conns) delete c;
   for (auto* f : flows) delete f;
   for (auto* a : assocs) delete a;
+}
+
+void Engine::emit(std::span<const uint8_t> packet) {
+  stack_.emit(packet);
 }
 
 void Engine::scheduleFlush() {

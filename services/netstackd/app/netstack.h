@@ -100,6 +100,8 @@ class Engine {
   void forgetInbound(Conn* conn);
   UdpAssoc* newAssoc(int fd, Conn* control);
   void scheduleFlush();
+  // A packet built outside lwIP (it takes the same way out: conntrack, then the pipe).
+  void emit(std::span<const uint8_t> packet);
   void setFlushHook(std::function<void()> hook) { flushHook_ = std::move(hook); }
 
  private:

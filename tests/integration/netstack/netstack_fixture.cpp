@@ -403,6 +403,27 @@ std::vector<uint8_t> udpPacket(const Addr& src, const Addr& dst, uint16_t sport,
   return ipv4Packet(src, dst, PROTO_UDP, t);
 }
 
+std::vector<uint8_t> udpPacket6(const Addr& src, const Addr& dst, uint16_t sport, uint16_t dport,
+                                std::span<const uint8_t> payload) {
+  std::vector<uint8_t> p(40 + 8 + payload.size(), 0);
+  p[0] = 0x60;
+  putU16BE(&p[4], uint16_t(8 + payload.size()));
+  p[6] = PROTO_UDP;
+  p[7] = 64;
+  std::memcpy(&p[8], src.bytes.data(), 16);
+  std::memcpy(&p[24], dst.bytes.data(), 16);
+  putU16BE(&p[40], sport);
+  putU16BE(&p[42], dport);
+  putU16BE(&p[44], uint16_t(8 + payload.size()));
+  if (!payload.empty()) std::memcpy(&p[48], payload.data(), payload.size());
+  uint32_t sum = 0;
+  for (size_t i = 8; i < 40; i += 2) sum += getU16BE(&p[i]);
+  sum += PROTO_UDP + uint32_t(8 + payload.size());
+  uint16_t c = checksum({p.data() + 40, p.size() - 40}, sum);
+  putU16BE(&p[46], c == 0 ? 0xffff : c);
+  return p;
+}
+
 std::vector<uint8_t> tcpSyn(const Addr& src, const Addr& dst, uint16_t sport, uint16_t dport, uint32_t seq) {
   std::vector<uint8_t> t(20);
   putU16BE(&t[0], sport);

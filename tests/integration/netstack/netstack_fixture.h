@@ -127,6 +127,8 @@ std::vector<uint8_t> ipv4Packet(const Addr& src, const Addr& dst, uint8_t proto,
 std::vector<uint8_t> icmpEcho(const Addr& src, const Addr& dst, uint16_t id, uint16_t seq);
 std::vector<uint8_t> udpPacket(const Addr& src, const Addr& dst, uint16_t sport, uint16_t dport,
                                std::span<const uint8_t> payload);
+std::vector<uint8_t> udpPacket6(const Addr& src, const Addr& dst, uint16_t sport, uint16_t dport,
+                                std::span<const uint8_t> payload);
 std::vector<uint8_t> tcpSyn(const Addr& src, const Addr& dst, uint16_t sport, uint16_t dport, uint32_t seq);
 
 }  // namespace tnet::netstack::testing
