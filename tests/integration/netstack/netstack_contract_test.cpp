@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "libs/base/bytes.h"
+#include "services/netstackd/core/filter.h"
 #include "services/netstackd/core/packet.h"
 #include "services/netstackd/core/socks5.h"
 #include "tests/integration/netstack/netstack_fixture.h"
@@ -233,6 +234,28 @@ TEST_F(NetstackContract, IcmpEchoAndUdpInboundWhenAllowed) {
   pair.inject(pair.a, udpPacket(peer, A4, 5556, closed, payload));
   EXPECT_TRUE(bus::testing::runUntil(
       pair.loop, [&] { return unreachable == 1; }, 5000ms));
+  // IPv6: ICMPv6 destination unreachable, code 4 (port), with a valid checksum (netstackd builds
+  // it itself: lwIP's ICMPv6 error path only works while the packet is being input).
+  auto a6 = parseAddr(pair.a.addr6), b6 = parseAddr(pair.b.addr6);
+  int unreachable6 = 0;
+  pair.intercept = [&](const Node& from, std::span<const uint8_t> p) {
+    PacketInfo info;
+    if (&from == &pair.a && parsePacket(p, info) == ParseStatus::OK && info.proto == PROTO_ICMP6 &&
+        info.icmpType == 1 && info.icmpCode == 4 && info.dst == *b6) {
+      uint32_t sum = 0;
+      for (size_t i = 8; i < 40; i += 2) sum += getU16BE(&p[i]);
+      sum += PROTO_ICMP6 + uint32_t(p.size() - 40);
+      for (size_t i = 40; i + 1 < p.size(); i += 2) sum += getU16BE(&p[i]);
+      if (p.size() & 1) sum += uint32_t(p.back()) << 8;
+      while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+      if (sum == 0xffff) ++unreachable6;
+      return true;
+    }
+    return false;
+  };
+  pair.inject(pair.a, udpPacket6(*b6, *a6, 5557, closed, payload));
+  EXPECT_TRUE(bus::testing::runUntil(
+      pair.loop, [&] { return unreachable6 == 1; }, 5000ms));
   pair.intercept = saved;
   // Packets to an address that is not ours are dropped before lwIP.
   pair.inject(pair.a, icmpEcho(peer, Addr::v4(100, 64, 0, 77), 7, 2));
