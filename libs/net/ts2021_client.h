@@ -39,7 +39,9 @@ struct Ts2021ClientOptions {
   key::MachinePublic controlPublic;  // from GET /key (fetchServerKey)
   uint16_t capver = 0;               // libs/ipn/capver.h CAPABILITY_VERSION
   std::string extraCaFile;           // tests: trust this PEM too
-  std::chrono::milliseconds dialTimeout{30000};
+  // Dial, upgrade, Noise handshake and early payload together. Go: 5 s + 5 s (longer only with a
+  // control dial plan, clamped to 60 s).
+  std::chrono::milliseconds dialTimeout{10000};
   // Dial only the TLS port (Go's TS_FORCE_NOISE_443 / a recent port-80 failure).
   bool forceTls = false;
   // Go's client accepts any certificate on the 443 path (Noise authenticates control; the
