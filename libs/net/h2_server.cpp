@@ -23,10 +23,12 @@ struct H2ServerSession::Stream {
 // ignored and closed() is true.
 class H2ServerSession::Writer : public H2ResponseWriter {
  public:
-  Writer(std::weak_ptr<H2ServerSession> session, int32_t id) : session_(std::move(session)), id_(id) {}
+  Writer(std::weak_ptr<H2ServerSession> session, int32_t id, bool head)
+      : session_(std::move(session)), id_(id), head_(head) {}
 
   void respond(int status, HeaderList headers, std::string body) override {
     if (closed_ || started_) return;
+    if (head_) body.clear();  // a HEAD response carries no DATA (RFC 9110 §9.3.2)
     queue_ = std::move(body);
     account(static_cast<ptrdiff_t>(queue_.size()));
     ended_ = true;
@@ -34,6 +36,11 @@ class H2ServerSession::Writer : public H2ResponseWriter {
   }
   void start(int status, HeaderList headers) override {
     if (closed_ || started_) return;
+    if (head_) {
+      ended_ = true;
+      submit(status, headers, false);
+      return;
+    }
     submit(status, headers, true);
   }
   void write(std::string chunk) override {
@@ -148,6 +155,7 @@ class H2ServerSession::Writer : public H2ResponseWriter {
 
   std::weak_ptr<H2ServerSession> session_;
   int32_t id_;
+  bool head_;
   bool started_ = false;
   bool ended_ = false;
   bool closed_ = false;
@@ -232,7 +240,8 @@ struct H2ServerCallbacks {
     if (!st || st->rejected || st->dispatched) return 0;
     st->dispatched = true;
     s.requestBytes_ -= st->request.body.size();
-    st->writer = std::make_shared<H2ServerSession::Writer>(s.weak_from_this(), st->id);
+    st->writer =
+        std::make_shared<H2ServerSession::Writer>(s.weak_from_this(), st->id, st->request.method == "HEAD");
     s.events_.push_back([&s, st] {
       if (s.onRequest_) s.onRequest_(std::move(st->request), st->writer);
     });

@@ -301,3 +301,29 @@ TEST(H2Session, ConnectionWideQueueCapResetsTheStreamThatCrossesIt) {
 
 }  // namespace
 }  // namespace tnet::net
+
+namespace tnet::net {
+namespace {
+
+TEST(H2Session, HeadResponsesCarryNoBody) {
+  Pair p;
+  Collected a, b;
+  ASSERT_TRUE(p.client->submit({"HEAD", "/ping", {}, ""}, collect(a)));
+  ASSERT_TRUE(p.client->submit({"HEAD", "/ping2", {}, ""}, collect(b)));
+  p.pump();
+  ASSERT_EQ(p.requests.size(), 2u);
+  EXPECT_EQ(p.requests[0].first.method, "HEAD");
+  p.requests[0].second->respond(200, {{"content-length", "4"}}, "body");
+  p.requests[1].second->start(200, {});
+  p.requests[1].second->write("ignored");
+  p.pump();
+  for (auto* c : {&a, &b}) {
+    ASSERT_TRUE(c->end);
+    EXPECT_TRUE(*c->end) << c->end->error().message;
+    EXPECT_EQ(c->status, 200);
+    EXPECT_EQ(c->body, "");
+  }
+}
+
+}  // namespace
+}  // namespace tnet::net
