@@ -436,3 +436,46 @@ TEST(Ts2021, ClientRejectsBadOptions) {
 
 }  // namespace
 }  // namespace tnet::net
+
+namespace tnet::net {
+namespace {
+
+TEST(Ts2021, FiftyClientsAtOnce) {
+  Fixture f;
+  constexpr int N = 50;
+  std::vector<std::unique_ptr<Ts2021Client>> clients;
+  std::vector<std::optional<Result<void>>> connected(N);
+  std::vector<std::optional<Result<H2Response>>> answers(N);
+  for (int i = 0; i < N; ++i) {
+    auto o = f.clientOptions();
+    o.machineKey = key::MachinePrivate::generate();
+    clients.push_back(Ts2021Client::create(f.loop, std::move(o), {}));
+    clients.back()->connect([&, i](Result<void> r) {
+      connected[i] = r;
+      if (!r) return;
+      clients[i]->request({"POST", "/c/" + std::to_string(i), {}, std::to_string(i)}, 5000ms,
+                          [&, i](Result<H2Response> x) { answers[i] = std::move(x); });
+    });
+  }
+  ASSERT_TRUE(runUntil(
+      f.loop,
+      [&] {
+        for (auto& a : answers) {
+          if (!a) return false;
+        }
+        return true;
+      },
+      15000ms));
+  for (int i = 0; i < N; ++i) {
+    ASSERT_TRUE(*connected[i]) << connected[i]->error().message;
+    ASSERT_TRUE(*answers[i]) << answers[i]->error().message;
+    EXPECT_EQ((*answers[i])->body, std::to_string(i));
+  }
+  EXPECT_EQ(f.server->noiseConnections(), static_cast<size_t>(N));
+  clients.clear();
+  ASSERT_TRUE(runUntil(f.loop, [&] { return f.server->noiseConnections() == 0; }));
+  EXPECT_EQ(f.closedPeers.size(), static_cast<size_t>(N));
+}
+
+}  // namespace
+}  // namespace tnet::net
