@@ -314,7 +314,7 @@ void Ts2021Client::Impl::startDial() {
   } else if (forceTls) {
     startAttempt(true);
   } else {
-    tlsTimer = loop.after(HTTPS_FALLBACK_DELAY, [weak] {
+    tlsTimer = loop.after(options.httpsFallbackDelay, [weak] {
       if (auto self = weak.lock()) self->startAttempt(true);
     });
   }

@@ -42,6 +42,8 @@ struct Ts2021ClientOptions {
   // Dial, upgrade, Noise handshake and early payload together. Go: 5 s + 5 s (longer only with a
   // control dial plan, clamped to 60 s).
   std::chrono::milliseconds dialTimeout{10000};
+  // How long the TLS attempt waits for the plain one (Go's 500 ms; tests stretch it).
+  std::chrono::milliseconds httpsFallbackDelay = HTTPS_FALLBACK_DELAY;
   // Dial only the TLS port (Go's TS_FORCE_NOISE_443 / a recent port-80 failure).
   bool forceTls = false;
   // Go's client accepts any certificate on the 443 path (Noise authenticates control; the
