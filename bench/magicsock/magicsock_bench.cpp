@@ -68,7 +68,8 @@ int main(int argc, char** argv) {
     }
     (void)n->setConfig(target, {});
   }
-  if (!runUntil(loop, [&] { return !a.endpoints().empty() && !b.endpoints().empty(); }, 10s)) {
+  if (!runUntil(
+          loop, [&] { return !a.endpoints().empty() && !b.endpoints().empty(); }, 10s)) {
     std::fprintf(stderr, "no endpoints\n");
     return 1;
   }
@@ -83,7 +84,8 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 100 && !(direct(a, b) && direct(b, a)); ++i) {
     a.sendData(b.nodePublic(), fakeTransport(++tag));
     b.sendData(a.nodePublic(), fakeTransport(++tag));
-    runUntil(loop, [&] { return direct(a, b) && direct(b, a); }, 100ms);
+    runUntil(
+        loop, [&] { return direct(a, b) && direct(b, a); }, 100ms);
   }
   if (!direct(a, b)) {
     std::fprintf(stderr, "no direct path\n");
@@ -124,14 +126,17 @@ int main(int argc, char** argv) {
       lastProgress = now;
     }
   }
-  runUntil(loop, [&] { return delivered() >= sent; }, 500ms);
+  runUntil(
+      loop, [&] { return delivered() >= sent; }, 500ms);
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   double cpuA = cpuSeconds(a.pid()) - cpuA0, cpuB = cpuSeconds(b.pid()) - cpuB0;
   uint64_t got = delivered();
-  std::printf("magicsock_bench udp=%s pipe_batch=%d seconds=%.2f sent=%lu delivered=%lu (%.0f /s) cpu_per_datagram=%.2f us "
-              "(sender %.2f, receiver %.2f)\n",
-              unbatchedUdp ? "unbatched" : "batched", batch, elapsed, (unsigned long)sent, (unsigned long)got,
-              double(got) / elapsed, got ? (cpuA + cpuB) * 1e6 / double(got) : 0.0,
-              got ? cpuA * 1e6 / double(got) : 0.0, got ? cpuB * 1e6 / double(got) : 0.0);
+  std::printf(
+      "magicsock_bench udp=%s pipe_batch=%d seconds=%.2f sent=%lu delivered=%lu (%.0f /s) "
+      "cpu_per_datagram=%.2f us "
+      "(sender %.2f, receiver %.2f)\n",
+      unbatchedUdp ? "unbatched" : "batched", batch, elapsed, (unsigned long)sent, (unsigned long)got,
+      double(got) / elapsed, got ? (cpuA + cpuB) * 1e6 / double(got) : 0.0,
+      got ? cpuA * 1e6 / double(got) : 0.0, got ? cpuB * 1e6 / double(got) : 0.0);
   return 0;
 }

@@ -1,7 +1,5 @@
 #include "services/magicsockd/app/derp_client.h"
 
-#include <utility>  // before Asio (BUILD-NOTES gotcha 9)
-
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -13,6 +11,7 @@
 #include <boost/asio/write.hpp>
 #include <deque>
 #include <optional>
+#include <utility>  // before Asio (BUILD-NOTES gotcha 9)
 
 #include "libs/bus/loop_asio.h"
 #include "libs/wire/derp_frame_reader.h"
@@ -43,20 +42,31 @@ bool certMatchesPin(ByteSpan der, std::string_view certName) {
   return want && want->size() == mdLen && std::equal(want->begin(), want->end(), md);
 }
 
-void resolveHost(bus::Loop& loop, const std::string& host, std::function<void(std::vector<std::string>)> done) {
+void resolveHost(bus::Loop& loop, const std::string& host,
+                 std::function<void(std::vector<std::string>)> done) {
   auto resolver = std::make_shared<tcp::resolver>(bus::ioContext(loop));
-  resolver->async_resolve(host, "", [resolver, done = std::move(done)](const boost::system::error_code& ec,
-                                                                      tcp::resolver::results_type results) {
-    std::vector<std::string> out;
-    if (!ec) {
-      for (const auto& r : results) out.push_back(r.endpoint().address().to_string());
-    }
-    done(std::move(out));
-  });
+  resolver->async_resolve(host, "",
+                          [resolver, done = std::move(done)](const boost::system::error_code& ec,
+                                                             tcp::resolver::results_type results) {
+                            std::vector<std::string> out;
+                            if (!ec) {
+                              for (const auto& r : results) out.push_back(r.endpoint().address().to_string());
+                            }
+                            done(std::move(out));
+                          });
 }
 
 struct DerpClient::Impl {
-  enum class State { IDLE, DIALING, UPGRADING, WAIT_SERVER_KEY, SEALING, WAIT_SERVER_INFO, CONNECTED, CLOSED };
+  enum class State {
+    IDLE,
+    DIALING,
+    UPGRADING,
+    WAIT_SERVER_KEY,
+    SEALING,
+    WAIT_SERVER_INFO,
+    CONNECTED,
+    CLOSED
+  };
 
   DerpClient& owner;
   asio::io_context& io;
@@ -88,7 +98,13 @@ struct DerpClient::Impl {
   uint64_t generation = 0;  // bumps on close: stale completions are ignored
 
   Impl(DerpClient& o, std::vector<DerpNodeDial> n, bool ph, DerpClientCallbacks c)
-      : owner(o), io(bus::ioContext(o.loop_)), nodes(std::move(n)), plainHttp(ph), cb(std::move(c)), overall(io), step(io) {}
+      : owner(o),
+        io(bus::ioContext(o.loop_)),
+        nodes(std::move(n)),
+        plainHttp(ph),
+        cb(std::move(c)),
+        overall(io),
+        step(io) {}
 
   tcp::socket& lowest() { return tls ? tls->next_layer() : *plain; }
 
@@ -108,7 +124,6 @@ struct DerpClient::Impl {
       plain->async_read_some(asio::buffer(rbuf), std::forward<F>(f));
     }
   }
-
 
   void shutdownSockets() {
     boost::system::error_code ec;
@@ -211,8 +226,8 @@ struct DerpClient::Impl {
   void startTls() {
     const auto& n = nodes[nodeIdx];
     sslCtx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-    sslCtx->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                        asio::ssl::context::no_tlsv1_1);
+    sslCtx->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                        asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
     boost::system::error_code ec;
     sslCtx->set_default_verify_paths(ec);
     bool pinned = n.certName.rfind(PIN_PREFIX, 0) == 0;
@@ -223,35 +238,39 @@ struct DerpClient::Impl {
       tls->set_verify_mode(asio::ssl::verify_none);  // a pin is checked after the handshake
     } else {
       tls->set_verify_mode(asio::ssl::verify_peer);
-      tls->set_verify_callback(asio::ssl::host_name_verification(n.certName.empty() ? n.hostName : n.certName));
+      tls->set_verify_callback(
+          asio::ssl::host_name_verification(n.certName.empty() ? n.hostName : n.certName));
     }
     auto self = owner.shared_from_this();
     uint64_t gen = generation;
-    tls->async_handshake(asio::ssl::stream_base::client, [this, self, gen, pinned](const boost::system::error_code& e) {
-      if (gen != generation || state != State::DIALING) return;
-      if (e) return tryCandidate();
-      if (pinned) {
-        X509* cert = SSL_get1_peer_certificate(tls->native_handle());
-        bool ok = false;
-        if (cert) {
-          unsigned char* der = nullptr;
-          int len = i2d_X509(cert, &der);
-          if (len > 0) ok = certMatchesPin(ByteSpan(der, size_t(len)), nodes[nodeIdx].certName);
-          OPENSSL_free(der);
-          X509_free(cert);
-        }
-        if (!ok) return fail("certificate does not match the sha256-raw pin");
-      }
-      sendUpgrade();
-    });
+    tls->async_handshake(asio::ssl::stream_base::client,
+                         [this, self, gen, pinned](const boost::system::error_code& e) {
+                           if (gen != generation || state != State::DIALING) return;
+                           if (e) return tryCandidate();
+                           if (pinned) {
+                             X509* cert = SSL_get1_peer_certificate(tls->native_handle());
+                             bool ok = false;
+                             if (cert) {
+                               unsigned char* der = nullptr;
+                               int len = i2d_X509(cert, &der);
+                               if (len > 0)
+                                 ok = certMatchesPin(ByteSpan(der, size_t(len)), nodes[nodeIdx].certName);
+                               OPENSSL_free(der);
+                               X509_free(cert);
+                             }
+                             if (!ok) return fail("certificate does not match the sha256-raw pin");
+                           }
+                           sendUpgrade();
+                         });
   }
 
   void sendUpgrade() {
     state = State::UPGRADING;
     const auto& n = nodes[nodeIdx];
     std::string host = n.hostName.empty() ? (n.ipv4.empty() ? n.ipv6 : n.ipv4) : n.hostName;
-    auto req = std::make_shared<std::string>("GET /derp HTTP/1.1\r\nHost: " + host +
-                                             "\r\nConnection: Upgrade\r\nUpgrade: DERP\r\nUser-Agent: tailnetd\r\n");
+    auto req =
+        std::make_shared<std::string>("GET /derp HTTP/1.1\r\nHost: " + host +
+                                      "\r\nConnection: Upgrade\r\nUpgrade: DERP\r\nUser-Agent: tailnetd\r\n");
     if (nodeIdx != 0 && !nodes.empty()) *req += "Ideal-Node: " + nodes[0].name + "\r\n";
     *req += "\r\n";
     auto self = owner.shared_from_this();
@@ -278,7 +297,8 @@ struct DerpClient::Impl {
           return readMore();
         }
         if (httpHead.rfind("HTTP/1.1 101", 0) != 0 && httpHead.rfind("HTTP/1.0 101", 0) != 0) {
-          return fail("DERP upgrade refused: " + httpHead.substr(0, std::min<size_t>(httpHead.find("\r\n"), 80)));
+          return fail("DERP upgrade refused: " +
+                      httpHead.substr(0, std::min<size_t>(httpHead.find("\r\n"), 80)));
         }
         size_t consumed = in.size() - (httpHead.size() - (end + 4));
         in = in.subspan(consumed);
@@ -319,7 +339,8 @@ struct DerpClient::Impl {
           if (gen != generation || state != State::SEALING) return;
           if (!payload) return fail("derpClientInfo: " + payload.error().message);
           Bytes out;
-          if (!derp::appendFrame(out, derp::FrameType::CLIENT_INFO, *payload)) return fail("ClientInfo too large");
+          if (!derp::appendFrame(out, derp::FrameType::CLIENT_INFO, *payload))
+            return fail("ClientInfo too large");
           state = State::WAIT_SERVER_INFO;
           enqueue(std::move(out), false);
         });
@@ -376,7 +397,8 @@ struct DerpClient::Impl {
     writing.clear();
     writingFrames = 0;
     writingPackets = 0;
-    while (!queue.empty() && (writing.empty() || writing.size() + queue.front().frame.size() <= MAX_WRITE_COALESCE)) {
+    while (!queue.empty() &&
+           (writing.empty() || writing.size() + queue.front().frame.size() <= MAX_WRITE_COALESCE)) {
       writing.insert(writing.end(), queue.front().frame.begin(), queue.front().frame.end());
       if (queue.front().packet) ++writingPackets;
       ++writingFrames;
@@ -398,7 +420,9 @@ struct DerpClient::Impl {
 
 DerpClient::DerpClient(bus::Loop& loop, int regionId, std::vector<DerpNodeDial> nodes, bool plainHttp,
                        DerpClientCallbacks callbacks)
-    : loop_(loop), regionId_(regionId), impl_(std::make_unique<Impl>(*this, std::move(nodes), plainHttp, std::move(callbacks))) {}
+    : loop_(loop),
+      regionId_(regionId),
+      impl_(std::make_unique<Impl>(*this, std::move(nodes), plainHttp, std::move(callbacks))) {}
 
 DerpClient::~DerpClient() {
   impl_->state = Impl::State::CLOSED;
@@ -435,6 +459,8 @@ void DerpClient::close() {
   impl_->shutdownSockets();
 }
 
-bool DerpClient::connected() const { return impl_->state == Impl::State::CONNECTED; }
+bool DerpClient::connected() const {
+  return impl_->state == Impl::State::CONNECTED;
+}
 
 }  // namespace tnet::magicsockd

@@ -51,13 +51,14 @@ struct DerpClientStats {
 
 struct DerpClientCallbacks {
   // Asks wgd for the ClientInfo payload sealed to `serverPublic`; `done` gets the payload.
-  std::function<void(const derp::NodePublic& serverPublic, std::function<void(Result<Bytes>)> done)> sealClientInfo;
-  std::function<void()> onConnected;                     // ServerInfo received
+  std::function<void(const derp::NodePublic& serverPublic, std::function<void(Result<Bytes>)> done)>
+      sealClientInfo;
+  std::function<void()> onConnected;                      // ServerInfo received
   std::function<void(const derp::RecvPacket&)> onPacket;  // data valid during the call
   std::function<void(const derp::PeerGone&)> onPeerGone;
   std::function<void(const derp::PeerPresent&)> onPeerPresent;
-  std::function<void()> onFrame;                          // any frame: the read deadline resets
-  std::function<void(const std::string& why)> onClosed;   // once, unless close() was called
+  std::function<void()> onFrame;                         // any frame: the read deadline resets
+  std::function<void(const std::string& why)> onClosed;  // once, unless close() was called
 };
 
 class DerpClient : public std::enable_shared_from_this<DerpClient> {
@@ -91,7 +92,8 @@ class DerpClient : public std::enable_shared_from_this<DerpClient> {
 };
 
 // Resolves `host` on the loop (Asio's resolver thread); the callback gets "ip" strings.
-void resolveHost(bus::Loop& loop, const std::string& host, std::function<void(std::vector<std::string>)> done);
+void resolveHost(bus::Loop& loop, const std::string& host,
+                 std::function<void(std::vector<std::string>)> done);
 
 // Go's sha256-raw pin check: lowercase hex of SHA-256 over the DER certificate.
 bool certMatchesPin(ByteSpan der, std::string_view certName);

@@ -37,7 +37,8 @@ MonoTime monoNow() {
 }
 
 int64_t unixMsNow() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -52,13 +53,14 @@ Magicsock::Magicsock(service::Service& service, const Flags& flags)
 Magicsock::~Magicsock() {
   closeAllDerp("shutdown");
   log_.info(
-      "magicsock.drops udp_unknown={} udp_geneve={} stun_unsolicited={} disco_unknown_sender={} disco_bad_box={} "
+      "magicsock.drops udp_unknown={} udp_geneve={} stun_unsolicited={} disco_unknown_sender={} "
+      "disco_bad_box={} "
       "disco_wrong_derp_src={} disco_rejected={} derp_unknown_peer={} derp_not_connected={} to_wgd={} "
       "from_wgd_malformed={} from_wgd_unknown_peer={} no_path={} udp_trunc={}",
-      drops_.udpUnknownKind, drops_.udpGeneve, drops_.stunUnsolicited, drops_.discoUnknownSender, drops_.discoBadBox,
-      drops_.discoWrongDerpSource, drops_.discoRejected, drops_.derpFromUnknownPeer, drops_.derpNotConnected,
-      drops_.toWgdDropped, drops_.fromWgdMalformed, drops_.fromWgdUnknownPeer, drops_.noPath,
-      udp4_.stats().rxTruncated + udp6_.stats().rxTruncated);
+      drops_.udpUnknownKind, drops_.udpGeneve, drops_.stunUnsolicited, drops_.discoUnknownSender,
+      drops_.discoBadBox, drops_.discoWrongDerpSource, drops_.discoRejected, drops_.derpFromUnknownPeer,
+      drops_.derpNotConnected, drops_.toWgdDropped, drops_.fromWgdMalformed, drops_.fromWgdUnknownPeer,
+      drops_.noPath, udp4_.stats().rxTruncated + udp6_.stats().rxTruncated);
 }
 
 Result<void> Magicsock::start() {
@@ -88,8 +90,9 @@ Result<void> Magicsock::start() {
 
   const auto backend = bus::defaultPipeBackend();
   TNET_TRY(toWgd_, bus::openPipeSender(bus_, backend, "wgd"));
-  TNET_TRY(fromWgd_, bus::openPipeReceiver(bus_, backend, "wgd",
-                                           [this](std::span<const std::span<const uint8_t>> packets) { onWgdBatch(packets); }));
+  TNET_TRY(fromWgd_, bus::openPipeReceiver(
+                         bus_, backend, "wgd",
+                         [this](std::span<const std::span<const uint8_t>> packets) { onWgdBatch(packets); }));
 
   bus_.serve("magicsockd.setConfig", [this](bus::Request req) { onSetConfig(std::move(req)); });
   bus_.serve("magicsockd.netcheck", [this](bus::Request req) {
@@ -143,7 +146,8 @@ void Magicsock::onSetConfig(bus::Request req) {
   magicsock::DerpMap dm;
   std::map<int, std::vector<DerpNodeDial>> dial;
   for (auto r : cfg.getDerpMap().getRegions()) {
-    if (r.getRegionId() <= 0 || r.getRegionId() > 65535) return req.fail(Error::invalid("bad DERP region id"));
+    if (r.getRegionId() <= 0 || r.getRegionId() > 65535)
+      return req.fail(Error::invalid("bad DERP region id"));
     magicsock::DerpRegion region;
     region.regionId = r.getRegionId();
     region.regionCode = r.getRegionCode();
@@ -160,8 +164,8 @@ void Magicsock::onSetConfig(bus::Request req) {
       node.stunTestIp = n.getStunTestIp();
       region.nodes.push_back(node);
       dial[region.regionId].push_back(DerpNodeDial{n.getName(), n.getHostName(), n.getCertName(), n.getIpv4(),
-                                                  n.getIpv6(), n.getDerpPort(), n.getInsecureForTests(),
-                                                  n.getStunOnly()});
+                                                   n.getIpv6(), n.getDerpPort(), n.getInsecureForTests(),
+                                                   n.getStunOnly()});
     }
     dm.regions[region.regionId] = std::move(region);
   }
@@ -202,7 +206,8 @@ void Magicsock::onSetConfig(bus::Request req) {
       peer = std::make_unique<Peer>();
       peer->node = np.node;
       peer->disco = np.disco;
-      peer->ep = std::make_unique<magicsock::PeerEndpoint>([](std::span<uint8_t> b) { crypto::randomBytes(b); });
+      peer->ep =
+          std::make_unique<magicsock::PeerEndpoint>([](std::span<uint8_t> b) { crypto::randomBytes(b); });
     }
     peer->endpoints = np.endpoints;
     peer->homeDerp = np.home;
@@ -248,8 +253,8 @@ void Magicsock::onSetConfig(bus::Request req) {
   schedulePeerTimer();
   markPathsDirty(true);
   publishDerpState();
-  log_.info("magicsock.config gen={} peers={} regions={} want_running={}", cfg.getGeneration().getN(), peers_.size(),
-            derpMap_.regions.size(), wantRunning_);
+  log_.info("magicsock.config gen={} peers={} regions={} want_running={}", cfg.getGeneration().getN(),
+            peers_.size(), derpMap_.regions.size(), wantRunning_);
   auto gen = cfg.getGeneration();
   req.reply([&](capnp::AnyPointer::Builder b) {
     auto ack = b.initAs<schema::ConfigAck>().initApplied();
@@ -324,7 +329,8 @@ void Magicsock::onPingRequest(bus::Request req) {
   w->timeout = loop_.after(std::chrono::seconds(5), [this, tx] {
     auto wit = pingWaiters_.find(tx);
     if (wit == pingWaiters_.end()) return;
-    wit->second->req.reply([&](capnp::AnyPointer::Builder b) { b.initAs<schema::PingReply>().setErr("timeout"); });
+    wit->second->req.reply(
+        [&](capnp::AnyPointer::Builder b) { b.initAs<schema::PingReply>().setErr("timeout"); });
     pingWaiters_.erase(wit);
   });
   pingWaiters_[tx] = std::move(w);
@@ -354,7 +360,8 @@ void Magicsock::publishDerpState() {
       c.setConnected(it != derps_.end() && it->second->connected());
       c.setHome(id == derpPolicy_.home());
       if (auto e = derpLastError_.find(id); e != derpLastError_.end()) c.setLastError(e->second);
-      if (auto s = derpConnectedSinceMs_.find(id); s != derpConnectedSinceMs_.end()) c.setConnectedSinceUnixMs(s->second);
+      if (auto s = derpConnectedSinceMs_.find(id); s != derpConnectedSinceMs_.end())
+        c.setConnectedSinceUnixMs(s->second);
     }
     auto eps = st.initEndpoints(unsigned(endpoints_.size()));
     for (unsigned k = 0; k < endpoints_.size(); ++k) {

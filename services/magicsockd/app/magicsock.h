@@ -104,7 +104,8 @@ class Magicsock {
   void sendDisco(Peer& peer, const magicsock::DiscoAddr& to, const disco::Message& msg);
   void sendUdp(const wire::IpPort& to, ByteSpan datagram, bool now);
   bool sendDerp(int region, const key::NodePublic& dst, ByteSpan packet);
-  void toWgd(const key::NodePublic* peer, bool viaDerp, const wire::IpPort& src, uint16_t region, ByteSpan datagram);
+  void toWgd(const key::NodePublic* peer, bool viaDerp, const wire::IpPort& src, uint16_t region,
+             ByteSpan datagram);
   void flushAll();
   void schedulePeerTimer();
   void onPeerTimer();

@@ -174,7 +174,8 @@ void Magicsock::flushAll() {
   if (toWgd_) toWgd_->flush();
 }
 
-void Magicsock::handleDisco(ByteSpan packet, const magicsock::DiscoAddr& from, const key::NodePublic* derpSource) {
+void Magicsock::handleDisco(ByteSpan packet, const magicsock::DiscoAddr& from,
+                            const key::NodePublic* derpSource) {
   auto sender = disco::senderKey(packet);
   if (!sender) {
     drops_.discoBadBox++;
@@ -228,7 +229,8 @@ void Magicsock::handleDisco(ByteSpan packet, const magicsock::DiscoAddr& from, c
   } else if (auto* cmm = std::get_if<disco::CallMeMaybe>(&opened->message)) {
     if (auto r = peer.ep->handleCallMeMaybe(now, from, *cmm, actions); !r) drops_.discoRejected++;
   } else {
-    drops_.discoRejected++;  // relay messages and unknown types: not supported, ignored as Go's old clients do
+    drops_
+        .discoRejected++;  // relay messages and unknown types: not supported, ignored as Go's old clients do
   }
   runActions(peer, actions);
   flushAll();

@@ -108,9 +108,11 @@ void Magicsock::scheduleDerpTimer() {
     // The policy reconnects the home by itself; without a node key there is nothing to log in with.
     if (nodePublic_.isZero() || !wantRunning_) {
       for (auto& a : actions) {
-        if (auto* c = std::get_if<magicsock::ConnectRegion>(&a)) derpPolicy_.noteDisconnected(monoNow(), c->region);
+        if (auto* c = std::get_if<magicsock::ConnectRegion>(&a))
+          derpPolicy_.noteDisconnected(monoNow(), c->region);
       }
-      std::erase_if(actions, [](const auto& a) { return std::holds_alternative<magicsock::ConnectRegion>(a); });
+      std::erase_if(actions,
+                    [](const auto& a) { return std::holds_alternative<magicsock::ConnectRegion>(a); });
     }
     applyDerpActions(actions);
   });
@@ -124,7 +126,8 @@ void Magicsock::setHome(int region) {
   if (nodePublic_.isZero() || !wantRunning_) {
     // Connect once a node key exists (onNodeKey); keep the policy's view consistent meanwhile.
     for (auto& a : actions) {
-      if (auto* c = std::get_if<magicsock::ConnectRegion>(&a)) derpPolicy_.noteDisconnected(monoNow(), c->region);
+      if (auto* c = std::get_if<magicsock::ConnectRegion>(&a))
+        derpPolicy_.noteDisconnected(monoNow(), c->region);
     }
     std::erase_if(actions, [](const auto& a) { return std::holds_alternative<magicsock::ConnectRegion>(a); });
   }
@@ -132,14 +135,16 @@ void Magicsock::setHome(int region) {
   publishDerpState();
 }
 
-void Magicsock::sealClientInfo(const derp::NodePublic& serverPublic, std::function<void(Result<Bytes>)> done) {
+void Magicsock::sealClientInfo(const derp::NodePublic& serverPublic,
+                               std::function<void(Result<Bytes>)> done) {
   bus_.call(
       "wgd", "wgd.derpClientInfo",
       [&](capnp::AnyPointer::Builder b) {
         auto p = b.initAs<schema::DerpClientInfoParams>();
         p.setServerPublic(capnp::Data::Reader(serverPublic.raw().data(), serverPublic.raw().size()));
       },
-      std::chrono::seconds(5), [done = std::move(done)](Result<bus::Reply> r) {
+      std::chrono::seconds(5),
+      [done = std::move(done)](Result<bus::Reply> r) {
         if (!r) return done(r.error());
         auto reply = r->as<schema::DerpClientInfoReply>();
         auto f = reply.getFrame();

@@ -61,7 +61,8 @@ void Magicsock::refreshEndpoints() {
     if (lastReport_->globalV6) add(*lastReport_->globalV6, ENDPOINT_STUN);
   }
   if (!omitLocalAddrs_) {
-    for (const auto& a : localAddresses(udp4_.port(), udp6_.isOpen() ? udp6_.port() : 0)) add(a, ENDPOINT_LOCAL);
+    for (const auto& a : localAddresses(udp4_.port(), udp6_.isOpen() ? udp6_.port() : 0))
+      add(a, ENDPOINT_LOCAL);
   }
   if (eps != endpoints_) {
     endpoints_ = std::move(eps);
@@ -113,8 +114,9 @@ void Magicsock::sendProbe(const magicsock::StunProbe& probe) {
   resolveHost(loop_, probe.hostName, [this, alive, want4, region, port](std::vector<std::string> addrs) {
     if (alive.expired()) return;
     for (const auto& s : addrs) {
-      auto ipp = wire::IpPort::parse(s.find(':') == std::string::npos ? s + ":" + std::to_string(port)
-                                                                       : "[" + s + "]:" + std::to_string(port));
+      auto ipp =
+          wire::IpPort::parse(s.find(':') == std::string::npos ? s + ":" + std::to_string(port)
+                                                               : "[" + s + "]:" + std::to_string(port));
       if (ipp && ipp->is4() == want4) {
         sendProbeTo(region, *ipp);
         return;
@@ -168,8 +170,9 @@ void Magicsock::finishNetcheck() {
   report.ipv6 = !report.regionV6Latency.empty();
   chooser_.addReport(now, report, derpMap_, lastDerpActivity_);
   lastReport_ = report;
-  log_.info("magicsock.netcheck udp={} v4={} global_v4={} preferred_derp={} regions={}", report.udp, report.ipv4,
-            report.globalV4 ? report.globalV4->toString() : "-", report.preferredDerp, report.regionLatency.size());
+  log_.info("magicsock.netcheck udp={} v4={} global_v4={} preferred_derp={} regions={}", report.udp,
+            report.ipv4, report.globalV4 ? report.globalV4->toString() : "-", report.preferredDerp,
+            report.regionLatency.size());
   std::mt19937 rng(std::random_device{}());
   int home = magicsock::chooseHomeRegion(report.preferredDerp, derpPolicy_.home(), true, derpMap_,
                                          [&](size_t n) { return size_t(rng() % n); });

@@ -117,13 +117,15 @@ size_t UdpSocket::receiveBatch(const DatagramFn& onDatagram) {
       continue;
     }
     stats_.rxPackets++;
-    onDatagram(fromSockaddr(from[size_t(i)]), ByteSpan(rxBuf_.data() + size_t(i) * SLOT_BYTES, msgs[size_t(i)].msg_len));
+    onDatagram(fromSockaddr(from[size_t(i)]),
+               ByteSpan(rxBuf_.data() + size_t(i) * SLOT_BYTES, msgs[size_t(i)].msg_len));
   }
   return size_t(n);
 }
 
 void UdpSocket::queue(const wire::IpPort& to, ByteSpan datagram) {
-  if (fd_ < 0 || datagram.size() > SLOT_BYTES || !toSockaddr(to, family_, txAddr_[txCount_], txAddrLen_[txCount_])) {
+  if (fd_ < 0 || datagram.size() > SLOT_BYTES ||
+      !toSockaddr(to, family_, txAddr_[txCount_], txAddrLen_[txCount_])) {
     stats_.txErrors++;
     return;
   }

@@ -80,9 +80,12 @@ TEST(UdpSocket, WrongFamilyTargetsAreCountedNotSent) {
 TEST(DerpCertPin, Sha256RawPinMatchesOnlyTheExactCertificate) {
   std::string der = "abc";  // any bytes: the pin is over the raw DER
   ByteSpan d(reinterpret_cast<const uint8_t*>(der.data()), der.size());
-  EXPECT_TRUE(certMatchesPin(d, "sha256-raw:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
-  EXPECT_TRUE(certMatchesPin(d, "sha256-raw:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
-  EXPECT_FALSE(certMatchesPin(d, "sha256-raw:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ae"));
+  EXPECT_TRUE(
+      certMatchesPin(d, "sha256-raw:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+  EXPECT_TRUE(
+      certMatchesPin(d, "sha256-raw:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+  EXPECT_FALSE(
+      certMatchesPin(d, "sha256-raw:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ae"));
   EXPECT_FALSE(certMatchesPin(d, "sha256-raw:ba78"));
   EXPECT_FALSE(certMatchesPin(d, "derp.example.com"));
   EXPECT_FALSE(certMatchesPin(d, "sha256-raw:zz"));

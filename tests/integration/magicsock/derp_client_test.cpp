@@ -2,12 +2,12 @@
 #include "services/magicsockd/app/derp_client.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
 #include <thread>
 
 #include "libs/crypto/crypto.h"
@@ -30,10 +30,12 @@ struct Events {
   int seals = 0;
 };
 
-std::shared_ptr<DerpClient> makeClient(bus::Loop& loop, std::vector<DerpNodeDial> nodes, const key::NodePrivate& key,
-                                       Events& ev, bool failSeal = false, bool plainHttp = true) {
+std::shared_ptr<DerpClient> makeClient(bus::Loop& loop, std::vector<DerpNodeDial> nodes,
+                                       const key::NodePrivate& key, Events& ev, bool failSeal = false,
+                                       bool plainHttp = true) {
   DerpClientCallbacks cb;
-  cb.sealClientInfo = [&key, &ev, failSeal](const derp::NodePublic& server, std::function<void(Result<Bytes>)> done) {
+  cb.sealClientInfo = [&key, &ev, failSeal](const derp::NodePublic& server,
+                                            std::function<void(Result<Bytes>)> done) {
     ++ev.seals;
     if (failSeal) return done(Error::failed("no node key yet"));
     Bytes out;
@@ -43,7 +45,9 @@ std::shared_ptr<DerpClient> makeClient(bus::Loop& loop, std::vector<DerpNodeDial
     done(Bytes(out.begin() + derp::FRAME_HEADER_LEN, out.end()));
   };
   cb.onConnected = [&ev] { ev.connected = true; };
-  cb.onPacket = [&ev](const derp::RecvPacket& rp) { ev.packets.emplace_back(rp.source, Bytes(rp.data.begin(), rp.data.end())); };
+  cb.onPacket = [&ev](const derp::RecvPacket& rp) {
+    ev.packets.emplace_back(rp.source, Bytes(rp.data.begin(), rp.data.end()));
+  };
   cb.onPeerGone = [&ev](const derp::PeerGone& pg) { ev.gone.push_back(pg); };
   cb.onClosed = [&ev](const std::string& why) { ev.closed = why; };
   auto c = std::make_shared<DerpClient>(loop, 1, std::move(nodes), plainHttp, std::move(cb));
@@ -98,7 +102,9 @@ class CannedServer {
   std::thread thread_;
 };
 
-Bytes text(const std::string& s) { return Bytes(s.begin(), s.end()); }
+Bytes text(const std::string& s) {
+  return Bytes(s.begin(), s.end());
+}
 
 class DerpClientTest : public ::testing::Test {
  protected:
@@ -117,18 +123,21 @@ TEST_F(DerpClientTest, LogsInWithTheSealedClientInfoAndRelaysPackets) {
   Events ea, eb;
   auto a = makeClient(loop_, {nodeAt(server_->port())}, ka, ea);
   auto b = makeClient(loop_, {nodeAt(server_->port())}, kb, eb);
-  ASSERT_TRUE(runUntil(loop_, [&] { return ea.connected && eb.connected; }, 5s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return ea.connected && eb.connected; }, 5s));
   EXPECT_EQ(ea.seals, 1);
   EXPECT_TRUE(a->connected());
   ASSERT_TRUE(a->send(kb.publicKey(), Bytes{1, 2, 3}));
   a->notePreferred(true);
-  ASSERT_TRUE(runUntil(loop_, [&] { return !eb.packets.empty(); }, 5s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return !eb.packets.empty(); }, 5s));
   EXPECT_EQ(eb.packets[0].first, ka.publicKey());
   EXPECT_EQ(eb.packets[0].second, (Bytes{1, 2, 3}));
   // a leaves: b hears PeerGone(Disconnected) for a.
   a->close();
   a.reset();
-  ASSERT_TRUE(runUntil(loop_, [&] { return !eb.gone.empty(); }, 5s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return !eb.gone.empty(); }, 5s));
   EXPECT_EQ(eb.gone[0].peer, ka.publicKey());
   EXPECT_FALSE(ea.closed.has_value());  // close() reports nothing
 }
@@ -137,9 +146,11 @@ TEST_F(DerpClientTest, ServerGoingAwayIsReported) {
   auto k = key::NodePrivate::generate();
   Events ev;
   auto c = makeClient(loop_, {nodeAt(server_->port())}, k, ev);
-  ASSERT_TRUE(runUntil(loop_, [&] { return ev.connected; }, 5s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return ev.connected; }, 5s));
   server_->stop();
-  ASSERT_TRUE(runUntil(loop_, [&] { return ev.closed.has_value(); }, 5s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return ev.closed.has_value(); }, 5s));
   EXPECT_FALSE(c->connected());
   EXPECT_FALSE(c->send(k.publicKey(), Bytes{1}));
   EXPECT_EQ(c->stats().dropsQueueFull, 1u);
@@ -149,7 +160,8 @@ TEST_F(DerpClientTest, SealFailureClosesWithTheReason) {
   auto k = key::NodePrivate::generate();
   Events ev;
   auto c = makeClient(loop_, {nodeAt(server_->port())}, k, ev, /*failSeal=*/true);
-  ASSERT_TRUE(runUntil(loop_, [&] { return ev.closed.has_value(); }, 5s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return ev.closed.has_value(); }, 5s));
   EXPECT_NE(ev.closed->find("derpClientInfo"), std::string::npos) << *ev.closed;
 }
 
@@ -159,14 +171,16 @@ TEST_F(DerpClientTest, StunOnlyNodesAreSkippedAndUnreachableNodesFail) {
   auto stunOnly = nodeAt(server_->port());
   stunOnly.stunOnly = true;
   auto c = makeClient(loop_, {stunOnly}, k, ev);
-  ASSERT_TRUE(runUntil(loop_, [&] { return ev.closed.has_value(); }, 5s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return ev.closed.has_value(); }, 5s));
   EXPECT_EQ(*ev.closed, "no DERP node reachable");
   // A closed port first, then the real node: the second one is used.
   Events ev2;
   auto closedPort = nodeAt(1);
   closedPort.name = "1x";
   auto c2 = makeClient(loop_, {closedPort, nodeAt(server_->port())}, k, ev2);
-  ASSERT_TRUE(runUntil(loop_, [&] { return ev2.connected; }, 5s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return ev2.connected; }, 5s));
   EXPECT_EQ(c2->nodeName(), "1a");
 }
 
@@ -176,7 +190,8 @@ TEST_F(DerpClientTest, RefusedUpgradeAndHostileFramesClose) {
     CannedServer s(text("HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n"));
     Events ev;
     auto c = makeClient(loop_, {nodeAt(s.port())}, k, ev);
-    ASSERT_TRUE(runUntil(loop_, [&] { return ev.closed.has_value(); }, 5s));
+    ASSERT_TRUE(runUntil(
+        loop_, [&] { return ev.closed.has_value(); }, 5s));
     EXPECT_NE(ev.closed->find("upgrade refused"), std::string::npos) << *ev.closed;
   }
   {
@@ -187,7 +202,8 @@ TEST_F(DerpClientTest, RefusedUpgradeAndHostileFramesClose) {
     CannedServer s(reply);
     Events ev;
     auto c = makeClient(loop_, {nodeAt(s.port())}, k, ev);
-    ASSERT_TRUE(runUntil(loop_, [&] { return ev.closed.has_value(); }, 5s));
+    ASSERT_TRUE(runUntil(
+        loop_, [&] { return ev.closed.has_value(); }, 5s));
     EXPECT_NE(ev.closed->find("protocol"), std::string::npos) << *ev.closed;
     EXPECT_EQ(ev.seals, 0);
   }
@@ -200,7 +216,8 @@ TEST_F(DerpClientTest, RefusedUpgradeAndHostileFramesClose) {
     CannedServer s(reply);
     Events ev;
     auto c = makeClient(loop_, {nodeAt(s.port())}, k, ev);
-    ASSERT_TRUE(runUntil(loop_, [&] { return ev.closed.has_value(); }, 5s));
+    ASSERT_TRUE(runUntil(
+        loop_, [&] { return ev.closed.has_value(); }, 5s));
     EXPECT_NE(ev.closed->find("ServerKey"), std::string::npos) << *ev.closed;
   }
   {
@@ -208,7 +225,8 @@ TEST_F(DerpClientTest, RefusedUpgradeAndHostileFramesClose) {
     CannedServer s(text("HTTP/1.1 101 OK\r\nX: " + std::string(20000, 'a')));
     Events ev;
     auto c = makeClient(loop_, {nodeAt(s.port())}, k, ev);
-    ASSERT_TRUE(runUntil(loop_, [&] { return ev.closed.has_value(); }, 5s));
+    ASSERT_TRUE(runUntil(
+        loop_, [&] { return ev.closed.has_value(); }, 5s));
     EXPECT_NE(ev.closed->find("too large"), std::string::npos) << *ev.closed;
   }
 }
@@ -226,7 +244,8 @@ TEST_F(DerpClientTest, TlsVerifiesTheChainHonoursPinsAndInsecureForTests) {
     // Self-signed: the system trust store rejects it.
     Events ev;
     auto c = makeClient(loop_, {tlsNode()}, k, ev, false, /*plainHttp=*/false);
-    ASSERT_TRUE(runUntil(loop_, [&] { return ev.closed.has_value(); }, 10s));
+    ASSERT_TRUE(runUntil(
+        loop_, [&] { return ev.closed.has_value(); }, 10s));
     EXPECT_FALSE(ev.connected);
     EXPECT_EQ(ev.seals, 0);
   }
@@ -235,7 +254,8 @@ TEST_F(DerpClientTest, TlsVerifiesTheChainHonoursPinsAndInsecureForTests) {
     n.certName = (*front)->certPin();
     Events ev;
     auto c = makeClient(loop_, {n}, k, ev, false, false);
-    ASSERT_TRUE(runUntil(loop_, [&] { return ev.connected || ev.closed.has_value(); }, 10s));
+    ASSERT_TRUE(runUntil(
+        loop_, [&] { return ev.connected || ev.closed.has_value(); }, 10s));
     EXPECT_TRUE(ev.connected) << ev.closed.value_or("");
   }
   {
@@ -243,7 +263,8 @@ TEST_F(DerpClientTest, TlsVerifiesTheChainHonoursPinsAndInsecureForTests) {
     n.certName = "sha256-raw:" + std::string(64, '0');
     Events ev;
     auto c = makeClient(loop_, {n}, k, ev, false, false);
-    ASSERT_TRUE(runUntil(loop_, [&] { return ev.closed.has_value(); }, 10s));
+    ASSERT_TRUE(runUntil(
+        loop_, [&] { return ev.closed.has_value(); }, 10s));
     EXPECT_NE(ev.closed->find("pin"), std::string::npos) << *ev.closed;
   }
   {
@@ -251,15 +272,18 @@ TEST_F(DerpClientTest, TlsVerifiesTheChainHonoursPinsAndInsecureForTests) {
     n.insecureForTests = true;
     Events ev;
     auto c = makeClient(loop_, {n}, k, ev, false, false);
-    ASSERT_TRUE(runUntil(loop_, [&] { return ev.connected || ev.closed.has_value(); }, 10s));
+    ASSERT_TRUE(runUntil(
+        loop_, [&] { return ev.connected || ev.closed.has_value(); }, 10s));
     EXPECT_TRUE(ev.connected) << ev.closed.value_or("");
     // Packets flow through TLS as well.
     auto k2 = key::NodePrivate::generate();
     Events ev2;
     auto c2 = makeClient(loop_, {n}, k2, ev2, false, false);
-    ASSERT_TRUE(runUntil(loop_, [&] { return ev2.connected; }, 10s));
+    ASSERT_TRUE(runUntil(
+        loop_, [&] { return ev2.connected; }, 10s));
     ASSERT_TRUE(c->send(k2.publicKey(), Bytes(1000, 0x5a)));
-    ASSERT_TRUE(runUntil(loop_, [&] { return !ev2.packets.empty(); }, 5s));
+    ASSERT_TRUE(runUntil(
+        loop_, [&] { return !ev2.packets.empty(); }, 5s));
     EXPECT_EQ(ev2.packets[0].second, Bytes(1000, 0x5a));
   }
   (*front)->stop();

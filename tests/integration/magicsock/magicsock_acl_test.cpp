@@ -4,6 +4,7 @@
 // the DERP login works end to end, and the ipnd child is refused wgd.derpClientInfo.
 #include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
@@ -13,7 +14,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
 
 #include "libs/bus/bus.h"
 #include "libs/bus/bus_test_util.h"
@@ -50,7 +50,8 @@ TEST(MagicsockAcl, RealUsersLoginThroughWgdAndIpndIsRefusedTheSeal) {
   auto wgdUser = user("tailnetd-wgd");
   auto ipndUser = user("tailnetd-ipnd");
   auto msUser = user("tailnetd-magicsockd");
-  if (!wgdUser || !ipndUser || !msUser) GTEST_SKIP() << "tailnetd-* users not installed (packaging/sysusers.d)";
+  if (!wgdUser || !ipndUser || !msUser)
+    GTEST_SKIP() << "tailnetd-* users not installed (packaging/sysusers.d)";
 
   char base[] = "/tmp/msc-acl-XXXXXX";
   ASSERT_NE(mkdtemp(base), nullptr);
@@ -82,12 +83,14 @@ TEST(MagicsockAcl, RealUsersLoginThroughWgdAndIpndIsRefusedTheSeal) {
       auto server = derp::NodePublic::fromBytes(ByteSpan(sp.begin(), sp.size()));
       if (!server) return req.fail(Error::invalid("bad server key"));
       Bytes out;
-      if (!derp::appendClientInfo(out, derp::ClientInfo{.version = 2, .canAckPings = true}, nodeKey, *server)) {
+      if (!derp::appendClientInfo(out, derp::ClientInfo{.version = 2, .canAckPings = true}, nodeKey,
+                                  *server)) {
         return req.fail(Error::failed("seal"));
       }
       req.reply([&](capnp::AnyPointer::Builder b) {
         auto r = b.initAs<schema::DerpClientInfoReply>();
-        r.setFrame(capnp::Data::Reader(out.data() + derp::FRAME_HEADER_LEN, out.size() - derp::FRAME_HEADER_LEN));
+        r.setFrame(
+            capnp::Data::Reader(out.data() + derp::FRAME_HEADER_LEN, out.size() - derp::FRAME_HEADER_LEN));
         r.setNodePublic(nodeKey.publicKey().toString());
       });
     });
@@ -112,9 +115,13 @@ TEST(MagicsockAcl, RealUsersLoginThroughWgdAndIpndIsRefusedTheSeal) {
     std::optional<Result<bus::Reply>> seal;
     (*bus)->call(
         "wgd", "wgd.derpClientInfo",
-        [](capnp::AnyPointer::Builder b) { b.initAs<schema::DerpClientInfoParams>().setServerPublic(capnp::Data::Reader(reinterpret_cast<const uint8_t*>("0123456789abcdef0123456789abcdef"), 32)); },
+        [](capnp::AnyPointer::Builder b) {
+          b.initAs<schema::DerpClientInfoParams>().setServerPublic(
+              capnp::Data::Reader(reinterpret_cast<const uint8_t*>("0123456789abcdef0123456789abcdef"), 32));
+        },
         5s, [&](Result<bus::Reply> r) { seal = std::move(r); });
-    runUntil(loop, [&] { return seal.has_value(); }, 10s);
+    runUntil(
+        loop, [&] { return seal.has_value(); }, 10s);
     if (!seal || seal->has_value() || seal->error().kind != ErrorKind::DENIED) return 22;
     // 2. The config push, retried until magicsockd is up.
     for (int attempt = 0; attempt < 100; ++attempt) {
@@ -138,7 +145,8 @@ TEST(MagicsockAcl, RealUsersLoginThroughWgdAndIpndIsRefusedTheSeal) {
             n.setStunPort(ports[1]);
           },
           2s, [&](Result<bus::Reply> r) { ok = r.has_value(); });
-      runUntil(loop, [&] { return ok.has_value(); }, 3s);
+      runUntil(
+          loop, [&] { return ok.has_value(); }, 3s);
       if (ok && *ok) return 0;
       loop.runFor(100ms);
     }
@@ -153,16 +161,27 @@ TEST(MagicsockAcl, RealUsersLoginThroughWgdAndIpndIsRefusedTheSeal) {
   close(portPipe[0]);
   close(portPipe[1]);
 
-  auto dir = harness::binariesReachableBy(msUser->first, msUser->second, {"magicsockd"}, std::string(base) + "/bin");
+  auto dir =
+      harness::binariesReachableBy(msUser->first, msUser->second, {"magicsockd"}, std::string(base) + "/bin");
   ASSERT_TRUE(dir) << dir.error().message;
-  std::string bin = *dir + "/magicsockd", state = std::string(base) + "/state", log = std::string(base) + "/ms.log";
-  std::vector<std::string> args = {"setpriv", "--reuid=" + std::to_string(msUser->first),
-                                   "--regid=" + std::to_string(msUser->second), "--clear-groups", bin,
-                                   "--runtime-dir", runtime, "--state-dir", state, "--port", "0"};
+  std::string bin = *dir + "/magicsockd", state = std::string(base) + "/state",
+              log = std::string(base) + "/ms.log";
+  std::vector<std::string> args = {"setpriv",
+                                   "--reuid=" + std::to_string(msUser->first),
+                                   "--regid=" + std::to_string(msUser->second),
+                                   "--clear-groups",
+                                   bin,
+                                   "--runtime-dir",
+                                   runtime,
+                                   "--state-dir",
+                                   state,
+                                   "--port",
+                                   "0"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  std::vector<std::string> envs = {"TS_DEBUG_OMIT_LOCAL_ADDRS=1", "TS_DEBUG_USE_DERP_HTTP=1", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
+  std::vector<std::string> envs = {"TS_DEBUG_OMIT_LOCAL_ADDRS=1", "TS_DEBUG_USE_DERP_HTTP=1",
+                                   "PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
   std::vector<char*> envp;
   for (auto& e : envs) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -189,15 +208,19 @@ TEST(MagicsockAcl, RealUsersLoginThroughWgdAndIpndIsRefusedTheSeal) {
   ASSERT_TRUE(op);
   bool connected = false;
   (*op)->subscribe("magicsockd.derp", [&](const bus::Event& ev) {
-    for (auto c : ev.as<schema::DerpState>().getConns()) connected |= c.getRegionId() == 1 && c.getConnected();
+    for (auto c : ev.as<schema::DerpState>().getConns())
+      connected |= c.getRegionId() == 1 && c.getConnected();
   });
   auto readLog = [&] {
     std::ifstream in(log);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   };
-  EXPECT_TRUE(runUntil(loop, [&] { return connected; }, 20s)) << readLog();
+  EXPECT_TRUE(runUntil(
+      loop, [&] { return connected; }, 20s))
+      << readLog();
   EXPECT_GE((*server)->stats().handshakes, 1u);
-  ASSERT_TRUE(runUntil(loop, [&] { return ipndChild.poll().has_value(); }, 20s));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return ipndChild.poll().has_value(); }, 20s));
   EXPECT_EQ(*ipndChild.poll(), 0) << "ipnd child: 22 = derpClientInfo was not denied, 23 = setConfig failed";
   // magicsockd ran as its own user.
   struct stat st {};

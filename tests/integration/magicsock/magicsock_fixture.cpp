@@ -51,7 +51,9 @@ Bytes fakeTransport(uint32_t tag) {
   return b;
 }
 
-uint32_t transportTag(ByteSpan d) { return d.size() >= 12 ? getU32LE(d.data() + 8) : 0; }
+uint32_t transportTag(ByteSpan d) {
+  return d.size() >= 12 ? getU32LE(d.data() + 8) : 0;
+}
 
 Node::Node(bus::Loop& loop, std::string name, std::string netns)
     : loop_(loop), name_(std::move(name)), netns_(std::move(netns)), nodeKey_(key::NodePrivate::generate()) {}
@@ -82,7 +84,9 @@ void Node::kill() {
   }
 }
 
-bool Node::alive() { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+bool Node::alive() {
+  return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0;
+}
 
 std::string Node::log() const {
   std::ifstream in(logPath_);
@@ -128,16 +132,19 @@ Result<void> Node::start(const std::map<std::string, std::string>& extraEnv) {
   wgd_->serve("wgd.derpClientInfo", [this](bus::Request req) {
     ++sealCalls_;
     auto p = req.params<schema::DerpClientInfoParams>();
-    auto server = derp::NodePublic::fromBytes(ByteSpan(p.getServerPublic().begin(), p.getServerPublic().size()));
+    auto server =
+        derp::NodePublic::fromBytes(ByteSpan(p.getServerPublic().begin(), p.getServerPublic().size()));
     if (!server) return req.fail(Error::invalid("serverPublic must be 32 bytes"));
     Bytes out;
-    if (!derp::appendClientInfo(out, derp::ClientInfo{.version = 2, .canAckPings = true}, nodeKey_, *server)) {
+    if (!derp::appendClientInfo(out, derp::ClientInfo{.version = 2, .canAckPings = true}, nodeKey_,
+                                *server)) {
       return req.fail(Error::failed("seal failed"));
     }
     auto pub = nodeKey_.publicKey().toString();
     req.reply([&](capnp::AnyPointer::Builder b) {
       auto r = b.initAs<schema::DerpClientInfoReply>();
-      r.setFrame(capnp::Data::Reader(out.data() + derp::FRAME_HEADER_LEN, out.size() - derp::FRAME_HEADER_LEN));
+      r.setFrame(
+          capnp::Data::Reader(out.data() + derp::FRAME_HEADER_LEN, out.size() - derp::FRAME_HEADER_LEN));
       r.setNodePublic(pub);
     });
   });
@@ -156,7 +163,8 @@ Result<void> Node::start(const std::map<std::string, std::string>& extraEnv) {
                                                        r.source = std::to_string(getU16BE(p.data() + 49));
                                                      } else {
                                                        wire::IpPort ipp;
-                                                       std::copy(p.begin() + 33, p.begin() + 49, ipp.ip16.begin());
+                                                       std::copy(p.begin() + 33, p.begin() + 49,
+                                                                 ipp.ip16.begin());
                                                        ipp.port = getU16BE(p.data() + 49);
                                                        r.source = ipp.toString();
                                                      }
@@ -166,9 +174,8 @@ Result<void> Node::start(const std::map<std::string, std::string>& extraEnv) {
                                                  }));
   TNET_TRY(toMagicsock_, bus::openPipeSender(*wgd_, backend, "magicsockd"));
   TNET_TRY(op_, bus::Bus::create(loop_, bus::BusOptions{runtimeDir_, "operator"}));
-  op_->subscribe("magicsockd.discokey", [this](const bus::Event& ev) {
-    disco_ = ev.as<schema::DiscoKey>().getDiscoPublic();
-  });
+  op_->subscribe("magicsockd.discokey",
+                 [this](const bus::Event& ev) { disco_ = ev.as<schema::DiscoKey>().getDiscoPublic(); });
   op_->subscribe("magicsockd.derp", [this](const bus::Event& ev) {
     auto s = ev.as<schema::DerpState>();
     endpoints_.clear();
@@ -218,7 +225,8 @@ Result<void> Node::start(const std::map<std::string, std::string>& extraEnv) {
   int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) return Error::failed("spawn magicsockd failed");
-  if (!runUntil(loop_, [&] { return !disco_.empty() && localPort_ != 0; }, std::chrono::seconds(10))) {
+  if (!runUntil(
+          loop_, [&] { return !disco_.empty() && localPort_ != 0; }, std::chrono::seconds(10))) {
     return Error::failed("magicsockd did not publish its disco key; log:\n" + log());
   }
   return {};
@@ -268,14 +276,16 @@ Result<void> Node::setConfig(const std::vector<DerpTarget>& regions, const std::
           for (unsigned k = 0; k < peers[i].endpoints.size(); ++k) eps.set(k, peers[i].endpoints[k]);
         }
       },
-      std::chrono::seconds(5), [&](Result<bus::Reply> r) {
+      std::chrono::seconds(5),
+      [&](Result<bus::Reply> r) {
         if (!r) {
           result = Result<void>(r.error());
         } else {
           result = Result<void>();
         }
       });
-  runUntil(loop_, [&] { return result.has_value(); }, std::chrono::seconds(6));
+  runUntil(
+      loop_, [&] { return result.has_value(); }, std::chrono::seconds(6));
   if (!result) return Error::failed("setConfig: no reply");
   return *result;
 }
@@ -284,7 +294,8 @@ Result<Node::Netcheck> Node::netcheck() {
   std::optional<Result<Netcheck>> result;
   op_->call(
       "magicsockd", "magicsockd.netcheck", [](capnp::AnyPointer::Builder b) { b.initAs<schema::Empty>(); },
-      std::chrono::seconds(8), [&](Result<bus::Reply> r) {
+      std::chrono::seconds(8),
+      [&](Result<bus::Reply> r) {
         if (!r) {
           result = Result<Netcheck>(r.error());
           return;
@@ -297,7 +308,8 @@ Result<Node::Netcheck> Node::netcheck() {
         for (auto l : rep.getRegionLatency()) n.latencyNs[l.getRegionId()] = l.getLatencyNs();
         result = n;
       });
-  runUntil(loop_, [&] { return result.has_value(); }, std::chrono::seconds(10));
+  runUntil(
+      loop_, [&] { return result.has_value(); }, std::chrono::seconds(10));
   if (!result) return Error::failed("netcheck: no reply");
   return *result;
 }
@@ -311,15 +323,18 @@ Result<Node::Ping> Node::ping(const key::NodePublic& peer) {
         p.setNodePublic(peer.toString());
         p.setIp("100.64.0.2");
       },
-      std::chrono::seconds(8), [&](Result<bus::Reply> r) {
+      std::chrono::seconds(8),
+      [&](Result<bus::Reply> r) {
         if (!r) {
           result = Result<Ping>(r.error());
           return;
         }
         auto rep = r->as<schema::PingReply>();
-        result = Ping{rep.getErr(), rep.getLatencyNs(), rep.getEndpoint(), rep.getDerpRegionId(), rep.getDerpRegionCode()};
+        result = Ping{rep.getErr(), rep.getLatencyNs(), rep.getEndpoint(), rep.getDerpRegionId(),
+                      rep.getDerpRegionCode()};
       });
-  runUntil(loop_, [&] { return result.has_value(); }, std::chrono::seconds(10));
+  runUntil(
+      loop_, [&] { return result.has_value(); }, std::chrono::seconds(10));
   if (!result) return Error::failed("ping: no reply");
   return *result;
 }
@@ -331,6 +346,8 @@ void Node::sendData(const key::NodePublic& peer, ByteSpan datagram, bool flush) 
   if (flush) toMagicsock_->flush();
 }
 
-void Node::flush() { toMagicsock_->flush(); }
+void Node::flush() {
+  toMagicsock_->flush();
+}
 
 }  // namespace tnet::magicsocktest

@@ -80,7 +80,8 @@ class Node {
     std::vector<std::string> endpoints;
     int homeDerp = 1;
   };
-  Result<void> setConfig(const DerpTarget& derp, const std::vector<PeerSpec>& peers, bool wantRunning = true) {
+  Result<void> setConfig(const DerpTarget& derp, const std::vector<PeerSpec>& peers,
+                         bool wantRunning = true) {
     return setConfig(std::vector<DerpTarget>{derp}, peers, wantRunning);
   }
   Result<void> setConfig(const std::vector<DerpTarget>& regions, const std::vector<PeerSpec>& peers,

@@ -3,6 +3,7 @@
 // (STUN to testderp stays allowed). Blocked → DERP only; allowed → direct within 5 s; blocked
 // again → back on DERP once the direct path's trust lapses (Go: 6.5 s after the last pong).
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -10,7 +11,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -29,7 +29,8 @@ std::string nftBlockScript(uint16_t pa, uint16_t pb) {
   std::string set = std::to_string(pa) + ", " + std::to_string(pb);
   return "add table inet msctest\n"
          "add chain inet msctest out { type filter hook output priority 0; policy accept; }\n"
-         "add rule inet msctest out udp sport { " + set + " } udp dport { " + set + " } drop\n";
+         "add rule inet msctest out udp sport { " +
+         set + " } udp dport { " + set + " } drop\n";
 }
 
 TEST(MagicsockNetns, UdpBlockedThenAllowedThenBlockedAgain) {
@@ -44,8 +45,8 @@ TEST(MagicsockNetns, UdpBlockedThenAllowedThenBlockedAgain) {
   char dir[] = "/tmp/msc-netns-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
   std::string portFile = std::string(dir) + "/derp.json";
-  std::vector<std::string> args = ns->exec({binDir() + "/testderp", "--listen", "127.0.0.1:0", "--stun-port", "0",
-                                            "--port-file", portFile});
+  std::vector<std::string> args = ns->exec(
+      {binDir() + "/testderp", "--listen", "127.0.0.1:0", "--stun-port", "0", "--port-file", portFile});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -92,7 +93,8 @@ TEST(MagicsockNetns, UdpBlockedThenAllowedThenBlockedAgain) {
   // Endpoints from STUN (allowed), then both sides know each other's address and disco key.
   ASSERT_TRUE(a.setConfig(target, {}));
   ASSERT_TRUE(b.setConfig(target, {}));
-  ASSERT_TRUE(runUntil(loop, [&] { return !a.endpoints().empty() && !b.endpoints().empty(); }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return !a.endpoints().empty() && !b.endpoints().empty(); }, 10s));
   ASSERT_TRUE(a.setConfig(target, {Node::PeerSpec{b.nodePublic(), b.discoPublic(), b.endpoints(), 1}}));
   ASSERT_TRUE(b.setConfig(target, {Node::PeerSpec{a.nodePublic(), a.discoPublic(), a.endpoints(), 1}}));
 
@@ -125,17 +127,19 @@ TEST(MagicsockNetns, UdpBlockedThenAllowedThenBlockedAgain) {
   ASSERT_EQ(nft("delete table inet msctest\n"), "");
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(pumpUntil([&] { return direct(a, b) && direct(b, a); }, 5s)) << dump();
-  std::cerr << "direct after "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
-            << " ms\n";
+  std::cerr
+      << "direct after "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+      << " ms\n";
 
   // 3. Blocked again: back to DERP within Go's trust duration plus one heartbeat, traffic continues.
   ASSERT_EQ(nft(nftBlockScript(a.localPort(), b.localPort())), "");
   t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(pumpUntil([&] { return !direct(a, b) && !direct(b, a); }, 12s)) << dump();
-  std::cerr << "back on DERP after "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
-            << " ms\n";
+  std::cerr
+      << "back on DERP after "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+      << " ms\n";
   size_t before = derpCount(b, a.nodePublic());
   EXPECT_TRUE(pumpUntil([&] { return derpCount(b, a.nodePublic()) >= before + 5; }, 5s)) << dump();
 }

@@ -2,13 +2,13 @@
 // (derpClientInfo with a real node key, wgd.nodekey, the packet pipes) and ipnd (setConfig), with
 // testderp as the relay. Every process talks over loopback or inside a namespace the test made.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
 #include <random>
 #include <thread>
 
@@ -55,10 +55,12 @@ class MagicsockTest : public ::testing::Test {
       // Endpoints come from STUN, which needs the DERP map: configure without peers first.
       ASSERT_TRUE(a_->setConfig(target_, {}));
       ASSERT_TRUE(b_->setConfig(target_, {}));
-      ASSERT_TRUE(runUntil(loop_, [&] { return !a_->endpoints().empty() && !b_->endpoints().empty(); }, 10s))
+      ASSERT_TRUE(runUntil(
+          loop_, [&] { return !a_->endpoints().empty() && !b_->endpoints().empty(); }, 10s))
           << "no STUN endpoints";
     }
-    Node::PeerSpec bForA{b_->nodePublic(), discoKeys ? (wrongDiscoForB.empty() ? b_->discoPublic() : wrongDiscoForB) : "",
+    Node::PeerSpec bForA{b_->nodePublic(),
+                         discoKeys ? (wrongDiscoForB.empty() ? b_->discoPublic() : wrongDiscoForB) : "",
                          endpoints ? b_->endpoints() : std::vector<std::string>{}, 1};
     Node::PeerSpec aForB{a_->nodePublic(), discoKeys ? a_->discoPublic() : "",
                          endpoints ? a_->endpoints() : std::vector<std::string>{}, 1};
@@ -100,13 +102,15 @@ class MagicsockTest : public ::testing::Test {
 
 TEST_F(MagicsockTest, DerpLoginThroughWgdAndDatagramsViaDerp) {
   configure(/*discoKeys=*/false, /*endpoints=*/false);
-  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
   EXPECT_GE(a_->sealCalls(), 1);  // the login was sealed by "wgd", not by magicsockd
   EXPECT_GE(derp_->stats().handshakes, 2u);
-  EXPECT_TRUE(runUntil(loop_, [&] { return derp_->stats().notePreferredTrue >= 2; }, 5s));  // home region
-  ASSERT_TRUE(pumpUntil([&] {
-    return countFrom(*b_, a_->nodePublic(), 1) >= 5 && countFrom(*a_, b_->nodePublic(), 1) >= 5;
-  }, 10s));
+  EXPECT_TRUE(runUntil(
+      loop_, [&] { return derp_->stats().notePreferredTrue >= 2; }, 5s));  // home region
+  ASSERT_TRUE(pumpUntil(
+      [&] { return countFrom(*b_, a_->nodePublic(), 1) >= 5 && countFrom(*a_, b_->nodePublic(), 1) >= 5; },
+      10s));
   // Tagged with the peer's node key and the DERP region; payload intact.
   const auto& r = b_->received().front();
   EXPECT_EQ(r.peer, a_->nodePublic());
@@ -121,7 +125,8 @@ TEST_F(MagicsockTest, DerpLoginThroughWgdAndDatagramsViaDerp) {
 
 TEST_F(MagicsockTest, StateDirHoldsNoNodeKeyAndLogsNeverShowIt) {
   configure(false, false);
-  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1); }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a_->derpConnected(1); }, 10s));
   // DERP login worked, yet magicsockd wrote nothing to its state dir (the log file is ours).
   for (const auto& e : std::filesystem::directory_iterator(a_->stateDir())) {
     EXPECT_EQ(e.path().filename(), "magicsockd.log");
@@ -133,12 +138,15 @@ TEST_F(MagicsockTest, StateDirHoldsNoNodeKeyAndLogsNeverShowIt) {
 
 TEST_F(MagicsockTest, UpgradesToDirectWithinFiveSecondsAndPathChangeIsAnEvent) {
   configure(/*discoKeys=*/true, /*endpoints=*/true);
-  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
   auto eventsBefore = a_->pathEvents();
   auto t0 = std::chrono::steady_clock::now();
-  ASSERT_TRUE(pumpUntil([&] { return direct(*a_, *b_) && direct(*b_, *a_); }, 5s)) << "no direct path within 5 s";
+  ASSERT_TRUE(pumpUntil([&] { return direct(*a_, *b_) && direct(*b_, *a_); }, 5s))
+      << "no direct path within 5 s";
   auto took = std::chrono::steady_clock::now() - t0;
-  std::cerr << "direct after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
+  std::cerr << "direct after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+            << " ms\n";
   EXPECT_GT(a_->pathEvents(), eventsBefore);
   EXPECT_EQ(a_->pathTo(b_->nodePublic())->curAddr, b_->endpoints().front());
   EXPECT_GT(a_->pathTo(b_->nodePublic())->rttNs, 0);
@@ -157,7 +165,8 @@ TEST_F(MagicsockTest, UpgradesToDirectWithinFiveSecondsAndPathChangeIsAnEvent) {
 
 TEST_F(MagicsockTest, DiscoPingRequestAnswersViaDerpThenDirect) {
   configure(/*discoKeys=*/true, /*endpoints=*/true);
-  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
   // Before any data there is no direct path: the ping goes via DERP.
   auto viaDerp = a_->ping(b_->nodePublic());
   ASSERT_TRUE(viaDerp) << viaDerp.error().message;
@@ -178,7 +187,8 @@ TEST_F(MagicsockTest, DiscoPingRequestAnswersViaDerpThenDirect) {
 TEST_F(MagicsockTest, WrongDiscoKeyKeepsTrafficOnDerp) {
   auto wrong = key::DiscoPrivate::generate().publicKey().toString();
   configure(/*discoKeys=*/true, /*endpoints=*/true, wrong);
-  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
   bool wentDirect = pumpUntil([&] { return direct(*a_, *b_) || direct(*b_, *a_); }, 8s);
   EXPECT_FALSE(wentDirect) << "a direct path was assumed without disco proof";
   EXPECT_GE(countFrom(*b_, a_->nodePublic(), 1), 10u);
@@ -192,7 +202,8 @@ TEST_F(MagicsockTest, DerpServerRestartReconnectsAndTrafficResumes) {
   uint16_t stunPort = derp_->stunPort();
   derp_->stop();
   derp_.reset();
-  ASSERT_TRUE(runUntil(loop_, [&] { return !a_->derpConnected(1) && !b_->derpConnected(1); }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return !a_->derpConnected(1) && !b_->derpConnected(1); }, 10s));
   std::this_thread::sleep_for(500ms);
   auto s = testderp::DerpServer::start(testderp::ServerOptions{.port = port, .stunPort = stunPort});
   ASSERT_TRUE(s) << s.error().message;
@@ -205,11 +216,13 @@ TEST_F(MagicsockTest, DerpServerRestartReconnectsAndTrafficResumes) {
 
 TEST_F(MagicsockTest, NodeKeyCommitReconnectsDerpWithTheNewKey) {
   configure(false, false);
-  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
   int seals = a_->sealCalls();
   uint64_t handshakes = derp_->stats().handshakes;
   a_->rotateNodeKey();
-  ASSERT_TRUE(runUntil(loop_, [&] { return a_->sealCalls() > seals && derp_->stats().handshakes > handshakes; }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a_->sealCalls() > seals && derp_->stats().handshakes > handshakes; }, 10s));
   // b learns a's new key (as control would tell it) and traffic flows to it.
   auto r = b_->setConfig(target_, {Node::PeerSpec{a_->nodePublic(), "", {}, 1}});
   ASSERT_TRUE(r);
@@ -237,11 +250,15 @@ TEST_F(MagicsockTest, HostNameNodesAndLocalAddressesWorkUnderTheServiceSandbox) 
   DerpTarget byName = target_;
   byName.hostName = "localhost";
   ASSERT_TRUE(c.setConfig(byName, {}));
-  ASSERT_TRUE(runUntil(loop_, [&] { return c.derpConnected(1); }, 10s)) << c.log();
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return c.derpConnected(1); }, 10s))
+      << c.log();
   auto n = c.netcheck();
   ASSERT_TRUE(n) << n.error().message << c.log();
   EXPECT_TRUE(n->udp) << c.log();
-  ASSERT_TRUE(runUntil(loop_, [&] { return c.endpoints().size() >= 2; }, 5s)) << c.log();  // STUN + local
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return c.endpoints().size() >= 2; }, 5s))
+      << c.log();  // STUN + local
   EXPECT_TRUE(c.alive()) << c.log();
 }
 
@@ -256,12 +273,14 @@ TEST_F(MagicsockTest, PeersHomeRegionIsDialledOnDemand) {
   r2NoHome.noMeasureNoHome = true;
   ASSERT_TRUE(a_->setConfig({r1, r2NoHome}, {Node::PeerSpec{b_->nodePublic(), "", {}, 2}}));
   ASSERT_TRUE(b_->setConfig({r1NoHome, r2}, {Node::PeerSpec{a_->nodePublic(), "", {}, 1}}));
-  ASSERT_TRUE(runUntil(loop_, [&] { return a_->home() == 1 && b_->home() == 2; }, 10s));
-  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(2); }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a_->home() == 1 && b_->home() == 2; }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(2); }, 10s));
   EXPECT_FALSE(a_->derpConnected(2));
-  ASSERT_TRUE(pumpUntil([&] {
-    return countFrom(*b_, a_->nodePublic(), 1) >= 3 && countFrom(*a_, b_->nodePublic(), 1) >= 3;
-  }, 10s));
+  ASSERT_TRUE(pumpUntil(
+      [&] { return countFrom(*b_, a_->nodePublic(), 1) >= 3 && countFrom(*a_, b_->nodePublic(), 1) >= 3; },
+      10s));
   EXPECT_TRUE(a_->derpConnected(2));  // opened for b's home
   EXPECT_TRUE(b_->derpConnected(1));
   bool viaRegion2 = false;
@@ -272,11 +291,14 @@ TEST_F(MagicsockTest, PeersHomeRegionIsDialledOnDemand) {
 
 TEST_F(MagicsockTest, WantRunningFalseClosesDerpAndTrueReconnects) {
   configure(false, false);
-  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1); }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a_->derpConnected(1); }, 10s));
   ASSERT_TRUE(a_->setConfig(target_, {}, /*wantRunning=*/false));
-  ASSERT_TRUE(runUntil(loop_, [&] { return !a_->derpConnected(1) && derp_->stats().clients == 1; }, 5s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return !a_->derpConnected(1) && derp_->stats().clients == 1; }, 5s));
   ASSERT_TRUE(a_->setConfig(target_, {}, /*wantRunning=*/true));
-  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1); }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a_->derpConnected(1); }, 10s));
 }
 
 // Every byte magicsockd reads or writes on any fd (bus sockets, pipes, DERP TCP, UDP) during a
@@ -300,7 +322,9 @@ TEST(MagicsockCapture, LoginTrafficNeverCarriesTheNodePrivateKey) {
     if (!r && r.error().message.find("ptrace") != std::string::npos) GTEST_SKIP() << "ptrace not permitted";
     ASSERT_TRUE(r) << r.error().message;
     ASSERT_TRUE(c.setConfig(DerpTarget{"127.0.0.1", (*s)->port(), (*s)->stunPort()}, {}));
-    ASSERT_TRUE(runUntil(loop, [&] { return c.derpConnected(1); }, 20s)) << c.log();
+    ASSERT_TRUE(runUntil(
+        loop, [&] { return c.derpConnected(1); }, 20s))
+        << c.log();
     auto hexEscaped = [](const std::string& hex) {
       std::string out;
       for (size_t i = 0; i + 1 < hex.size(); i += 2) out += "\\x" + hex.substr(i, 2);
@@ -330,12 +354,15 @@ TEST(MagicsockV6, DerpAndStunOverIpv6Loopback) {
   ASSERT_TRUE(r) << r.error().message;
   DerpTarget t{"::1", (*s)->port(), (*s)->stunPort()};
   ASSERT_TRUE(c.setConfig(t, {}));
-  ASSERT_TRUE(runUntil(loop, [&] { return c.derpConnected(1); }, 10s)) << c.log();
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return c.derpConnected(1); }, 10s))
+      << c.log();
   auto n = c.netcheck();
   ASSERT_TRUE(n) << n.error().message;
   EXPECT_TRUE(n->udp);
   EXPECT_EQ(n->globalV4, "");
-  ASSERT_TRUE(runUntil(loop, [&] { return !c.endpoints().empty(); }, 5s));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return !c.endpoints().empty(); }, 5s));
   EXPECT_EQ(c.endpoints().front().rfind("[::1]:", 0), 0u) << c.endpoints().front();
 }
 
@@ -350,11 +377,14 @@ int udpSocketTo(uint16_t port, sockaddr_in& to) {
 
 TEST_F(MagicsockTest, HostileInputIsDroppedAndCountedWithoutCrashing) {
   configure(/*discoKeys=*/true, /*endpoints=*/false);
-  ASSERT_TRUE(runUntil(loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a_->derpConnected(1) && b_->derpConnected(1); }, 10s));
   sockaddr_in to;
   int fd = udpSocketTo(a_->localPort(), to);
   std::mt19937 rng(42);
-  auto sendRaw = [&](const Bytes& b) { sendto(fd, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to); };
+  auto sendRaw = [&](const Bytes& b) {
+    sendto(fd, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  };
   for (int i = 0; i < 2000; ++i) {
     Bytes b(rng() % 1500 + 1);
     for (auto& x : b) x = uint8_t(rng());

@@ -34,9 +34,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-constexpr auto HANDSHAKE_TIMEOUT = 10s;         // Go: 10 s per handshake step
-constexpr auto WRITE_TIMEOUT = 2s;              // Go's --tcp-write-timeout
-constexpr auto KEEP_ALIVE_JITTER_MAX = 5s;      // Go adds up to 5 s per connection
+constexpr auto HANDSHAKE_TIMEOUT = 10s;     // Go: 10 s per handshake step
+constexpr auto WRITE_TIMEOUT = 2s;          // Go's --tcp-write-timeout
+constexpr auto KEEP_ALIVE_JITTER_MAX = 5s;  // Go adds up to 5 s per connection
 constexpr size_t READ_CHUNK = 64 << 10;
 
 Result<std::pair<sockaddr_storage, socklen_t>> parseHostPort(const std::string& host, uint16_t port) {
@@ -235,7 +235,8 @@ void DerpServer::Impl::stunLoop() {
     for (;;) {
       sockaddr_storage from{};
       socklen_t fromLen = sizeof from;
-      ssize_t n = recvfrom(stunFd, buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &fromLen);
+      ssize_t n =
+          recvfrom(stunFd, buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &fromLen);
       if (n < 0) break;
       auto tx = stun::parseBindingRequest(ByteSpan(buf, size_t(n)));
       if (!tx) {
@@ -250,7 +251,8 @@ void DerpServer::Impl::stunLoop() {
   }
 }
 
-bool DerpServer::Impl::handshake(const std::shared_ptr<Client>& c, Bytes& pending, derp::FrameReader& reader) {
+bool DerpServer::Impl::handshake(const std::shared_ptr<Client>& c, Bytes& pending,
+                                 derp::FrameReader& reader) {
   auto deadline = Clock::now() + HANDSHAKE_TIMEOUT;
   // HTTP request head.
   std::string head;
@@ -299,9 +301,11 @@ bool DerpServer::Impl::handshake(const std::shared_ptr<Client>& c, Bytes& pendin
   bool fastStart = req->header("derp-fast-start").value_or("") == "1";
   Bytes out;
   if (!fastStart) {
-    std::string r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: DERP\r\nConnection: Upgrade\r\n"
-                    "Derp-Version: " + std::to_string(derp::PROTOCOL_VERSION) +
-                    "\r\nDerp-Public-Key: " + serverPub.untypedHex() + "\r\n\r\n";
+    std::string r =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: DERP\r\nConnection: Upgrade\r\n"
+        "Derp-Version: " +
+        std::to_string(derp::PROTOCOL_VERSION) + "\r\nDerp-Public-Key: " + serverPub.untypedHex() +
+        "\r\n\r\n";
     out.assign(r.begin(), r.end());
   }
   derp::appendServerKey(out, serverPub);
@@ -352,7 +356,8 @@ bool DerpServer::Impl::handleFrame(const std::shared_ptr<Client>& c, const derp:
       stats.droppedNoPeer++;
       if (disco::looksLikeDiscoWrapper(sp->data)) {
         auto now = Clock::now();
-        c->goneTokens = std::min(3.0, c->goneTokens + std::chrono::duration<double>(now - c->goneLast).count());
+        c->goneTokens =
+            std::min(3.0, c->goneTokens + std::chrono::duration<double>(now - c->goneLast).count());
         c->goneLast = now;
         if (c->goneTokens >= 1) {
           c->goneTokens -= 1;
@@ -418,7 +423,8 @@ void DerpServer::Impl::serve(const std::shared_ptr<Client>& c) {
   auto nextKeepAlive = [&] {
     auto d = Clock::duration(options.keepAlive);
     if (options.keepAliveJitter) {
-      d += std::chrono::milliseconds(rng() % uint64_t(std::chrono::milliseconds(KEEP_ALIVE_JITTER_MAX).count() + 1));
+      d += std::chrono::milliseconds(rng() %
+                                     uint64_t(std::chrono::milliseconds(KEEP_ALIVE_JITTER_MAX).count() + 1));
     }
     return Clock::now() + d;
   };
@@ -494,7 +500,9 @@ Result<std::unique_ptr<DerpServer>> DerpServer::start(ServerOptions options) {
   return std::unique_ptr<DerpServer>(new DerpServer(std::move(impl)));
 }
 
-DerpServer::~DerpServer() { stop(); }
+DerpServer::~DerpServer() {
+  stop();
+}
 
 void DerpServer::stop() {
   auto& m = *impl_;
@@ -521,9 +529,17 @@ void DerpServer::stop() {
   close(m.stopFd);
 }
 
-uint16_t DerpServer::port() const { return boundPort(impl_->listenFd); }
-uint16_t DerpServer::stunPort() const { return impl_->stunFd >= 0 ? boundPort(impl_->stunFd) : 0; }
-key::NodePublic DerpServer::serverPublic() const { return impl_->serverPub; }
-const ServerStats& DerpServer::stats() const { return impl_->stats; }
+uint16_t DerpServer::port() const {
+  return boundPort(impl_->listenFd);
+}
+uint16_t DerpServer::stunPort() const {
+  return impl_->stunFd >= 0 ? boundPort(impl_->stunFd) : 0;
+}
+key::NodePublic DerpServer::serverPublic() const {
+  return impl_->serverPub;
+}
+const ServerStats& DerpServer::stats() const {
+  return impl_->stats;
+}
 
 }  // namespace tnet::testderp

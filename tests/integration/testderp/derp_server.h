@@ -24,30 +24,30 @@
 namespace tnet::testderp {
 
 struct ServerOptions {
-  std::string host = "127.0.0.1";     // an IP literal (v4 or v6)
-  uint16_t port = 0;                  // 0: ephemeral
-  std::optional<uint16_t> stunPort;   // unset: no STUN responder; 0: ephemeral
+  std::string host = "127.0.0.1";    // an IP literal (v4 or v6)
+  uint16_t port = 0;                 // 0: ephemeral
+  std::optional<uint16_t> stunPort;  // unset: no STUN responder; 0: ephemeral
   std::chrono::milliseconds keepAlive{60000};
-  bool keepAliveJitter = true;        // Go adds up to 5 s per connection
+  bool keepAliveJitter = true;                // Go adds up to 5 s per connection
   std::optional<key::NodePrivate> serverKey;  // generated when unset
 };
 
 struct ServerStats {
   std::atomic<uint64_t> accepted{0};
-  std::atomic<uint64_t> handshakes{0};       // ServerInfo sent
+  std::atomic<uint64_t> handshakes{0};  // ServerInfo sent
   std::atomic<uint64_t> handshakeFailures{0};
-  std::atomic<uint64_t> httpOther{0};        // non-DERP HTTP requests answered
-  std::atomic<uint64_t> forwarded{0};        // RecvPacket frames queued to a receiver
-  std::atomic<uint64_t> forwardFailed{0};    // ... whose write failed (receiver too slow or gone)
+  std::atomic<uint64_t> httpOther{0};      // non-DERP HTTP requests answered
+  std::atomic<uint64_t> forwarded{0};      // RecvPacket frames queued to a receiver
+  std::atomic<uint64_t> forwardFailed{0};  // ... whose write failed (receiver too slow or gone)
   std::atomic<uint64_t> droppedNoPeer{0};
   std::atomic<uint64_t> peerGoneSent{0};
   std::atomic<uint64_t> pings{0};
   std::atomic<uint64_t> notePreferredTrue{0};  // NotePreferred(true) frames (a client's home)
   std::atomic<uint64_t> keepAlives{0};
-  std::atomic<uint64_t> protocolErrors{0};   // connections closed for a hostile frame
+  std::atomic<uint64_t> protocolErrors{0};  // connections closed for a hostile frame
   std::atomic<uint64_t> stunRequests{0};
-  std::atomic<uint64_t> stunDropped{0};      // datagrams that were not a Tailscale binding request
-  std::atomic<uint64_t> clients{0};          // currently registered
+  std::atomic<uint64_t> stunDropped{0};  // datagrams that were not a Tailscale binding request
+  std::atomic<uint64_t> clients{0};      // currently registered
 };
 
 class DerpServer {

@@ -13,7 +13,8 @@ std::string_view trim(std::string_view s) {
 }
 
 bool isTokenChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 }  // namespace
@@ -28,7 +29,8 @@ std::optional<std::string> RequestHead::header(std::string_view lowerName) const
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
   }
   return true;
 }
@@ -36,7 +38,8 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
 bool validChallenge(std::string_view challenge) {
   if (challenge.empty() || challenge.size() > 64) return false;
   for (char c : challenge) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != ':' && c != '-') return false;
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != ':' && c != '-')
+      return false;
   }
   return true;
 }
@@ -49,11 +52,13 @@ Result<RequestHead> parseRequestHead(std::string_view head) {
   std::string_view line = head.substr(0, eol);
   size_t sp1 = line.find(' ');
   size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) return Error::invalid("bad request line");
+  if (sp1 == std::string_view::npos || sp2 == std::string_view::npos)
+    return Error::invalid("bad request line");
   r.method = std::string(line.substr(0, sp1));
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   r.version = std::string(line.substr(sp2 + 1));
-  if (r.method.empty() || target.empty() || target.front() != '/') return Error::invalid("bad request target");
+  if (r.method.empty() || target.empty() || target.front() != '/')
+    return Error::invalid("bad request target");
   if (r.version != "HTTP/1.1" && r.version != "HTTP/1.0") return Error::invalid("bad HTTP version");
   for (char c : r.method) {
     if (!isTokenChar(c)) return Error::invalid("bad method");
@@ -80,7 +85,8 @@ Result<RequestHead> parseRequestHead(std::string_view head) {
 }
 
 std::string httpResponse(int status, std::string_view reason,
-                         const std::vector<std::pair<std::string, std::string>>& headers, std::string_view body) {
+                         const std::vector<std::pair<std::string, std::string>>& headers,
+                         std::string_view body) {
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
   for (const auto& [k, v] : headers) out += k + ": " + v + "\r\n";
   if (status != 204) out += "Content-Length: " + std::to_string(body.size()) + "\r\n";

@@ -28,7 +28,8 @@ struct RequestHead {
 Result<RequestHead> parseRequestHead(std::string_view head);
 
 std::string httpResponse(int status, std::string_view reason,
-                         const std::vector<std::pair<std::string, std::string>>& headers, std::string_view body);
+                         const std::vector<std::pair<std::string, std::string>>& headers,
+                         std::string_view body);
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 // Go's generate_204 rule: at most 64 characters of [A-Za-z0-9._:-].

@@ -52,7 +52,8 @@ tnet::Result<tnet::key::NodePrivate> loadOrCreateKey(const std::string& path) {
   std::string line = std::string(text.view()) + "\n";
   bool ok = write(fd, line.data(), line.size()) == ssize_t(line.size()) && fsync(fd) == 0;
   close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) return tnet::Error::failed("cannot write key file " + path);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0)
+    return tnet::Error::failed("cannot write key file " + path);
   return k;
 }
 
@@ -138,8 +139,10 @@ int main(int argc, char** argv) {
   if (tls) tls->stop();
   (*server)->stop();
   const auto& st = (*server)->stats();
-  std::fprintf(stderr, "testderp.stop accepted=%lu handshakes=%lu forwarded=%lu dropped=%lu protocol_errors=%lu stun=%lu\n",
-               (unsigned long)st.accepted, (unsigned long)st.handshakes, (unsigned long)st.forwarded,
-               (unsigned long)st.droppedNoPeer, (unsigned long)st.protocolErrors, (unsigned long)st.stunRequests);
+  std::fprintf(
+      stderr,
+      "testderp.stop accepted=%lu handshakes=%lu forwarded=%lu dropped=%lu protocol_errors=%lu stun=%lu\n",
+      (unsigned long)st.accepted, (unsigned long)st.handshakes, (unsigned long)st.forwarded,
+      (unsigned long)st.droppedNoPeer, (unsigned long)st.protocolErrors, (unsigned long)st.stunRequests);
   return 0;
 }

@@ -1,20 +1,19 @@
 // Contract tests for testderp: a blocking client built from libs/wire's codecs talks to the
 // in-process server (and once to the real binary) over loopback.
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -53,7 +52,9 @@ void sendAll(int fd, ByteSpan b) {
     off += size_t(n);
   }
 }
-void sendAll(int fd, const std::string& s) { sendAll(fd, asBytes(s)); }
+void sendAll(int fd, const std::string& s) {
+  sendAll(fd, asBytes(s));
+}
 
 // A minimal blocking DERP client for the tests.
 class TestClient {
@@ -95,7 +96,8 @@ class TestClient {
   bool login() {
     if (!upgrade()) return false;
     Bytes out;
-    if (!derp::appendClientInfo(out, derp::ClientInfo{.version = 2, .canAckPings = true}, key_, serverPub_)) return false;
+    if (!derp::appendClientInfo(out, derp::ClientInfo{.version = 2, .canAckPings = true}, key_, serverPub_))
+      return false;
     sendAll(fd_, out);
     auto f = nextFrame(3s);
     if (!f || f->first != derp::FrameType::SERVER_INFO) return false;
@@ -117,7 +119,8 @@ class TestClient {
       }
       buf_.clear();
       uint8_t tmp[65536];
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left <= 0ms) return std::nullopt;
       pollfd p{fd_, POLLIN, 0};
       if (poll(&p, 1, int(left.count())) <= 0) return std::nullopt;
@@ -408,7 +411,8 @@ std::string httpExchange(uint16_t port, const std::string& req) {
 TEST(TestDerp, PlainHttpEndpoints) {
   auto s = startServer();
   EXPECT_EQ(httpExchange(s->port(), "GET /derp HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 426 ", 0), 0u);
-  EXPECT_EQ(httpExchange(s->port(), "GET /derp HTTP/1.1\r\nUpgrade: h2c\r\n\r\n").rfind("HTTP/1.1 426 ", 0), 0u);
+  EXPECT_EQ(httpExchange(s->port(), "GET /derp HTTP/1.1\r\nUpgrade: h2c\r\n\r\n").rfind("HTTP/1.1 426 ", 0),
+            0u);
   auto probe = httpExchange(s->port(), "HEAD /derp/probe HTTP/1.1\r\n\r\n");
   EXPECT_EQ(probe.rfind("HTTP/1.1 200 ", 0), 0u);
   EXPECT_NE(probe.find("Access-Control-Allow-Origin: *\r\n"), std::string::npos);

@@ -37,8 +37,8 @@ Result<std::unique_ptr<SSL_CTX, SslCtxDeleter>> makeContext(const std::string& n
   X509_gmtime_adj(X509_getm_notAfter(cert), 24 * 3600);
   X509_set_pubkey(cert, key);
   X509_NAME* subject = X509_get_subject_name(cert);
-  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1,
-                             0);
+  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1, 0);
   X509_set_issuer_name(cert, subject);
   bool ok = X509_sign(cert, key, EVP_sha256()) > 0;
   unsigned char* der = nullptr;
@@ -146,8 +146,8 @@ struct TlsFront::Impl {
 
 TlsFront::TlsFront(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Result<std::unique_ptr<TlsFront>> TlsFront::start(const std::string& host, uint16_t port, uint16_t backendPort,
-                                                 const std::string& certName) {
+Result<std::unique_ptr<TlsFront>> TlsFront::start(const std::string& host, uint16_t port,
+                                                  uint16_t backendPort, const std::string& certName) {
   // OpenSSL writes the socket with write(2): a client that hung up must not kill the process.
   signal(SIGPIPE, SIG_IGN);
   auto impl = std::make_unique<Impl>();
@@ -156,11 +156,13 @@ Result<std::unique_ptr<TlsFront>> TlsFront::start(const std::string& host, uint1
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
-  if (inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) return Error::invalid("TLS listen host must be IPv4");
+  if (inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1)
+    return Error::invalid("TLS listen host must be IPv4");
   impl->listenFd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(impl->listenFd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(impl->listenFd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(impl->listenFd, 64) != 0) {
+  if (bind(impl->listenFd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      listen(impl->listenFd, 64) != 0) {
     close(impl->listenFd);
     return Error::failed(std::string("TLS listen: ") + std::strerror(errno));
   }
@@ -170,7 +172,9 @@ Result<std::unique_ptr<TlsFront>> TlsFront::start(const std::string& host, uint1
   return std::unique_ptr<TlsFront>(new TlsFront(std::move(impl)));
 }
 
-TlsFront::~TlsFront() { stop(); }
+TlsFront::~TlsFront() {
+  stop();
+}
 
 void TlsFront::stop() {
   auto& m = *impl_;
@@ -199,7 +203,9 @@ uint16_t TlsFront::port() const {
   return ntohs(a.sin_port);
 }
 
-const Bytes& TlsFront::certDer() const { return impl_->der; }
+const Bytes& TlsFront::certDer() const {
+  return impl_->der;
+}
 
 std::string TlsFront::certPin() const {
   uint8_t md[EVP_MAX_MD_SIZE];
