@@ -90,6 +90,7 @@ struct DerpClient::Impl {
     bool packet;
   };
   std::deque<Out> queue;
+  std::vector<Bytes> preConnect;  // SendPackets written while dialling, at most SEND_QUEUE_PACKETS
   size_t queuedPackets = 0;
   Bytes writing;
   size_t writingFrames = 0;
@@ -145,6 +146,7 @@ struct DerpClient::Impl {
     ++generation;
     shutdownSockets();
     queue.clear();
+    preConnect.clear();
     queuedPackets = 0;
     if (cb.onClosed) cb.onClosed(why);
   }
@@ -356,6 +358,8 @@ struct DerpClient::Impl {
         }
         state = State::CONNECTED;
         overall.cancel();
+        for (auto& f : preConnect) enqueue(std::move(f), true);
+        preConnect.clear();
         if (cb.onConnected) cb.onConnected();
         return state == State::CONNECTED;
       case State::CONNECTED:
@@ -435,13 +439,21 @@ void DerpClient::connect() {
 }
 
 bool DerpClient::send(const derp::NodePublic& dst, ByteSpan packet) {
-  if (impl_->state != Impl::State::CONNECTED || impl_->queuedPackets >= SEND_QUEUE_PACKETS) {
+  auto st = impl_->state;
+  bool connecting = st != Impl::State::CONNECTED && st != Impl::State::CLOSED;
+  size_t held = connecting ? impl_->preConnect.size() : impl_->queuedPackets;
+  if (st == Impl::State::CLOSED || held >= SEND_QUEUE_PACKETS) {
     stats_.dropsQueueFull++;
     return false;
   }
   Bytes out;
   if (!derp::appendSendPacket(out, dst, packet)) return false;
-  impl_->enqueue(std::move(out), true);
+  if (connecting) {
+    // Held until ServerInfo arrives (Go's 32-deep write channel fills while dialling too).
+    impl_->preConnect.push_back(std::move(out));
+  } else {
+    impl_->enqueue(std::move(out), true);
+  }
   return true;
 }
 

@@ -70,7 +70,8 @@ class DerpClient : public std::enable_shared_from_this<DerpClient> {
   ~DerpClient();
 
   void connect();
-  // Queues a SendPacket; false (counted) when the queue is full or not connected.
+  // Queues a SendPacket (held while the connection is still being set up); false (counted) when
+  // the queue is full or the connection is closed.
   bool send(const derp::NodePublic& dst, ByteSpan packet);
   void notePreferred(bool preferred);
   void close();  // no more callbacks

@@ -161,11 +161,11 @@ bool Magicsock::sendDerp(int region, const key::NodePublic& dst, ByteSpan packet
   derpPolicy_.noteWrite(monoNow(), region, actions);
   applyDerpActions(actions);
   auto it = derps_.find(region);
-  if (it == derps_.end() || !it->second->connected()) {
+  if (it == derps_.end() || !it->second->send(dst, packet)) {
     drops_.derpNotConnected++;
     return false;
   }
-  return it->second->send(dst, packet);
+  return true;
 }
 
 void Magicsock::flushAll() {

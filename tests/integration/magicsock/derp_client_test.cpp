@@ -142,6 +142,22 @@ TEST_F(DerpClientTest, LogsInWithTheSealedClientInfoAndRelaysPackets) {
   EXPECT_FALSE(ea.closed.has_value());  // close() reports nothing
 }
 
+TEST_F(DerpClientTest, PacketsWrittenWhileDiallingAreSentAfterLogin) {
+  auto ka = key::NodePrivate::generate(), kb = key::NodePrivate::generate();
+  Events ea, eb;
+  auto b = makeClient(loop_, {nodeAt(server_->port())}, kb, eb);
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return eb.connected; }, 5s));
+  auto a = makeClient(loop_, {nodeAt(server_->port())}, ka, ea);
+  ASSERT_FALSE(a->connected());
+  for (uint8_t i = 0; i < DerpClient::SEND_QUEUE_PACKETS; ++i) ASSERT_TRUE(a->send(kb.publicKey(), Bytes{i}));
+  EXPECT_FALSE(a->send(kb.publicKey(), Bytes{99}));  // bounded like the connected queue
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return eb.packets.size() == DerpClient::SEND_QUEUE_PACKETS; }, 5s));
+  for (uint8_t i = 0; i < DerpClient::SEND_QUEUE_PACKETS; ++i) EXPECT_EQ(eb.packets[i].second, Bytes{i});
+  EXPECT_EQ(a->stats().dropsQueueFull, 1u);
+}
+
 TEST_F(DerpClientTest, ServerGoingAwayIsReported) {
   auto k = key::NodePrivate::generate();
   Events ev;
