@@ -603,13 +603,22 @@ Result<void> Fixture::start() {
       [&] {
         if (!running()) return true;
         std::string text = readWholeFile(portFile_);
-        // Written as "<port>\n"; a partial write has no newline yet.
+        // "<port>\n", or a JSON object (testderp); a partial write is neither.
+        if (!text.empty() && text.front() == '{') return !nlohmann::json::parse(text, nullptr, false).is_discarded();
         return !text.empty() && text.back() == '\n';
       },
       scaled(opts_.readyTimeout));
   if (!running()) return Error::failed(name_ + " exited during start:\n" + output());
   if (!ok) return Error::failed(name_ + " did not write its port file in time:\n" + output());
-  port_ = static_cast<uint16_t>(std::atoi(readWholeFile(portFile_).c_str()));
+  std::string text = readWholeFile(portFile_);
+  if (text.front() == '{') {
+    info_ = nlohmann::json::parse(text, nullptr, false);
+    for (const char* k : {"port", "derpPort"}) {
+      if (info_.contains(k) && info_[k].is_number_unsigned()) port_ = info_[k].get<uint16_t>();
+    }
+  } else {
+    port_ = static_cast<uint16_t>(std::atoi(text.c_str()));
+  }
   if (port_ == 0) return Error::failed(name_ + " wrote no port:\n" + output());
   return {};
 }

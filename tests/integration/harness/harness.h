@@ -170,7 +170,10 @@ class Fixture {
   void stop(std::chrono::milliseconds timeout = 5s);
   bool running() const;
 
+  // The listening port: the port file's number, or its JSON's "port" / "derpPort".
   uint16_t port() const { return port_; }
+  // The port file's JSON object (testderp: derpPort, stunPort, serverPublic); null otherwise.
+  const nlohmann::json& info() const { return info_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string output() const;  // stdout + stderr so far
   FixtureOptions& options() { return opts_; }
@@ -182,6 +185,7 @@ class Fixture {
   std::string logPath_;
   pid_t pid_ = 0;
   uint16_t port_ = 0;
+  nlohmann::json info_;
   mutable bool exited_ = false;
 };
 

@@ -101,8 +101,9 @@ TEST_F(TailnetControl, InteractiveLoginPrintsUrlAndApprovalReachesRunning) {
   EXPECT_EQ(visit->status, 200) << visit->body;
   t.join();
   EXPECT_EQ(up.exitCode, 0) << up.out << up.err;
-  EXPECT_NE(up.out.find("To authenticate, visit:"), std::string::npos) << up.out;
-  EXPECT_NE(up.out.find(authUrl), std::string::npos) << up.out;
+  // Go's `tailscale up` prints the URL on stderr.
+  EXPECT_NE(up.err.find("To authenticate, visit:"), std::string::npos) << up.out << up.err;
+  EXPECT_NE(up.err.find(authUrl), std::string::npos) << up.out << up.err;
   EXPECT_EQ(n->backendState(), "Running");
 }
 

@@ -46,10 +46,13 @@ Result<void> Tailnet::start(std::vector<std::string> controlArgs) {
   std::vector<std::string> args = {"--listen", "127.0.0.1:0"};
   if (findBinary("testderp")) {
     FixtureOptions d;
-    d.args = {"--listen", "127.0.0.1:0"};
+    d.args = {"--listen", "127.0.0.1:0", "--stun-port", "0"};
     derp_ = std::make_unique<Fixture>("testderp", d);
     TNET_TRY_VOID(derp_->start());
     args.insert(args.end(), {"--derp-url", derp_->url()});
+    if (derp_->info().contains("stunPort") && derp_->info()["stunPort"].get<int>() > 0) {
+      args.insert(args.end(), {"--derp-stun-port", std::to_string(derp_->info()["stunPort"].get<int>())});
+    }
   }
   args.insert(args.end(), controlArgs.begin(), controlArgs.end());
   FixtureOptions c;
