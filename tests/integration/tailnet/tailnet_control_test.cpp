@@ -134,5 +134,45 @@ TEST_F(TailnetControl, RestartResumesWithPersistedKeysAndNoAuthKey) {
   EXPECT_EQ(a->status()["Self"]["TailscaleIPs"], ips);
 }
 
+
+TEST_F(TailnetControl, ControlServerRestartMidStreamRecoversTheNetmap) {
+  // A second control server with a state file, so a restart keeps the tailnet (as a real one does).
+  TempDir dir("tnet-tc-state");
+  FixtureOptions o;
+  o.args = {"--listen", "127.0.0.1:0", "--state", dir / "control.json"};
+  if (net_.derp()) {
+    o.args.insert(o.args.end(), {"--derp-url", net_.derp()->url()});
+    if (net_.derp()->info().contains("stunPort")) {
+      o.args.insert(o.args.end(), {"--derp-stun-port", std::to_string(net_.derp()->info()["stunPort"].get<int>())});
+    }
+  }
+  Fixture control("testcontrol", o);
+  ASSERT_TRUE(control.start());
+  auto keyReply = httpRequest("127.0.0.1", control.port(), "POST", "/admin/keys", R"({"reusable":true})");
+  ASSERT_TRUE(keyReply && keyReply->status == 200);
+  std::string k = keyReply->json()["key"];
+  std::string url = control.url();
+  auto upAt = [&](Node& n) {
+    return n.tnet({"up", "--login-server", url, "--auth-key", k, "--hostname", n.name, "--timeout", "30s"}, 40s);
+  };
+  auto a = net_.addNode("ra");
+  ASSERT_TRUE(a);
+  ASSERT_EQ(upAt(**a).exitCode, 0);
+
+  // Restart on the same port, mid-stream.
+  control.options().args[1] = "127.0.0.1:" + std::to_string(control.port());
+  control.stop();
+  ASSERT_TRUE(control.start());
+  ASSERT_EQ(control.url(), url);
+  auto b = net_.addNode("rb");
+  ASSERT_TRUE(b);
+  auto up = upAt(**b);
+  ASSERT_EQ(up.exitCode, 0) << up.out << up.err;
+  // A's map poll came back by itself (backoff) and shows the newcomer.
+  EXPECT_TRUE(waitUntil([&] { return hasPeer((*a)->status(), "rb"); }, 15s)) << (*a)->status().dump(2)
+                                                                            << control.output();
+  EXPECT_EQ((*a)->backendState(), "Running");
+}
+
 }  // namespace
 }  // namespace tnet::tailnet_test
