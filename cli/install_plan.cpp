@@ -35,14 +35,28 @@ bool endsWith(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
-std::string baseName(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+std::string baseName(const std::string& path) {
+  return path.substr(path.rfind('/') + 1);
+}
 
-Step makeDir(std::string path) { return {Kind::MAKE_DIR, std::move(path), "", "", 0755, {}}; }
-Step copy(std::string from, std::string to) { return {Kind::COPY, std::move(to), std::move(from), "", 0755, {}}; }
-Step write(std::string path, std::string text) { return {Kind::WRITE, std::move(path), "", std::move(text), 0644, {}}; }
-Step remove(std::string path) { return {Kind::REMOVE, std::move(path), "", "", 0, {}}; }
-Step removeTree(std::string path) { return {Kind::REMOVE_TREE, std::move(path), "", "", 0, {}}; }
-Step note(std::string text) { return {Kind::NOTE, "", "", std::move(text), 0, {}}; }
+Step makeDir(std::string path) {
+  return {Kind::MAKE_DIR, std::move(path), "", "", 0755, {}};
+}
+Step copy(std::string from, std::string to) {
+  return {Kind::COPY, std::move(to), std::move(from), "", 0755, {}};
+}
+Step write(std::string path, std::string text) {
+  return {Kind::WRITE, std::move(path), "", std::move(text), 0644, {}};
+}
+Step remove(std::string path) {
+  return {Kind::REMOVE, std::move(path), "", "", 0, {}};
+}
+Step removeTree(std::string path) {
+  return {Kind::REMOVE_TREE, std::move(path), "", "", 0, {}};
+}
+Step note(std::string text) {
+  return {Kind::NOTE, "", "", std::move(text), 0, {}};
+}
 Step run(std::vector<std::string> argv, bool mayFail = false) {
   Step s{Kind::RUN, "", "", "", 0, std::move(argv)};
   s.mayFail = mayFail;
@@ -50,7 +64,8 @@ Step run(std::vector<std::string> argv, bool mayFail = false) {
 }
 
 // systemctl/systemd-sysusers/systemd-tmpfiles with --root=R when staging.
-std::vector<std::string> tool(const std::string& name, const InstallOptions& o, std::vector<std::string> args) {
+std::vector<std::string> tool(const std::string& name, const InstallOptions& o,
+                              std::vector<std::string> args) {
   std::vector<std::string> argv = {name};
   if (!o.root.empty()) argv.push_back("--root=" + o.root);
   argv.insert(argv.end(), args.begin(), args.end());
@@ -77,7 +92,8 @@ const EmbeddedFile* embedded(const std::string& path) {
 std::string withLibexec(std::string text) {
   const std::string to = std::string(INSTALL_LIBEXEC_DIR) + "/";
   if (to == PACKAGED_LIBEXEC) return text;
-  for (auto pos = text.find(PACKAGED_LIBEXEC); pos != std::string::npos; pos = text.find(PACKAGED_LIBEXEC, pos)) {
+  for (auto pos = text.find(PACKAGED_LIBEXEC); pos != std::string::npos;
+       pos = text.find(PACKAGED_LIBEXEC, pos)) {
     text.replace(pos, PACKAGED_LIBEXEC.size(), to);
     pos += to.size();
   }
@@ -90,7 +106,9 @@ std::vector<std::string> serviceUnits() {
   return out;
 }
 
-Result<void> errnoError(const std::string& what) { return Error::failed(what + ": " + std::strerror(errno)); }
+Result<void> errnoError(const std::string& what) {
+  return Error::failed(what + ": " + std::strerror(errno));
+}
 
 Result<void> makeDirs(const std::string& path, mode_t mode) {
   std::error_code ec;
@@ -102,7 +120,8 @@ Result<void> makeDirs(const std::string& path, mode_t mode) {
 
 // Writes `size` bytes through a temporary file in the same directory, then renames it over
 // `path`: a running binary or a unit systemd is reading is replaced, never half-written.
-Result<void> writeAtomically(const std::string& path, mode_t mode, const std::function<Result<void>(int)>& fill) {
+Result<void> writeAtomically(const std::string& path, mode_t mode,
+                             const std::function<Result<void>(int)>& fill) {
   std::string tmp = path + ".tnet-new";
   unlink(tmp.c_str());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -194,7 +213,8 @@ Result<std::vector<InstallStep>> installPlan(const InstallOptions& o) {
   // and /usr/local/bin/tailnetd points there.
   steps.push_back(copy(binary("tailnetd"), libexec + "/tailnetd"));
   steps.push_back(makeDir(INSTALL_BIN_DIR));
-  steps.push_back({Kind::SYMLINK, std::string(INSTALL_BIN_DIR) + "/tailnetd", "../libexec/tailnetd/tailnetd", "", 0, {}});
+  steps.push_back(
+      {Kind::SYMLINK, std::string(INSTALL_BIN_DIR) + "/tailnetd", "../libexec/tailnetd/tailnetd", "", 0, {}});
   steps.push_back(copy(binary("tnet"), std::string(INSTALL_BIN_DIR) + "/tnet"));
   if (!missing.empty()) {
     std::string names;
@@ -214,8 +234,8 @@ Result<std::vector<InstallStep>> installPlan(const InstallOptions& o) {
   steps.push_back(makeDir(tmpfilesDir));
   steps.push_back(write(INSTALL_TMPFILES, embedded("packaging/tmpfiles.d/tailnetd.conf")->text));
   steps.push_back(makeDir(INSTALL_DOC_DIR));
-  for (const char* doc : {"docs/operations.md", "docs/hardening.md",
-                          "packaging/systemd/tailnetd-ipnd-config.conf.example"}) {
+  for (const char* doc :
+       {"docs/operations.md", "docs/hardening.md", "packaging/systemd/tailnetd-ipnd-config.conf.example"}) {
     if (const auto* f = embedded(doc)) {
       steps.push_back(write(std::string(INSTALL_DOC_DIR) + "/" + baseName(f->path), f->text));
     }
@@ -250,7 +270,8 @@ std::vector<InstallStep> uninstallPlan(const InstallOptions& o) {
     steps.push_back(run(stop, true));
   }
   steps.push_back(run(tool("systemctl", o, {"disable", "tailnetd.target"}), true));
-  for (const auto* f : unitFiles()) steps.push_back(remove(std::string(INSTALL_UNIT_DIR) + "/" + baseName(f->path)));
+  for (const auto* f : unitFiles())
+    steps.push_back(remove(std::string(INSTALL_UNIT_DIR) + "/" + baseName(f->path)));
   steps.push_back(remove(INSTALL_SYSUSERS));
   steps.push_back(remove(INSTALL_TMPFILES));
   steps.push_back(removeTree(INSTALL_DOC_DIR));
@@ -261,9 +282,11 @@ std::vector<InstallStep> uninstallPlan(const InstallOptions& o) {
   steps.push_back(removeTree(INSTALL_RUNTIME_DIR));
   steps.push_back(note(std::string("kept ") + INSTALL_STATE_DIR +
                        ": it holds the machine and node keys and the prefs, so a reinstall is the same node. "
-                       "To forget the node, run `tnet logout` first, then: rm -rf " + INSTALL_STATE_DIR));
-  steps.push_back(note("kept the users tailnetd-<svc> and the group tailnetd (userdel/groupdel to remove them) "
-                       "and any drop-ins in /etc/systemd/system/tailnetd-*.service.d"));
+                       "To forget the node, run `tnet logout` first, then: rm -rf " +
+                       INSTALL_STATE_DIR));
+  steps.push_back(
+      note("kept the users tailnetd-<svc> and the group tailnetd (userdel/groupdel to remove them) "
+           "and any drop-ins in /etc/systemd/system/tailnetd-*.service.d"));
   return steps;
 }
 
@@ -282,8 +305,8 @@ std::string describePlan(const std::vector<InstallStep>& steps, const std::strin
         out += "symlink " + path + " -> " + s.source + "\n";
         break;
       case Kind::WRITE:
-        out += "write " + path + " (" + modeText(s.mode) + ", " + std::to_string(s.text.size()) + " bytes) <<'EOF'\n" +
-               s.text + (s.text.empty() || s.text.back() != '\n' ? "\n" : "") + "EOF\n";
+        out += "write " + path + " (" + modeText(s.mode) + ", " + std::to_string(s.text.size()) +
+               " bytes) <<'EOF'\n" + s.text + (s.text.empty() || s.text.back() != '\n' ? "\n" : "") + "EOF\n";
         break;
       case Kind::REMOVE:
         out += "remove " + path + "\n";

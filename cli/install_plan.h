@@ -46,8 +46,8 @@ struct InstallStep {
 };
 
 struct InstallOptions {
-  std::string from;      // directory of the built binaries (tailnetd, tnet, the services)
-  std::string root;      // "" = this system; else a staging root (systemctl/sysusers --root)
+  std::string from;        // directory of the built binaries (tailnetd, tnet, the services)
+  std::string root;        // "" = this system; else a staging root (systemctl/sysusers --root)
   bool startUnits = true;  // false with root: nothing is started in a staging root
 };
 

@@ -127,7 +127,8 @@ Result<Confinement> confineService(std::string_view service) {
   Confinement c;
   c.mode = *mode;
   if (*mode != SeccompMode::OFF) {
-    for (const auto& name : policy->syscalls) c.syscalls += seccomp_syscall_resolve_name(name.c_str()) != __NR_SCMP_ERROR;
+    for (const auto& name : policy->syscalls)
+      c.syscalls += seccomp_syscall_resolve_name(name.c_str()) != __NR_SCMP_ERROR;
   }
   return c;
 }

@@ -11,6 +11,8 @@ namespace tnet::sandbox {
 // bpf, perf_event_open, keyctl, kexec, init_module, reboot, swapon, io_uring_*, userfaultfd,
 // process_vm_*, personality, memfd_create, mknod, chown.
 const std::vector<std::string>& baseSyscalls() {
+  // Grouped by purpose, several names a line.
+  // clang-format off
   static const std::vector<std::string> LIST = {
       // memory: malloc, sodium_malloc guard pages (mprotect, mlock, madvise DONTDUMP)
       "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mlock", "mlock2", "munlock", "msync",
@@ -47,6 +49,7 @@ const std::vector<std::string>& baseSyscalls() {
       "getpgid", "getsid", "capget", "prctl", "arch_prctl", "uname", "sysinfo", "getrlimit", "setrlimit",
       "prlimit64", "getrusage", "times",
   };
+  // clang-format on
   return LIST;
 }
 

@@ -53,7 +53,9 @@ void say(int out, const std::string& text) {
   (void)n;
 }
 
-bool killedBySigsys(int status) { return WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS; }
+bool killedBySigsys(int status) {
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS;
+}
 
 SeccompPolicy policy(const std::string& svc) {
   auto p = seccompPolicyFor(svc);

@@ -101,16 +101,21 @@ TEST_F(InstallTest, DryRunPrintsExactlyThePackagingFiles) {
     ++units;
   }
   EXPECT_EQ(units, 8);  // six services, the socket, the target
-  EXPECT_EQ(files["/usr/local/lib/sysusers.d/tailnetd.conf"].text, readFile(pkg + "sysusers.d/tailnetd.conf"));
-  EXPECT_EQ(files["/usr/local/lib/tmpfiles.d/tailnetd.conf"].text, readFile(pkg + "tmpfiles.d/tailnetd.conf"));
-  EXPECT_EQ(files["/usr/local/share/doc/tailnetd/operations.md"].text, readFile(sourceDir() + "/docs/operations.md"));
+  EXPECT_EQ(files["/usr/local/lib/sysusers.d/tailnetd.conf"].text,
+            readFile(pkg + "sysusers.d/tailnetd.conf"));
+  EXPECT_EQ(files["/usr/local/lib/tmpfiles.d/tailnetd.conf"].text,
+            readFile(pkg + "tmpfiles.d/tailnetd.conf"));
+  EXPECT_EQ(files["/usr/local/share/doc/tailnetd/operations.md"].text,
+            readFile(sourceDir() + "/docs/operations.md"));
 
   // The daemons go to libexec (ExecStart= of the units), tailnetd beside them, tnet on PATH.
   for (const auto& svc : SERVICES) {
-    std::string want = "copy " + serviceDir() + "/" + svc + " -> /usr/local/libexec/tailnetd/" + svc + " (0755)";
+    std::string want =
+        "copy " + serviceDir() + "/" + svc + " -> /usr/local/libexec/tailnetd/" + svc + " (0755)";
     EXPECT_EQ(linesStartingWith(r.out, want).size(), 1u) << want << "\n" << r.out;
   }
-  EXPECT_EQ(linesStartingWith(r.out, "symlink /usr/local/bin/tailnetd -> ../libexec/tailnetd/tailnetd").size(), 1u);
+  EXPECT_EQ(
+      linesStartingWith(r.out, "symlink /usr/local/bin/tailnetd -> ../libexec/tailnetd/tailnetd").size(), 1u);
   EXPECT_EQ(linesStartingWith(r.out, "copy " + serviceDir() + "/tnet -> /usr/local/bin/tnet").size(), 1u);
   auto runs = linesStartingWith(r.out, "run ");
   std::vector<std::string> want = {
@@ -127,9 +132,10 @@ TEST_F(InstallTest, DryRunPrintsExactlyThePackagingFiles) {
 TEST_F(InstallTest, DryRunWorksForAnyUser) {
   if (geteuid() != 0) GTEST_SKIP() << "runs as nobody: needs root";
   TempDir scratch("tnet-install-bin", 0755);
-  auto dir = binariesReachableBy(nobodyUid(), nogroupGid(), {"tnet", "tailnetd", "wgd", "magicsockd", "netstackd",
-                                                             "controld", "ipnd", "apid"},
-                                 scratch.path(), serviceDir());
+  auto dir =
+      binariesReachableBy(nobodyUid(), nogroupGid(),
+                          {"tnet", "tailnetd", "wgd", "magicsockd", "netstackd", "controld", "ipnd", "apid"},
+                          scratch.path(), serviceDir());
   ASSERT_TRUE(dir) << dir.error().message;
   for (const char* verb : {"install", "uninstall"}) {
     RunOptions o;
@@ -138,7 +144,8 @@ TEST_F(InstallTest, DryRunWorksForAnyUser) {
     std::vector<std::string> argv = {*dir + "/tnet", verb, "--dry-run"};
     auto r = runProcess(argv, o);
     EXPECT_EQ(r.exitCode, 0) << verb << ": " << r.err;
-    EXPECT_NE(r.out.find(std::string("# tnet ") + verb + " --dry-run: nothing is changed"), std::string::npos);
+    EXPECT_NE(r.out.find(std::string("# tnet ") + verb + " --dry-run: nothing is changed"),
+              std::string::npos);
   }
 }
 
@@ -167,7 +174,8 @@ TEST_F(InstallTest, NonRootIsRefusedWithoutDryRun) {
 TEST_F(InstallTest, AHostWithoutSystemdIsRefused) {
   if (geteuid() != 0) GTEST_SKIP() << "the root check comes first: needs root";
   struct stat st {};
-  if (lstat("/run/systemd/system", &st) == 0) GTEST_SKIP() << "systemd is PID 1 here: not installing for real";
+  if (lstat("/run/systemd/system", &st) == 0)
+    GTEST_SKIP() << "systemd is PID 1 here: not installing for real";
   for (const char* verb : {"install", "uninstall"}) {
     auto r = tnet({verb});
     EXPECT_EQ(r.exitCode, 1) << verb;
@@ -181,7 +189,8 @@ TEST_F(InstallTest, MissingBinariesAreNamed) {
   TempDir empty("tnet-install-empty");
   auto r = tnet({"install", "--dry-run", "--from", empty.path()});
   EXPECT_EQ(r.exitCode, 1);
-  EXPECT_NE(r.err.find("missing in " + empty.path() + ": wgd, magicsockd, netstackd, controld, ipnd, apid, tailnetd, tnet"),
+  EXPECT_NE(r.err.find("missing in " + empty.path() +
+                       ": wgd, magicsockd, netstackd, controld, ipnd, apid, tailnetd, tnet"),
             std::string::npos)
       << r.err;
 }
@@ -206,7 +215,8 @@ TEST_F(InstallTest, StagedInstallThenUninstallKeepsTheStateDir) {
     std::string unit = root / ("usr/local/lib/systemd/system/tailnetd-" + svc + ".service");
     EXPECT_EQ(readFile(unit), readFile(sourceDir() + "/packaging/systemd/tailnetd-" + svc + ".service"));
     // Enabled through the target's Also=.
-    EXPECT_TRUE(fs::is_symlink(root / ("etc/systemd/system/tailnetd.target.wants/tailnetd-" + svc + ".service")))
+    EXPECT_TRUE(
+        fs::is_symlink(root / ("etc/systemd/system/tailnetd.target.wants/tailnetd-" + svc + ".service")))
         << svc;
   }
   EXPECT_TRUE(fs::is_symlink(root / "etc/systemd/system/multi-user.target.wants/tailnetd.target"));
@@ -214,7 +224,8 @@ TEST_F(InstallTest, StagedInstallThenUninstallKeepsTheStateDir) {
   EXPECT_TRUE(fs::is_regular_file(root / "usr/local/bin/tnet"));
   // sysusers and tmpfiles ran inside the root.
   std::string passwd = readFile(root / "etc/passwd");
-  for (const auto& svc : SERVICES) EXPECT_NE(passwd.find("tailnetd-" + svc + ":"), std::string::npos) << passwd;
+  for (const auto& svc : SERVICES)
+    EXPECT_NE(passwd.find("tailnetd-" + svc + ":"), std::string::npos) << passwd;
   EXPECT_TRUE(fs::is_directory(root / "var/lib/tailnetd"));
   EXPECT_TRUE(fs::is_directory(root / "run/tailnetd"));
 

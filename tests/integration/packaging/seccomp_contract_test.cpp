@@ -109,7 +109,8 @@ TEST_F(SeccompContractTest, EveryServiceRunsUnderItsFilterAndKeepsWorking) {
         std::set<std::string> seen;
         for (const auto& s : iso) {
           if (s.value("Service", "") == "ipnd") continue;
-          if (s.value("Present", false) && s["Isolation"].is_object() && s["Isolation"].value("SeccompMode", 0) == 2) {
+          if (s.value("Present", false) && s["Isolation"].is_object() &&
+              s["Isolation"].value("SeccompMode", 0) == 2) {
             seen.insert(s.value("Service", ""));
           }
         }
@@ -131,7 +132,8 @@ TEST_F(SeccompContractTest, EveryServiceRunsUnderItsFilterAndKeepsWorking) {
 }
 
 TEST_F(SeccompContractTest, WgdDiesBySigsysOnAnInternetSocketAndIsRestarted) {
-  if (SANITIZER_BUILD) GTEST_SKIP() << "sanitizer builds run seccomp in log mode (LeakSanitizer needs ptrace)";
+  if (SANITIZER_BUILD)
+    GTEST_SKIP() << "sanitizer builds run seccomp in log mode (LeakSanitizer needs ptrace)";
   auto o = options("probe", "kill");
   o.env["TAILNETD_TEST_FORBIDDEN_SYSCALL"] = "socket-inet";
   Suite suite(o);
@@ -143,7 +145,8 @@ TEST_F(SeccompContractTest, WgdDiesBySigsysOnAnInternetSocketAndIsRestarted) {
   auto exits = exitsOf(log, "wgd");
   for (const auto& e : exits) EXPECT_EQ(e.status, "signal 31 (Bad system call)") << log;
   EXPECT_NE(log.find("service.restart svc=wgd"), std::string::npos) << log;
-  EXPECT_NE(log.find("wgd: service.seccomp.test-probe probe=socket-inet trying socket(AF_INET)"), std::string::npos)
+  EXPECT_NE(log.find("wgd: service.seccomp.test-probe probe=socket-inet trying socket(AF_INET)"),
+            std::string::npos)
       << log;
   // It never held the socket: the probe reports any fd it gets, and nothing was refused softly.
   EXPECT_EQ(log.find("got a socket"), std::string::npos) << log;
@@ -160,7 +163,8 @@ TEST_F(SeccompContractTest, WgdDiesBySigsysOnAnInternetSocketAndIsRestarted) {
   // x86_64) from that pid, killed (code 0x80000000 = SECCOMP_RET_KILL_PROCESS).
   auto dmesg = runProcess({"dmesg"});
   if (dmesg.exitCode == 0 && dmesg.out.find("type=1326") != std::string::npos) {
-    std::regex rec("type=1326 .*pid=" + std::to_string(exits[0].pid) + " comm=\"wgd\".* syscall=(\\d+) .*code=(0x[0-9a-f]+)");
+    std::regex rec("type=1326 .*pid=" + std::to_string(exits[0].pid) +
+                   " comm=\"wgd\".* syscall=(\\d+) .*code=(0x[0-9a-f]+)");
     std::smatch m;
     if (std::regex_search(dmesg.out, m, rec)) {
 #if defined(__x86_64__)
@@ -176,7 +180,8 @@ TEST_F(SeccompContractTest, WgdDiesBySigsysOnAnInternetSocketAndIsRestarted) {
 TEST_F(SeccompContractTest, ABadModeStopsTheServiceWithAClearError) {
   Suite suite(options("bad", "strict"));
   ASSERT_TRUE(suite.start());
-  ASSERT_TRUE(waitUntil([&] { return !exitsOf(suite.stderrText(), "wgd").empty(); }, 10s)) << suite.stderrText();
+  ASSERT_TRUE(waitUntil([&] { return !exitsOf(suite.stderrText(), "wgd").empty(); }, 10s))
+      << suite.stderrText();
   std::string log = suite.stderrText();
   EXPECT_NE(log.find("TAILNETD_SECCOMP=\\\"strict\\\": want kill, log or off"), std::string::npos) << log;
   EXPECT_EQ(exitsOf(log, "wgd")[0].status, "exit 1") << log;
