@@ -699,6 +699,30 @@ size_t ControlServer::removeSyntheticPeers(size_t count) {
   return ids.size();
 }
 
+Result<std::string> ControlServer::sendPing(int64_t id, bool overNoise) {
+  if (entryById(id) == nullptr) return Error::invalid("no such node");
+  auto s = sessionByNode_.find(id);
+  if (s == sessionByNode_.end()) return Error::failed("node has no map stream");
+  if (pings_.size() >= MAX_PENDING_LOGINS) pings_.erase(pings_.begin());
+  std::string token = randomHex(10);
+  pings_[token] = Ping{id, overNoise, 0, false};
+  OrderedJson pr = OrderedJson::object();
+  pr["URL"] = opts_.baseUrl + "/ping/" + token;
+  if (overNoise) pr["URLIsNoise"] = true;
+  pr["Log"] = true;
+  sendTo(s->second, std::make_shared<const std::string>("{\"PingRequest\":" + ipn::goMarshal(pr) + "}"));
+  flush();
+  return token;
+}
+
+bool ControlServer::answerPing(std::string_view token, bool overNoise) {
+  auto it = pings_.find(std::string(token));
+  if (it == pings_.end()) return false;
+  ++it->second.answers;
+  it->second.answeredOverNoise = it->second.answeredOverNoise || overNoise;
+  return true;
+}
+
 OrderedJson ControlServer::nodesJson() const {
   OrderedJson a = OrderedJson::array();
   for (const auto& [id, e] : nodes_) {
@@ -789,7 +813,35 @@ HttpReply ControlServer::handleAdmin(std::string_view method, std::string_view t
     if (!r) return httpError(404, "unknown or expired login");
     return {200, "text/html; charset=utf-8", "<html><body>Login approved. You can close this page.</body></html>\n"};
   }
+  // A PingRequest's URL fetched over plain HTTP (URLIsNoise false): Go's client sends HEAD.
+  if (segments.size() == 2 && segments[0] == "ping") {
+    if (!answerPing(segments[1], false)) return httpError(404, "404 page not found");
+    return {200, "", ""};
+  }
   if (segments.empty() || segments[0] != "admin") return httpError(404, "404 page not found");
+  if (segments.size() == 4 && segments[1] == "nodes" && segments[3] == "ping") {
+    if (method != "POST") return methodNotAllowed();
+    auto id = parseId(segments[2]);
+    if (!id) return jsonReply(400, jsonError("bad node id"));
+    auto j = bodyObject();
+    if (!j) return jsonReply(400, jsonError(j.error().message));
+    bool noise = true;
+    if (const ipn::Json* v = goField(*j, "noise")) {
+      if (auto r = ipn::readBool(*v, noise, "PingRequest", "noise"); !r) return jsonReply(400, jsonError(r.error().message));
+    }
+    auto token = sendPing(*id, noise);
+    if (!token) return jsonReply(token.error().kind == ErrorKind::INVALID ? 404 : 409, jsonError(token.error().message));
+    return jsonReply(200, {{"token", *token}, {"url", opts_.baseUrl + "/ping/" + *token}});
+  }
+  if (segments.size() == 3 && segments[1] == "pings") {
+    if (method != "GET") return methodNotAllowed();
+    auto it = pings_.find(std::string(segments[2]));
+    if (it == pings_.end()) return jsonReply(404, jsonError("no such ping"));
+    return jsonReply(200, {{"nodeId", it->second.nodeId},
+                           {"noise", it->second.overNoise},
+                           {"answers", it->second.answers},
+                           {"answeredOverNoise", it->second.answeredOverNoise}});
+  }
 
   if (segments.size() == 2 && segments[1] == "keys") {
     if (method != "POST") return methodNotAllowed();

@@ -85,6 +85,11 @@ class ControlServer {
   // announced to every stream in one PeersChanged (or PeersRemoved) message.
   Result<void> addSyntheticPeers(size_t count);
   size_t removeSyntheticPeers(size_t count);
+  // Sends the node's stream a PingRequest{URL:"<base>/ping/<token>", URLIsNoise, Log} (Go's
+  // "prove you're alive" ping: the client answers with HEAD <URL>). Fails without a stream.
+  Result<std::string> sendPing(int64_t id, bool overNoise);
+  // The client's answer arrived (over Noise or plain HTTP); false for an unknown token.
+  bool answerPing(std::string_view token, bool overNoise);
   ipn::OrderedJson nodesJson() const;
   ipn::OrderedJson pendingLoginsJson() const;
   // The admin API (plain HTTP/1.1): method, target (path + query) and body → reply.
@@ -174,6 +179,13 @@ class ControlServer {
   std::vector<Outgoing> outbox_;
   std::vector<std::pair<uint64_t, MapSink>> closing_;
   std::vector<std::pair<ReplyFn, HttpReply>> replies_;
+  struct Ping {
+    int64_t nodeId = 0;
+    bool overNoise = false;
+    int answers = 0;
+    bool answeredOverNoise = false;
+  };
+  std::map<std::string, Ping> pings_;
   bool flushing_ = false;
   uint64_t stateVersion_ = 0;
 };

@@ -655,3 +655,32 @@ TEST_F(ControlServerTest, StateRoundTripKeepsTheTailnet) {
 
 }  // namespace
 }  // namespace tnet::testcontrol
+
+namespace tnet::testcontrol {
+namespace {
+
+TEST_F(ControlServerTest, PingRequestsAndTheirAnswers) {
+  std::string key = server_->createPreAuthKey(true, false);
+  Client a = joined(key, "a");
+  int64_t id = server_->nodeByKey(a.nodeKey)->id;
+  EXPECT_FALSE(server_->sendPing(id, true));  // no stream yet
+  auto sa = stream(a);
+  auto r = server_->handleAdmin("POST", "/admin/nodes/" + std::to_string(id) + "/ping", R"({"noise":true})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string token = body(r)["token"];
+  ASSERT_TRUE(sa->last().pingRequest);
+  EXPECT_EQ(sa->last().pingRequest->url, "http://127.0.0.1:1234/ping/" + token);
+  EXPECT_TRUE(sa->last().pingRequest->urlIsNoise);
+  EXPECT_EQ(body(server_->handleAdmin("GET", "/admin/pings/" + token, ""))["answers"], 0);
+  EXPECT_TRUE(server_->answerPing(token, true));
+  auto st = body(server_->handleAdmin("GET", "/admin/pings/" + token, ""));
+  EXPECT_EQ(st["answers"], 1);
+  EXPECT_EQ(st["answeredOverNoise"], true);
+  // The plain-HTTP form of the URL answers too; unknown tokens are 404.
+  EXPECT_EQ(server_->handleAdmin("HEAD", "/ping/" + token, "").status, 200);
+  EXPECT_EQ(server_->handleAdmin("HEAD", "/ping/nope", "").status, 404);
+  EXPECT_EQ(server_->handleAdmin("POST", "/admin/nodes/99/ping", "").status, 404);
+}
+
+}  // namespace
+}  // namespace tnet::testcontrol

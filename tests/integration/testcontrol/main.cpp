@@ -125,9 +125,15 @@ void serveNoise(ControlServer& control, const net::NoisePeer& peer, net::ServerH
                 std::shared_ptr<net::H2ResponseWriter> w) {
   std::string path = req.target.substr(0, req.target.find('?'));
   auto& log = log::logger();
+  std::string mkey = log::shortKey("mkey:", peer.machinePublic.raw());
+  // A PingRequest answered over Noise (URLIsNoise): Go's client sends HEAD <URL>.
+  if (path.rfind("/ping/", 0) == 0) {
+    bool known = control.answerPing(std::string_view(path).substr(6), true);
+    log.info("ping.answer machine={} known={}", mkey, known);
+    return respond(*w, known ? HttpReply{200, "", ""} : httpError(404, "404 page not found"));
+  }
   if (path.rfind("/machine/", 0) != 0) return respond(*w, httpError(404, "404 page not found"));
   if (req.method != "POST") return respond(*w, httpError(400, "POST required for serveMachine"));
-  std::string mkey = log::shortKey("mkey:", peer.machinePublic.raw());
   if (path == "/machine/register") {
     std::weak_ptr<net::H2ResponseWriter> weak = w;
     uint64_t waiter = control.handleRegister(peer.machinePublic, req.body, [weak, mkey](HttpReply r) {

@@ -86,6 +86,13 @@ class Node {
     return std::move(*r);
   }
 
+  Result<net::H2Response> send(net::H2Request req, std::chrono::milliseconds timeout = 5s) {
+    std::optional<Result<net::H2Response>> r;
+    client_->request(std::move(req), timeout, [&](Result<net::H2Response> x) { r = std::move(x); });
+    if (!runUntil(loop_, [&] { return r.has_value(); }, timeout + 2s)) return Error::failed("no answer");
+    return std::move(*r);
+  }
+
   controld::RegisterRequest registerRequest(std::optional<std::string> authKey) const {
     controld::RegisterRequest req;
     req.nodeKey = nodeKey;
@@ -332,6 +339,27 @@ TEST_F(TestcontrolContract, SyntheticPeersForTheBenchmark) {
   std::printf("10,000 synthetic peers: added and streamed in %lld ms; a 10,001-peer first map in %lld ms; "
               "100-peer delta in %lld ms\n",
               static_cast<long long>(addMs), static_cast<long long>(fullMs), static_cast<long long>(deltaMs));
+}
+
+// Go's liveness ping: the PingRequest reaches the stream, the client answers HEAD <URL> over
+// Noise, and the admin API reports it.
+TEST_F(TestcontrolContract, PingRequestAnsweredOverNoise) {
+  std::string key = admin("POST", "/admin/keys", "{}")["key"];
+  auto a = node("a");
+  a->registerWith(key);
+  a->startStream();
+  int64_t id = a->stream.nm()->self.id;
+  auto p = admin("POST", "/admin/nodes/" + std::to_string(id) + "/ping", R"({"noise":true})");
+  std::string token = p["token"];
+  ASSERT_TRUE(runUntil(loop_, [&] { return !a->stream.messages.empty() && a->stream.messages.back().pingRequest; }, 2s));
+  std::string url = a->stream.messages.back().pingRequest->url;
+  EXPECT_TRUE(a->stream.messages.back().pingRequest->urlIsNoise);
+  auto r = a->send({"HEAD", url.substr(url.find("/ping/")), {}, ""});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  auto st = admin("GET", "/admin/pings/" + token);
+  EXPECT_EQ(st["answers"], 1);
+  EXPECT_EQ(st["answeredOverNoise"], true);
 }
 
 // --state FILE: a restarted testcontrol has the same control key and tailnet, so a client's
