@@ -129,6 +129,8 @@ class TailnetDataPath : public ::testing::Test {
     o.stateDir = *n->dir / "state";
     o.runtimeDir = *n->dir / "run";
     o.wrapper = ns.exec({});
+    // testderp speaks plain HTTP, as Go's test setups do.
+    o.env = {{"TS_DEBUG_USE_DERP_HTTP", "1"}};
     o.args = {"--socks5-server", SOCKS, "--outbound-http-proxy-listen", HTTP_PROXY};
     n->suite = std::make_unique<Suite>(o);
     auto started = n->suite->start();

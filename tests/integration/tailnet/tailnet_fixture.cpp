@@ -83,6 +83,7 @@ Result<Node*> Tailnet::addNode(const std::string& name) {
   SuiteOptions o;
   o.stateDir = *node->dir / "state";
   o.runtimeDir = *node->dir / "run";
+  o.env = {{"TS_DEBUG_USE_DERP_HTTP", "1"}};  // testderp speaks plain HTTP, as in Go's test setups
   node->suite = std::make_unique<Suite>(o);
   TNET_TRY_VOID(node->suite->start());
   TNET_TRY_VOID(node->suite->waitReady(20s));
@@ -94,6 +95,7 @@ Result<void> Tailnet::restartNode(Node& node) {
   SuiteOptions o;
   o.stateDir = *node.dir / "state";
   o.runtimeDir = *node.dir / "run";
+  o.env = {{"TS_DEBUG_USE_DERP_HTTP", "1"}};
   if (node.suite) (void)node.suite->stop(10s);
   node.suite = std::make_unique<Suite>(o);
   TNET_TRY_VOID(node.suite->start());

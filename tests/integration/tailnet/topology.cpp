@@ -62,15 +62,15 @@ Result<std::unique_ptr<Topology>> Topology::create() {
   TNET_TRY_VOID(must(run(*t->hub_, {"sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"}), "ip_forward"));
   TNET_TRY_VOID(must(run(*t->hub_, {"nft", "add table inet tnet_test"}), "nft table"));
   t->tableMade_ = true;
-  TNET_TRY_VOID(must(run(*t->hub_, {"nft", "add chain inet tnet_test fwd { type filter hook forward priority 0 ; }"}),
+  TNET_TRY_VOID(must(run(*t->hub_, {"nft", "add chain inet tnet_test nodes { type filter hook forward priority 0 ; }"}),
                      "nft chain"));
   return t;
 }
 
 Result<void> Topology::blockUdpBetweenNodes(bool block) {
-  TNET_TRY_VOID(must(run(*hub_, {"nft", "flush chain inet tnet_test fwd"}), "nft flush"));
+  TNET_TRY_VOID(must(run(*hub_, {"nft", "flush chain inet tnet_test nodes"}), "nft flush"));
   if (!block) return {};
-  return must(run(*hub_, {"nft", "add rule inet tnet_test fwd meta l4proto udp drop"}), "nft drop udp");
+  return must(run(*hub_, {"nft", "add rule inet tnet_test nodes meta l4proto udp drop"}), "nft drop udp");
 }
 
 Topology::~Topology() {
