@@ -162,6 +162,19 @@ TEST(TnetFlows, ForceReauthEndsWithANewNodeKey) {
   EXPECT_EQ(st["Self"]["PublicKey"], r.wgd->current);
 }
 
+TEST(TnetFlows, LoginOnAFreshNodeAndAgainRegistersNewKeys) {
+  CliRig r;
+  Tnet t = r.run({"login", "--auth-key", "tskey-auth-L", "--hostname", "n1", "--timeout", "15s"});
+  ASSERT_EQ(CliRig::exitCode(t), 0) << t.err();
+  std::string first = r.wgd->current;
+  EXPECT_FALSE(first.empty());
+  EXPECT_EQ(json(r.apid.call("GET", "status").body)["BackendState"], "Running");
+  Tnet again = r.run({"login", "--auth-key", "tskey-auth-L2", "--timeout", "15s"});
+  ASSERT_EQ(CliRig::exitCode(again), 0) << again.err();
+  EXPECT_NE(r.wgd->current, first) << "login always logs in anew (Go: a fresh profile)";
+  EXPECT_EQ(r.controld->logins.back().oldNodePublic, first);
+}
+
 TEST(TnetFlows, ControlRefusingTheKeyEndsUpWithGoBackendError) {
   CliRig r;
   r.controld->mode = FakeControld::Mode::ERROR;
