@@ -127,9 +127,15 @@ void Magicsock::onSetConfig(bus::Request req) {
     int home;
   };
   std::vector<NewPeer> newPeers;
+  std::set<key::NodePublic> seen;
   for (auto p : cfg.getPeers()) {
     auto node = key::NodePublic::parse(std::string(p.getNodePublic()));
     if (!node || node->isZero()) return req.fail(Error::invalid("peer nodePublic is not a node key"));
+    if (!seen.insert(*node).second) {
+      // A repeated peer would take the first one's moved-from slot below; the first entry wins.
+      log_.warn("magicsock.config duplicate_peer={}", node->shortString());
+      continue;
+    }
     key::DiscoPublic dk;
     if (p.getDiscoPublic().size() > 0) {
       auto d = key::DiscoPublic::parse(std::string(p.getDiscoPublic()));
@@ -196,8 +202,11 @@ void Magicsock::onSetConfig(bus::Request req) {
   }
   derpDial_ = std::move(dial);
 
-  // Peers.
+  // Peers. Their actions run only once peers_ and the indexes hold the new set: an action can
+  // publish the paths, which walks peers_, and the kept peers' entries in the old map are
+  // moved-from (null) until the swap.
   std::map<key::NodePublic, std::unique_ptr<Peer>> next;
+  std::vector<std::pair<Peer*, std::vector<magicsock::Action>>> pending;
   for (auto& np : newPeers) {
     std::unique_ptr<Peer> peer;
     if (auto it = peers_.find(np.node); it != peers_.end() && it->second->disco == np.disco) {
@@ -215,9 +224,8 @@ void Magicsock::onSetConfig(bus::Request req) {
     // Without a disco key the peer is DERP only: no direct candidates to ping.
     peer->ep->setNetmap(now, peer->disco.isZero() ? std::vector<wire::IpPort>{} : np.endpoints,
                         uint16_t(std::clamp(np.home, 0, 65535)), actions);
-    Peer& ref = *peer;
+    if (!actions.empty()) pending.emplace_back(peer.get(), std::move(actions));
     next[np.node] = std::move(peer);
-    runActions(ref, actions);
   }
   peers_ = std::move(next);
   // Inbound UDP is attributed only to addresses disco proved (a ping from there, or the path a
@@ -229,6 +237,7 @@ void Magicsock::onSetConfig(bus::Request req) {
     if (!p->disco.isZero()) byDisco_[p->disco] = p.get();
   }
   std::erase_if(byAddr_, [&](const auto& e) { return !kept.count(e.second); });
+  for (auto& [peer, actions] : pending) runActions(*peer, actions);
 
   bool wasRunning = wantRunning_;
   wantRunning_ = cfg.getWantRunning();

@@ -437,5 +437,38 @@ TEST_F(MagicsockTest, HostileInputIsDroppedAndCountedWithoutCrashing) {
   EXPECT_EQ(line.find("udp_trunc=0"), std::string::npos) << line;
 }
 
+// Regression (two-node tailnet crash, SIGSEGV in sodium_bin2hex): a peer kept from the previous
+// config whose home DERP arrives later gets a path change while its config is applied; the path
+// publication walked the old peer map, whose kept entry was already moved out (null).
+TEST_F(MagicsockTest, KeptPeerGettingItsHomeRegionLaterDoesNotCrash) {
+  ASSERT_TRUE(a_->setConfig(target_, {}));
+  Node::PeerSpec bForA{b_->nodePublic(), b_->discoPublic(), {}, /*homeDerp=*/0};
+  auto r1 = a_->setConfig(target_, {bForA});
+  ASSERT_TRUE(r1) << r1.error().message;
+  bForA.homeDerp = 1;
+  auto r2 = a_->setConfig(target_, {bForA});
+  ASSERT_TRUE(r2) << r2.error().message;
+  ASSERT_TRUE(a_->alive());
+  ASSERT_TRUE(runUntil(
+      loop_,
+      [&] {
+        auto p = a_->pathTo(b_->nodePublic());
+        return p && p->relayRegion == 1;
+      },
+      5s));
+  // The same peer listed twice in one config (with a new home) is applied once, without crashing.
+  Node::PeerSpec again = bForA;
+  again.homeDerp = 2;
+  auto r3 = a_->setConfig(target_, {bForA, again});
+  ASSERT_TRUE(r3) << r3.error().message;
+  ASSERT_TRUE(a_->alive());
+  // And the peer still works end to end over its home region.
+  ASSERT_TRUE(b_->setConfig(target_, {Node::PeerSpec{a_->nodePublic(), a_->discoPublic(), {}, 1}}));
+  ASSERT_TRUE(pumpUntil(
+      [&] { return countFrom(*b_, a_->nodePublic(), 1) >= 3 && countFrom(*a_, b_->nodePublic(), 1) >= 3; },
+      10s));
+  EXPECT_TRUE(a_->alive());
+  EXPECT_TRUE(b_->alive());
+}
 }  // namespace
 }  // namespace tnet::magicsocktest
