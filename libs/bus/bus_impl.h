@@ -119,6 +119,10 @@ struct Bus::Impl {
     uint64_t epoch = 0;  // 0 = no snapshot applied yet
     bool snapshotInFlight = false;
     bool snapshotAgain = false;
+    // The first hello of an epoch proves the subscription is live: events published between
+    // the first snapshot and that moment (PUB's slow-joiner window) may be lost, so one more
+    // snapshot is taken then.
+    bool liveSnapshotTaken = false;
     std::vector<std::function<void(uint64_t)>> epochHandlers;
     Publisher(zmq::context_t& ctx) : sub(ctx, zmq::socket_type::sub) {}
   };

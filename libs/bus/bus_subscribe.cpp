@@ -102,6 +102,14 @@ void Bus::Impl::handleEvent(Publisher& p, std::string_view frameTopic, zmq::mess
       }
       return;
     }
+    if (isHello(topic, p.service) && !p.liveSnapshotTaken) {
+      p.liveSnapshotTaken = true;
+      if (p.snapshotInFlight) {
+        p.snapshotAgain = true;
+      } else {
+        requestSnapshot(p);
+      }
+    }
     auto t = p.topics.find(topic);
     if (t == p.topics.end()) return;
     TopicState& ts = t->second;
@@ -179,6 +187,7 @@ void Bus::Impl::applySnapshot(Publisher& p, const Reply& reply) {
     newEpoch = epoch != p.epoch;
     if (newEpoch) {
       p.epoch = epoch;
+      p.liveSnapshotTaken = false;
       for (auto& [topic, ts] : p.topics) ts.lastSeq = 0;
     }
     ++stats.snapshots;

@@ -227,6 +227,25 @@ TEST(Bus, SubscribeGetsRetainedSnapshotThenLiveEventsInOrder) {
   EXPECT_EQ(epochs, 1);
 }
 
+TEST(Bus, RetainedEventInTheSlowJoinerWindowIsRecoveredAtTheFirstHello) {
+  Loop loop;
+  TempRuntime rt;
+  auto wgd = makeBus(loop, rt.path(), "wgd", 200ms);
+  publishNodekey(*wgd, 1);
+  auto op = makeBus(loop, rt.path(), "operator");
+  std::vector<uint64_t> values;
+  op->subscribe("wgd.nodekey", [&](const Event& ev) { values.push_back(ev.as<schema::Hello>().getEpoch()); });
+  ASSERT_TRUE(runUntil(loop, [&] { return !values.empty(); }));
+  // Published right after the first snapshot, maybe before the SUB subscription is live: PUB
+  // drops it then, and nothing else would be published on this topic.
+  publishNodekey(*wgd, 2);
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return !values.empty() && values.back() == 2; }, 3000ms));
+  // The mechanism itself: one more snapshot once the first hello proved the subscription live.
+  EXPECT_TRUE(runUntil(
+      loop, [&] { return op->stats().snapshots >= 2; }, 3000ms));
+}
+
 TEST(Bus, PublisherRestartIsResnapshottedWithNewEpoch) {
   Loop loop;
   TempRuntime rt;
