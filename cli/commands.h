@@ -45,7 +45,30 @@ struct VersionArgs {
   bool daemon = false;
 };
 
+struct PingArgs {
+  std::string target;
+  int count = 10;
+  bool untilDirect = true;
+  bool verbose = false;
+  bool tsmp = false;
+  bool icmp = false;
+  std::chrono::nanoseconds timeout = std::chrono::seconds(5);
+};
+
+struct WhoIsArgs {
+  bool json = false;
+  std::vector<std::string> positional;
+};
+
+struct NetcheckArgs {
+  std::string format;  // "", "json", "json-line"
+  bool verbose = false;
+};
+
 int runUp(CommandContext& ctx, const UpArgs& args);
+int runPing(CommandContext& ctx, const PingArgs& args);
+int runWhoIs(CommandContext& ctx, const WhoIsArgs& args);
+int runNetcheck(CommandContext& ctx, const NetcheckArgs& args);
 int runDown(CommandContext& ctx);
 // Returns EXIT_USAGE-like "show help" as std::nullopt when no flag was given.
 std::optional<int> runSet(CommandContext& ctx, const PrefFlags& flags);

@@ -22,6 +22,10 @@ void warnOnVersionMismatch(const HttpResponse& resp) {
 Result<std::string> callLocalApi(LocalApiClient& client, std::string_view method, std::string_view path,
                                  int wantStatus, std::string_view body) {
   TNET_TRY(HttpResponse resp, client.request(method, path, body));
+  return checkLocalApiResponse(std::move(resp), wantStatus);
+}
+
+Result<std::string> checkLocalApiResponse(HttpResponse resp, int wantStatus) {
   warnOnVersionMismatch(resp);
   if (resp.status == 403) return Error::denied("Access denied: " + errorMessageFromBody(resp.body));
   if (resp.status == 412) return Error::failed("Preconditions failed: " + errorMessageFromBody(resp.body));

@@ -15,6 +15,9 @@ namespace tnet::cli {
 Result<std::string> callLocalApi(LocalApiClient& client, std::string_view method, std::string_view path,
                                  int wantStatus, std::string_view body = {});
 
+// callLocalApi's checks of an answer already received.
+Result<std::string> checkLocalApiResponse(HttpResponse resp, int wantStatus);
+
 // GET returning JSON (200 only).
 Result<nlohmann::json> getJson(LocalApiClient& client, std::string_view path);
 

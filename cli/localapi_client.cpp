@@ -189,19 +189,27 @@ Result<int> LocalApiClient::sendRequest(std::string_view method, std::string_vie
 
 Result<HttpResponse> LocalApiClient::request(std::string_view method, std::string_view path,
                                              std::string_view body) {
+  TNET_TRY(auto resp, requestWithin(method, path, body, ioTimeout_));
+  if (!resp) {
+    return Error::failed("tnet: no answer from tailnetd at " + socketPath() + " within " +
+                         std::to_string(ioTimeout_.count() / 1000) + "s");
+  }
+  return std::move(*resp);
+}
+
+Result<std::optional<HttpResponse>> LocalApiClient::requestWithin(std::string_view method, std::string_view path,
+                                                                  std::string_view body,
+                                                                  std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
   TNET_TRY(int rawFd, sendRequest(method, path, body));
   FdGuard fd(rawFd);
   HttpResponseParser parser;
   HttpResponse resp;
   constexpr size_t MAX_BODY = 64 * 1024 * 1024;
   char buf[16384];
-  auto deadline = Clock::now() + ioTimeout_;
   while (!parser.done()) {
     TNET_TRY(auto n, readSome(fd.get(), buf, sizeof(buf), deadline));
-    if (!n) {
-      return Error::failed("tnet: no answer from tailnetd at " + socketPath() + " within " +
-                           std::to_string(ioTimeout_.count() / 1000) + "s");
-    }
+    if (!n) return std::optional<HttpResponse>();
     if (*n == 0) {
       TNET_TRY_VOID(parser.finish());
       break;
@@ -212,7 +220,7 @@ Result<HttpResponse> LocalApiClient::request(std::string_view method, std::strin
   resp.status = parser.status();
   resp.reason = parser.reason();
   resp.serverVersion = parser.header("Tailscale-Version");
-  return resp;
+  return std::optional<HttpResponse>(std::move(resp));
 }
 
 Result<std::unique_ptr<NotifyStream>> LocalApiClient::watchIpnBus(uint64_t mask) {

@@ -51,6 +51,10 @@ class LocalApiClient {
   // method, path (with query), optional JSON body. A 403 is returned as a response, not an
   // error; callers decide what to print.
   Result<HttpResponse> request(std::string_view method, std::string_view path, std::string_view body = {});
+  // As request, but nullopt when no complete answer arrives within `timeout` (Go's context
+  // deadline, e.g. `tnet ping --timeout`).
+  Result<std::optional<HttpResponse>> requestWithin(std::string_view method, std::string_view path,
+                                                    std::string_view body, std::chrono::milliseconds timeout);
 
   // GET /localapi/v0/watch-ipn-bus?mask=N; fails unless the daemon answers 200.
   Result<std::unique_ptr<NotifyStream>> watchIpnBus(uint64_t mask);

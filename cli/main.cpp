@@ -182,6 +182,32 @@ int run(int argc, char** argv) {
   version->add_flag("--json", versionArgs.json, "output in JSON format");
   version->add_flag("--daemon", versionArgs.daemon, "also print the tailnetd daemon's version");
 
+  // ping
+  auto* ping = app.add_subcommand("ping", "Ping a host at the Tailscale layer, see how it routed");
+  PingArgs pingArgs;
+  std::string pingTimeoutText;
+  ping->add_flag("--verbose", pingArgs.verbose, "verbose output");
+  ping->add_flag("--until-direct", pingArgs.untilDirect, "stop once a direct path is established (default true)");
+  ping->add_flag("--tsmp", pingArgs.tsmp,
+                 "do a TSMP-level ping (through WireGuard, but not either host OS stack); not supported by tailnetd");
+  ping->add_flag("--icmp", pingArgs.icmp,
+                 "do a ICMP-level ping (through WireGuard, but not the local host OS stack); not supported by tailnetd");
+  ping->add_option("-c", pingArgs.count, "max number of pings to send (default 10)");
+  auto* pingTimeoutOpt = ping->add_option("--timeout", pingTimeoutText, "timeout before giving up on a ping (default 5s)");
+  ping->add_option("host", pingArgs.target, "hostname or IP");
+
+  // whois
+  auto* whois = app.add_subcommand("whois", "Show the machine and user associated with a Tailscale IP (v4 or v6)");
+  WhoIsArgs whoisArgs;
+  whois->add_flag("--json", whoisArgs.json, "output in JSON format");
+  whois->add_option("ip", whoisArgs.positional, "ip[:port]")->expected(0, -1);
+
+  // netcheck
+  auto* netcheck = app.add_subcommand("netcheck", "Print an analysis of local network conditions");
+  NetcheckArgs netcheckArgs;
+  netcheck->add_option("--format", netcheckArgs.format, "output format; empty (for human-readable), \"json\" or \"json-line\"");
+  netcheck->add_flag("--verbose", netcheckArgs.verbose, "verbose logs");
+
   // debug
   auto* debug = app.add_subcommand("debug", "Debugging tools");
   debug->require_subcommand(1);
@@ -267,6 +293,18 @@ int run(int argc, char** argv) {
   if (status->parsed()) return runStatus(ctx, statusArgs);
   if (version->parsed()) return runVersion(versionArgs.daemon ? &ctx : nullptr, versionArgs);
   if (isolation->parsed()) return runDebugIsolation(ctx);
+  if (ping->parsed()) {
+    if (pingTimeoutOpt->count()) {
+      auto d = parseDuration(pingTimeoutText);
+      if (!d) {
+        return usageError(app, "invalid value \"" + pingTimeoutText + "\" for flag --timeout: " + d.error().message);
+      }
+      pingArgs.timeout = *d;
+    }
+    return runPing(ctx, pingArgs);
+  }
+  if (whois->parsed()) return runWhoIs(ctx, whoisArgs);
+  if (netcheck->parsed()) return runNetcheck(ctx, netcheckArgs);
   if (auto rc = runInstallCommands(*installCommands)) return *rc;
   return usageError(app, "unknown subcommand");
 }

@@ -21,6 +21,8 @@ constexpr MethodRule CHECK_PREFS[] = {
 constexpr MethodRule START[] = {{"POST", true, BodyCheck::JSON_DECODE, "ipn.Options"}};
 constexpr MethodRule POST_WRITE[] = {{"POST", true}};
 constexpr MethodRule GET_READ[] = {{"GET", false}};
+// Go: servePing needs only read access (any LocalAPI caller may ping).
+constexpr MethodRule POST_READ[] = {{"POST", false}};
 
 constexpr Endpoint TABLE[] = {
     {"status", ANY_READ, 0, "", "status access denied"},
@@ -30,8 +32,14 @@ constexpr Endpoint TABLE[] = {
     {"login-interactive", POST_WRITE, 400, "want POST", "login access denied", true},
     {"logout", POST_WRITE, 400, "want POST", "logout access denied", true},
     {"watch-ipn-bus", ANY_READ, 0, "", "watch ipn bus access denied", false, true},
+    // Go: serveWhoIs checks read permission only, never the method.
+    {"whois", ANY_READ, 0, "", "whois access denied"},
+    // Go: servePing checks no permission; its denied text is never sent.
+    {"ping", POST_READ, 400, "want POST", "ping access denied"},
     // tailnetd's own: per-service health and isolation facts for `tnet debug isolation`.
     {"tailnetd/isolation", GET_READ, 405, "unsupported method", "isolation access denied"},
+    // tailnetd's own: a fresh netcheck report from magicsockd for `tnet netcheck`.
+    {"tailnetd/netcheck", GET_READ, 405, "unsupported method", "netcheck access denied"},
 };
 
 }  // namespace

@@ -23,9 +23,19 @@ TEST(Endpoints, ContractPathsArePresentAndUnique) {
     EXPECT_FALSE(e.deniedMessage.empty()) << e.name;
   }
   for (const char* n : {"status", "prefs", "check-prefs", "start", "login-interactive", "logout",
-                        "watch-ipn-bus", "tailnetd/isolation"}) {
+                        "watch-ipn-bus", "tailnetd/isolation", "whois", "ping", "tailnetd/netcheck"}) {
     EXPECT_TRUE(names.count(n)) << n;
   }
+}
+
+TEST(Endpoints, PingWhoIsNetcheckNeedReadOnlyAsGo) {
+  EXPECT_FALSE(rule("/localapi/v0/ping", "POST")->needsWrite);
+  EXPECT_EQ(rule("/localapi/v0/ping", "GET"), nullptr);
+  EXPECT_EQ(findEndpoint("/localapi/v0/ping")->wrongMethodStatus, 400);
+  EXPECT_EQ(findEndpoint("/localapi/v0/ping")->wrongMethodMessage, "want POST");
+  for (const char* m : {"GET", "POST"}) EXPECT_FALSE(rule("/localapi/v0/whois", m)->needsWrite) << m;
+  EXPECT_FALSE(rule("/localapi/v0/tailnetd/netcheck", "GET")->needsWrite);
+  EXPECT_EQ(rule("/localapi/v0/tailnetd/netcheck", "POST"), nullptr);
 }
 
 TEST(Endpoints, LookupIsExact) {

@@ -33,6 +33,7 @@ NodeFacts nodeFacts(schema::Node::Reader n) {
   if (n.getHasCreated()) f.createdUnix = n.getCreatedUnix();
   if (n.getHasKeyExpiry()) f.keyExpiryUnix = n.getKeyExpiryUnix();
   f.expired = n.getExpired();
+  f.tags = texts(n.getTags());
   return f;
 }
 
@@ -65,7 +66,10 @@ NetmapFacts netmapFacts(schema::Netmap::Reader nm, int64_t nowUnix) {
     up.profilePicUrl = u.getProfilePicUrl().cStr();
     f.users.push_back(std::move(up));
   }
-  for (auto r : nm.getDerpMap().getRegions()) f.derpRegionCodes[r.getRegionId()] = r.getRegionCode().cStr();
+  for (auto r : nm.getDerpMap().getRegions()) {
+    f.derpRegionCodes[r.getRegionId()] = r.getRegionCode().cStr();
+    f.derpRegionNames[r.getRegionId()] = r.getRegionName().cStr();
+  }
   return f;
 }
 
@@ -89,6 +93,23 @@ DerpFacts derpFacts(schema::DerpState::Reader d) {
     if (c.getConnected()) ++f.connectedRegions;
   }
   for (auto e : d.getEndpoints()) f.endpoints.emplace_back(e.getAddr().cStr());
+  return f;
+}
+
+NetcheckFacts netcheckFacts(schema::NetcheckReport::Reader r) {
+  NetcheckFacts f;
+  f.udp = r.getUdp();
+  f.ipv4 = r.getIpv4();
+  f.ipv6 = r.getIpv6();
+  f.globalV4 = r.getGlobalV4().cStr();
+  f.globalV6 = r.getGlobalV6().cStr();
+  f.mappingVariesByDestIp = r.getMappingVariesByDestIp();
+  f.hairPinning = r.getHairPinning();
+  f.captivePortal = r.getCaptivePortal();
+  f.preferredDerp = r.getPreferredDerp();
+  for (auto l : r.getRegionLatency()) f.regionLatency.emplace_back(l.getRegionId(), l.getLatencyNs());
+  for (auto l : r.getRegionV4Latency()) f.regionV4Latency.emplace_back(l.getRegionId(), l.getLatencyNs());
+  for (auto l : r.getRegionV6Latency()) f.regionV6Latency.emplace_back(l.getRegionId(), l.getLatencyNs());
   return f;
 }
 

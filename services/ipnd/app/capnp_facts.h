@@ -11,6 +11,7 @@
 #include "schemas/netmap.capnp.h"
 #include "schemas/wgd.capnp.h"
 #include "services/ipnd/core/backend.h"
+#include "services/ipnd/core/peer_query.h"
 
 namespace tnet::ipnd {
 
@@ -18,6 +19,7 @@ namespace tnet::ipnd {
 NetmapFacts netmapFacts(schema::Netmap::Reader nm, int64_t nowUnix);
 ControlStatusFacts controlStatusFacts(schema::ControlStatus::Reader st, uint64_t epoch);
 DerpFacts derpFacts(schema::DerpState::Reader d);
+NetcheckFacts netcheckFacts(schema::NetcheckReport::Reader r);
 std::map<std::string, PathFacts> pathFacts(schema::Paths::Reader p);
 struct WgPeersUpdate {
   bool full = false;

@@ -21,6 +21,7 @@
 #include "services/ipnd/app/config_build.h"
 #include "services/ipnd/app/prefs_store.h"
 #include "services/ipnd/core/backend.h"
+#include "services/ipnd/core/peer_query.h"
 
 namespace tnet::ipnd {
 
@@ -34,6 +35,9 @@ using namespace std::chrono_literals;
 constexpr auto KEY_CALL_TIMEOUT = 5s;      // wgd's key operations are local and quick
 constexpr auto LOGIN_CALL_TIMEOUT = 60s;   // controld answers once control answered the register
 constexpr auto CONFIG_CALL_TIMEOUT = 3s;
+// magicsockd gives up on a disco ping after 5s and a netcheck takes a few seconds; both stay
+// under apid's wait for ipnd (services/apid/core/limits.h) so the caller gets our answer.
+constexpr auto MAGICSOCK_QUERY_TIMEOUT = 8s;
 
 std::string_view keyStepName(KeyStep::Kind k) {
   switch (k) {
@@ -519,9 +523,19 @@ class App {
     r.callerPrivileged = p.getCallerPrivileged();
     r.needsWrite = p.getNeedsWrite();
     if (!backend_.prefs().operatorUser.empty()) r.callerUserName = userName(r.callerUid);
-    LocalApiResponse out = backend_.handleLocalApi(r, nowUnixMs());
+    // The endpoints answered by asking magicsockd reply later, from the call's callback.
+    if (r.path == "/localapi/v0/ping") return startPing(std::move(req), r);
+    if (r.path == "/localapi/v0/tailnetd/netcheck") return startNetcheck(std::move(req), r);
+    LocalApiResponse out = r.path == "/localapi/v0/whois" ? serveWhoIs(r, backend_.netmap())
+                                                          : backend_.handleLocalApi(r, nowUnixMs());
+    replyLocalApi(req, r, out);
+    flush();
+  }
+
+  void replyLocalApi(bus::Request& req, const LocalApiRequest& r, const LocalApiResponse& out) {
     svc_.log().debug("localapi method={} path={} status={} uid={}", r.method, r.path, out.status,
                      r.callerUid);
+    if (req.replied()) return;
     req.reply([&](capnp::AnyPointer::Builder b) {
       auto reply = b.initAs<schema::LocalApiReply>();
       reply.setStatus(out.status);
@@ -529,7 +543,69 @@ class App {
       reply.setBody(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(out.body.data()), out.body.size()));
       reply.setNotifySeq(out.notifySeq);
     });
-    flush();
+  }
+
+  // How long a magicsockd query may take: ours, cut to what apid still waits for.
+  std::chrono::milliseconds magicsockTimeout(const bus::Request& req) const {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(req.deadline() - bus::Loop::Clock::now());
+    auto t = std::min<std::chrono::milliseconds>(MAGICSOCK_QUERY_TIMEOUT, left - 200ms);
+    return std::max<std::chrono::milliseconds>(t, 100ms);
+  }
+
+  void startPing(bus::Request req, const LocalApiRequest& r) {
+    PingDecision d = decidePing(r, backend_.netmap());
+    if (d.answer) {
+      replyLocalApi(req, r, *d.answer);
+      return;
+    }
+    svc_.log().info("ping.start ip={} node_key={}", d.plan.partial.ip, d.plan.nodePublic);
+    auto timeout = magicsockTimeout(req);
+    svc_.bus().call(
+        "magicsockd", "magicsockd.ping",
+        [&](capnp::AnyPointer::Builder b) {
+          auto p = b.initAs<schema::PingParams>();
+          p.setNodePublic(d.plan.nodePublic);
+          p.setIp(d.plan.partial.ip);
+        },
+        timeout, [this, req, r, result = d.plan.partial](Result<bus::Reply> rep) mutable {
+          if (!rep) {
+            result.err = rep.error().message;
+          } else {
+            guarded("magicsockd.ping reply", [&] {
+              auto p = rep->as<schema::PingReply>();
+              result.err = p.getErr().cStr();
+              if (result.err.empty()) {
+                result.latencySeconds = double(p.getLatencyNs()) / 1e9;
+                result.endpoint = p.getEndpoint().cStr();
+                result.derpRegionId = p.getDerpRegionId();
+                result.derpRegionCode = p.getDerpRegionCode().cStr();
+              }
+            });
+          }
+          svc_.log().info("ping.done ip={} err={} endpoint={} derp={}", result.ip, log::quote(result.err),
+                          result.endpoint, result.derpRegionId);
+          replyLocalApi(req, r, pingAnswer(result));
+        });
+  }
+
+  void startNetcheck(bus::Request req, const LocalApiRequest& r) {
+    if (r.method != "GET") {
+      replyLocalApi(req, r, httpError(405, "unsupported method"));
+      return;
+    }
+    svc_.bus().call(
+        "magicsockd", "magicsockd.netcheck", [](capnp::AnyPointer::Builder b) { b.initAs<schema::Empty>(); },
+        magicsockTimeout(req), [this, req, r](Result<bus::Reply> rep) mutable {
+          if (!rep) {
+            replyLocalApi(req, r, httpError(503, "netcheck: " + rep.error().message));
+            return;
+          }
+          LocalApiResponse out = httpError(500, "netcheck: malformed report from magicsockd");
+          guarded("magicsockd.netcheck reply", [&] {
+            out = netcheckAnswer(netcheckFacts(rep->as<schema::NetcheckReport>()), backend_.netmap());
+          });
+          replyLocalApi(req, r, out);
+        });
   }
 
   // Drains the Backend's outputs: save prefs first (a Notify must never announce prefs that a

@@ -89,6 +89,7 @@ struct NodeFacts {
   std::optional<int64_t> createdUnix;
   std::optional<int64_t> keyExpiryUnix;
   bool expired = false;
+  std::vector<std::string> tags;  // "tag:…" (whois prints them instead of the user)
 };
 
 // The netmap as ipnd keeps it. The first fields are the self facts the state machine needs.
@@ -105,6 +106,7 @@ struct NetmapFacts {
   std::vector<NodeFacts> peers;  // sorted by id
   std::vector<ipn::UserProfile> users;
   std::map<int32_t, std::string> derpRegionCodes;  // region id → code; empty = no DERP map
+  std::map<int32_t, std::string> derpRegionNames;  // region id → name (tnet netcheck)
 };
 
 // wgd.peers, one entry.
@@ -169,6 +171,12 @@ struct LoginResult {
 
 // Go's Node.Addresses filtered by IsSingleIP, as bare addresses ("100.64.0.1/32" → "100.64.0.1").
 std::vector<std::string> singleIps(const std::vector<std::string>& prefixes);
+
+// LocalAPI helpers (localapi.cpp): Go's http.Error (text + "\n"), a JSON body, and Go's
+// url.Values.Get with %-decoding (nullopt when absent or badly escaped).
+LocalApiResponse httpError(uint16_t status, std::string_view msg);
+LocalApiResponse jsonBody(uint16_t status, std::string body);
+std::optional<std::string> queryValue(std::string_view query, std::string_view key);
 
 class Backend {
  public:

@@ -14,15 +14,6 @@ constexpr std::string_view PREFIX = "/localapi/v0/";
 constexpr std::string_view TEXT = "text/plain; charset=utf-8";
 constexpr std::string_view JSON = "application/json";
 
-// Go's http.Error: text body with a newline.
-LocalApiResponse httpError(uint16_t status, std::string_view msg) {
-  return {status, std::string(TEXT), std::string(msg) + "\n", 0};
-}
-
-LocalApiResponse jsonBody(uint16_t status, std::string body) {
-  return {status, std::string(JSON), std::move(body), 0};
-}
-
 // {"Error":"…"} or {} (Go's resJSON, Error omitempty), written by json.Encoder (+ "\n").
 std::string resJson(const std::string& error) {
   ipn::OrderedJson o = ipn::OrderedJson::object();
@@ -32,6 +23,24 @@ std::string resJson(const std::string& error) {
 
 LocalApiResponse noContent() {
   return {204, "", "", 0};
+}
+
+// Go's def.Bool / strconv.ParseBool.
+std::optional<bool> parseGoBool(std::string_view s) {
+  if (s == "1" || s == "t" || s == "T" || s == "TRUE" || s == "true" || s == "True") return true;
+  if (s == "0" || s == "f" || s == "F" || s == "FALSE" || s == "false" || s == "False") return false;
+  return std::nullopt;
+}
+
+}  // namespace
+
+// Go's http.Error: text body with a newline.
+LocalApiResponse httpError(uint16_t status, std::string_view msg) {
+  return {status, std::string(TEXT), std::string(msg) + "\n", 0};
+}
+
+LocalApiResponse jsonBody(uint16_t status, std::string body) {
+  return {status, std::string(JSON), std::move(body), 0};
 }
 
 // Go's url.Values lookup for a single key (first value), with %-decoding of the value.
@@ -68,15 +77,6 @@ std::optional<std::string> queryValue(std::string_view query, std::string_view k
   }
   return std::nullopt;
 }
-
-// Go's def.Bool / strconv.ParseBool.
-std::optional<bool> parseGoBool(std::string_view s) {
-  if (s == "1" || s == "t" || s == "T" || s == "TRUE" || s == "true" || s == "True") return true;
-  if (s == "0" || s == "f" || s == "F" || s == "FALSE" || s == "false" || s == "False") return false;
-  return std::nullopt;
-}
-
-}  // namespace
 
 LocalApiResponse Backend::handleLocalApi(const LocalApiRequest& req, int64_t nowUnixMs) {
   std::string_view path = req.path;
