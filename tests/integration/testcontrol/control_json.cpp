@@ -85,7 +85,9 @@ std::string registerResponseJson(const RegisterReply& r) {
   const UserRecord& u = r.user ? *r.user : ZERO_USER;
   OrderedJson j = OrderedJson::object();
   j["User"] = {{"ID", u.id}, {"DisplayName", u.displayName}};
-  OrderedJson login = {{"ID", u.id}, {"Provider", r.user ? "testcontrol" : ""}, {"LoginName", u.loginName},
+  OrderedJson login = {{"ID", u.id},
+                       {"Provider", r.user ? "testcontrol" : ""},
+                       {"LoginName", u.loginName},
                        {"DisplayName", u.displayName}};
   j["Login"] = std::move(login);
   j["NodeKeyExpired"] = r.nodeKeyExpired;
@@ -187,7 +189,8 @@ std::string encodeMapResponse(const MapResponseParts& p) {
   nodeList("Peers", p.peers);
   nodeList("PeersChanged", p.peersChanged);
   if (!p.peersRemoved.empty()) w.raw("PeersRemoved", ipn::goMarshal(OrderedJson(p.peersRemoved)));
-  if (!p.peersChangedPatch.empty()) w.raw("PeersChangedPatch", ipn::goMarshal(OrderedJson(p.peersChangedPatch)));
+  if (!p.peersChangedPatch.empty())
+    w.raw("PeersChangedPatch", ipn::goMarshal(OrderedJson(p.peersChangedPatch)));
   if (!p.onlineChange.empty()) {
     OrderedJson m = OrderedJson::object();  // Go sorts map keys as strings
     std::map<std::string, bool> sorted;

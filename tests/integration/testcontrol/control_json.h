@@ -14,8 +14,8 @@
 namespace tnet::testcontrol {
 
 struct DerpOptions {
-  std::string host;  // --derp-url's host (an IP literal or name)
-  int port = 0;      // --derp-url's port
+  std::string host;   // --derp-url's host (an IP literal or name)
+  int port = 0;       // --derp-url's port
   int stunPort = -1;  // --derp-stun-port, -1 = no STUN
 };
 

@@ -48,13 +48,14 @@ TEST(ControlJson, RegisterResponseShapes) {
 TEST(ControlJson, NodeFieldsInGoOrder) {
   NodeRecord n = sampleNode();
   std::string k11(64, '1'), k22(64, '2');
-  EXPECT_EQ(nodeJson(n, false),
-            R"({"ID":7,"StableID":"TESTCTRL00000007","Name":"box.tailnet.test.","User":1,"Key":"nodekey:)" + k11 +
-                R"(","Machine":"mkey:)" + k22 +
-                R"(","Addresses":["100.64.0.1/32","fd7a:115c:a1e0:ab12:4843:cd96:6240:1/128"],)"
-                R"("AllowedIPs":["100.64.0.1/32","fd7a:115c:a1e0:ab12:4843:cd96:6240:1/128"],)"
-                R"("Endpoints":["127.0.0.1:41641"],"HomeDERP":900,"Hostinfo":{"OS":"linux","Hostname":"box"},)"
-                R"("Created":"2023-11-14T22:13:20Z","Cap":116,"MachineAuthorized":true})");
+  EXPECT_EQ(
+      nodeJson(n, false),
+      R"({"ID":7,"StableID":"TESTCTRL00000007","Name":"box.tailnet.test.","User":1,"Key":"nodekey:)" + k11 +
+          R"(","Machine":"mkey:)" + k22 +
+          R"(","Addresses":["100.64.0.1/32","fd7a:115c:a1e0:ab12:4843:cd96:6240:1/128"],)"
+          R"("AllowedIPs":["100.64.0.1/32","fd7a:115c:a1e0:ab12:4843:cd96:6240:1/128"],)"
+          R"("Endpoints":["127.0.0.1:41641"],"HomeDERP":900,"Hostinfo":{"OS":"linux","Hostname":"box"},)"
+          R"("Created":"2023-11-14T22:13:20Z","Cap":116,"MachineAuthorized":true})");
   n.online = false;
   n.lastSeen = 1700000100;
   n.keyExpiry = 1700000200;
@@ -104,7 +105,8 @@ TEST(ControlJson, DerpMapAndFilterExact) {
             R"("DERPPort":3340,"InsecureForTests":true}]}}})");
   EXPECT_EQ(ipn::goMarshal(derpMapJson(std::nullopt)), R"({"Regions":{}})");
   auto hub = ipn::goMarshal(derpMapJson(DerpOptions{"10.99.0.1", 3340, 3478}));
-  EXPECT_NE(hub.find(R"("HostName":"10.99.0.1","IPv4":"10.99.0.1","STUNPort":3478)"), std::string::npos) << hub;
+  EXPECT_NE(hub.find(R"("HostName":"10.99.0.1","IPv4":"10.99.0.1","STUNPort":3478)"), std::string::npos)
+      << hub;
   auto v6 = ipn::goMarshal(derpMapJson(DerpOptions{"::1", 3340, -1}));
   EXPECT_NE(v6.find(R"("IPv4":"none","IPv6":"::1")"), std::string::npos) << v6;
   auto named = ipn::goMarshal(derpMapJson(DerpOptions{"localhost", 3340, -1}));

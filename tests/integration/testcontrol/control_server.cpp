@@ -75,9 +75,13 @@ std::string sanitizeLabel(std::string_view hostname) {
   return out;
 }
 
-OrderedJson jsonError(std::string_view message) { return {{"error", message}}; }
+OrderedJson jsonError(std::string_view message) {
+  return {{"error", message}};
+}
 
-HttpReply jsonReply(int status, const OrderedJson& j) { return {status, "application/json", ipn::goMarshal(j) + "\n"}; }
+HttpReply jsonReply(int status, const OrderedJson& j) {
+  return {status, "application/json", ipn::goMarshal(j) + "\n"};
+}
 
 }  // namespace
 
@@ -116,9 +120,12 @@ const NodeRecord* ControlServer::nodeByKey(const key::NodePublic& k) const {
 
 // ---------------------------------------------------------------------------- register
 
-HttpReply ControlServer::registerReply(const RegisterReply& r) const { return {200, "", registerResponseJson(r)}; }
+HttpReply ControlServer::registerReply(const RegisterReply& r) const {
+  return {200, "", registerResponseJson(r)};
+}
 
-uint64_t ControlServer::handleRegister(const key::MachinePublic& machine, std::string_view body, ReplyFn reply) {
+uint64_t ControlServer::handleRegister(const key::MachinePublic& machine, std::string_view body,
+                                       ReplyFn reply) {
   ++stateVersion_;  // may change the tailnet: worth saving
   auto answer = [&](HttpReply r) {
     flush();
@@ -161,7 +168,8 @@ uint64_t ControlServer::handleRegister(const key::MachinePublic& machine, std::s
     if (e->rec.machineKey != machine) {
       return answer(registerReply({nullptr, false, false, "", "node key is registered to another machine"}));
     }
-    if (e->rec.keyExpired(now)) return answer(registerReply({&user_, true, e->rec.machineAuthorized, "", ""}));
+    if (e->rec.keyExpired(now))
+      return answer(registerReply({&user_, true, e->rec.machineAuthorized, "", ""}));
     e->rec.cap = req.version;
     if (req.hostinfo) applyHostinfo(*e, req.hostinfo);
     return answer(registerReply({&user_, false, e->rec.machineAuthorized, "", ""}));
@@ -183,8 +191,8 @@ uint64_t ControlServer::handleRegister(const key::MachinePublic& machine, std::s
       if (req.hostinfo) applyHostinfo(*old, req.hostinfo);
       return answer(registerReply({&user_, false, old->rec.machineAuthorized, "", ""}));
     }
-    NodeEntry* n = createNode(req.nodeKey, machine, req.hostinfo, req.version, k->second.ephemeral || req.ephemeral,
-                              !opts_.requireMachineAuth, false);
+    NodeEntry* n = createNode(req.nodeKey, machine, req.hostinfo, req.version,
+                              k->second.ephemeral || req.ephemeral, !opts_.requireMachineAuth, false);
     if (n == nullptr) return answer(httpError(500, "address pool exhausted"));
     if (n->rec.machineAuthorized) announceJoin(*n);
     return answer(registerReply({&user_, false, n->rec.machineAuthorized, "", ""}));
@@ -198,8 +206,9 @@ uint64_t ControlServer::handleRegister(const key::MachinePublic& machine, std::s
     }
   }
   if (logins_.size() >= MAX_PENDING_LOGINS) {
-    auto oldest = std::min_element(logins_.begin(), logins_.end(),
-                                   [](const auto& a, const auto& b) { return a.second.created < b.second.created; });
+    auto oldest = std::min_element(logins_.begin(), logins_.end(), [](const auto& a, const auto& b) {
+      return a.second.created < b.second.created;
+    });
     logins_.erase(oldest);
   }
   PendingLogin login;
@@ -216,7 +225,9 @@ uint64_t ControlServer::handleRegister(const key::MachinePublic& machine, std::s
   return answer(registerReply({&user_, false, false, url, ""}));
 }
 
-void ControlServer::cancelRegister(uint64_t waiter) { waiters_.erase(waiter); }
+void ControlServer::cancelRegister(uint64_t waiter) {
+  waiters_.erase(waiter);
+}
 
 HttpReply ControlServer::completeLogin(const PendingLogin& login) {
   if (NodeEntry* e = entryByKey(login.nodeKey)) {
@@ -246,9 +257,11 @@ std::string ControlServer::uniqueLabel(const std::string& hostname, int64_t id) 
   return label;
 }
 
-ControlServer::NodeEntry* ControlServer::createNode(const key::NodePublic& nodeKey, const key::MachinePublic& machine,
-                                                    const std::optional<StoredHostinfo>& hostinfo, int64_t capver,
-                                                    bool ephemeral, bool authorized, bool synthetic) {
+ControlServer::NodeEntry* ControlServer::createNode(const key::NodePublic& nodeKey,
+                                                    const key::MachinePublic& machine,
+                                                    const std::optional<StoredHostinfo>& hostinfo,
+                                                    int64_t capver, bool ephemeral, bool authorized,
+                                                    bool synthetic) {
   auto addrs = pool_.next();
   if (!addrs) return nullptr;
   int64_t id = nextNodeId_++;
@@ -654,7 +667,8 @@ Result<void> ControlServer::addSyntheticPeers(size_t count) {
     std::string hostname = "synthetic-" + std::to_string(syntheticSerial_);
     StoredHostinfo hi;
     hi.hostname = hostname;
-    hi.json = R"({"IPNVersion":"testcontrol-synthetic","OS":"linux","Hostname":)" + ipn::goJsonString(hostname) + "}";
+    hi.json = R"({"IPNVersion":"testcontrol-synthetic","OS":"linux","Hostname":)" +
+              ipn::goJsonString(hostname) + "}";
     NodeEntry* e = createNode(key::NodePublic(curvePublicKey()), key::MachinePublic(randomKeyBytes()), hi,
                               ipn::CAPABILITY_VERSION, false, true, true);
     if (e == nullptr) return Error::overloaded("address pool exhausted");
@@ -763,13 +777,15 @@ OrderedJson ControlServer::pendingLoginsJson() const {
     j["nodeKey"] = l.nodeKey.toString();
     j["hostname"] = l.hostinfo ? l.hostinfo->hostname : "";
     j["approved"] = l.approved;
-    j["waiting"] = std::any_of(waiters_.begin(), waiters_.end(), [&](const auto& w) { return w.second.loginId == id; });
+    j["waiting"] =
+        std::any_of(waiters_.begin(), waiters_.end(), [&](const auto& w) { return w.second.loginId == id; });
     a.push_back(std::move(j));
   }
   return a;
 }
 
-HttpReply ControlServer::handleAdmin(std::string_view method, std::string_view target, std::string_view body) {
+HttpReply ControlServer::handleAdmin(std::string_view method, std::string_view target,
+                                     std::string_view body) {
   std::string_view path = target.substr(0, target.find('?'));
   auto segments = [&] {
     std::vector<std::string_view> out;
@@ -811,7 +827,8 @@ HttpReply ControlServer::handleAdmin(std::string_view method, std::string_view t
     if (method != "GET" && method != "POST") return methodNotAllowed();
     auto r = approveLogin(segments[1]);
     if (!r) return httpError(404, "unknown or expired login");
-    return {200, "text/html; charset=utf-8", "<html><body>Login approved. You can close this page.</body></html>\n"};
+    return {200, "text/html; charset=utf-8",
+            "<html><body>Login approved. You can close this page.</body></html>\n"};
   }
   // A PingRequest's URL fetched over plain HTTP (URLIsNoise false): Go's client sends HEAD.
   if (segments.size() == 2 && segments[0] == "ping") {
@@ -827,10 +844,13 @@ HttpReply ControlServer::handleAdmin(std::string_view method, std::string_view t
     if (!j) return jsonReply(400, jsonError(j.error().message));
     bool noise = true;
     if (const ipn::Json* v = goField(*j, "noise")) {
-      if (auto r = ipn::readBool(*v, noise, "PingRequest", "noise"); !r) return jsonReply(400, jsonError(r.error().message));
+      if (auto r = ipn::readBool(*v, noise, "PingRequest", "noise"); !r)
+        return jsonReply(400, jsonError(r.error().message));
     }
     auto token = sendPing(*id, noise);
-    if (!token) return jsonReply(token.error().kind == ErrorKind::INVALID ? 404 : 409, jsonError(token.error().message));
+    if (!token)
+      return jsonReply(token.error().kind == ErrorKind::INVALID ? 404 : 409,
+                       jsonError(token.error().message));
     return jsonReply(200, {{"token", *token}, {"url", opts_.baseUrl + "/ping/" + *token}});
   }
   if (segments.size() == 3 && segments[1] == "pings") {
@@ -849,12 +869,16 @@ HttpReply ControlServer::handleAdmin(std::string_view method, std::string_view t
     if (!j) return jsonReply(400, jsonError(j.error().message));
     bool reusable = false, ephemeral = false;
     if (const ipn::Json* v = goField(*j, "reusable")) {
-      if (auto r = ipn::readBool(*v, reusable, "KeyRequest", "reusable"); !r) return jsonReply(400, jsonError(r.error().message));
+      if (auto r = ipn::readBool(*v, reusable, "KeyRequest", "reusable"); !r)
+        return jsonReply(400, jsonError(r.error().message));
     }
     if (const ipn::Json* v = goField(*j, "ephemeral")) {
-      if (auto r = ipn::readBool(*v, ephemeral, "KeyRequest", "ephemeral"); !r) return jsonReply(400, jsonError(r.error().message));
+      if (auto r = ipn::readBool(*v, ephemeral, "KeyRequest", "ephemeral"); !r)
+        return jsonReply(400, jsonError(r.error().message));
     }
-    return jsonReply(200, {{"key", createPreAuthKey(reusable, ephemeral)}, {"reusable", reusable}, {"ephemeral", ephemeral}});
+    return jsonReply(
+        200,
+        {{"key", createPreAuthKey(reusable, ephemeral)}, {"reusable", reusable}, {"ephemeral", ephemeral}});
   }
   if (segments.size() == 2 && segments[1] == "nodes") {
     if (method != "GET") return methodNotAllowed();

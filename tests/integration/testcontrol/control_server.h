@@ -30,12 +30,12 @@
 namespace tnet::testcontrol {
 
 struct ControlOptions {
-  std::string baseUrl;              // "http://127.0.0.1:<port>", for AuthURLs
+  std::string baseUrl;                  // "http://127.0.0.1:<port>", for AuthURLs
   std::string domain = "tailnet.test";  // tailnet name and MagicDNS suffix
   bool requireMachineAuth = false;
   std::optional<DerpOptions> derp;
-  int64_t keepAliveMs = 60'000;     // Go: 50 s + up to 8 s of jitter; tests shorten it
-  std::function<int64_t()> wallNow;  // Unix seconds (KeyExpiry, LastSeen, Created)
+  int64_t keepAliveMs = 60'000;        // Go: 50 s + up to 8 s of jitter; tests shorten it
+  std::function<int64_t()> wallNow;    // Unix seconds (KeyExpiry, LastSeen, Created)
   std::function<int64_t()> monoNowMs;  // keep-alive pacing
 };
 

@@ -48,7 +48,9 @@ Result<Key> keyOf(const Json& o, const char* name) {
   return Key::parse(text);
 }
 
-OrderedJson timeJson(std::optional<int64_t> t) { return t ? OrderedJson(controld::formatGoTime(t)) : OrderedJson(); }
+OrderedJson timeJson(std::optional<int64_t> t) {
+  return t ? OrderedJson(controld::formatGoTime(t)) : OrderedJson();
+}
 
 }  // namespace
 

@@ -86,7 +86,8 @@ class ControlServerTest : public ::testing::Test {
     r.expiry = expiry;
     r.hostinfo.hostname = c.hostname;
     std::optional<HttpReply> out;
-    server_->handleRegister(c.machine, controld::registerRequestJson(r).view(), [&](HttpReply h) { out = h; });
+    server_->handleRegister(c.machine, controld::registerRequestJson(r).view(),
+                            [&](HttpReply h) { out = h; });
     EXPECT_TRUE(out.has_value());
     return out.value_or(HttpReply{});
   }
@@ -100,8 +101,9 @@ class ControlServerTest : public ::testing::Test {
     m.nodeKey = c.nodeKey;
     m.discoKey = c.disco;
     MapSink sink{[s](std::string b) { s->feed(b); }, [s] { s->closed = true; }};
-    auto reply = server_->handleMap(c.machine, controld::mapRequestJson(controld::streamingMapRequest(m, zstd)),
-                                    std::move(sink), &c.session);
+    auto reply =
+        server_->handleMap(c.machine, controld::mapRequestJson(controld::streamingMapRequest(m, zstd)),
+                           std::move(sink), &c.session);
     EXPECT_FALSE(reply.has_value()) << (reply ? reply->body : "");
     return s;
   }
@@ -118,7 +120,8 @@ class ControlServerTest : public ::testing::Test {
       m.endpointTypes.push_back(controld::EndpointType::LOCAL);
     }
     uint64_t unused = 0;
-    auto r = server_->handleMap(c.machine, controld::mapRequestJson(controld::liteMapRequest(m)), {}, &unused);
+    auto r =
+        server_->handleMap(c.machine, controld::mapRequestJson(controld::liteMapRequest(m)), {}, &unused);
     EXPECT_TRUE(r.has_value());
     return r.value_or(HttpReply{});
   }
@@ -260,7 +263,8 @@ TEST_F(ControlServerTest, ApprovalBeforeFollowupAndCancelledWaiters) {
   r.nodeKey = c.nodeKey;
   r.followup = url;
   bool called = false;
-  uint64_t w = server_->handleRegister(c.machine, controld::registerRequestJson(r).view(), [&](HttpReply) { called = true; });
+  uint64_t w = server_->handleRegister(c.machine, controld::registerRequestJson(r).view(),
+                                       [&](HttpReply) { called = true; });
   server_->cancelRegister(w);
   auto id = std::string(server_->pendingLoginsJson()[0]["id"]);
   auto ok = server_->handleAdmin("POST", "/admin/auth/" + id + "/approve", "");
@@ -295,7 +299,8 @@ TEST_F(ControlServerTest, MachineAuthorization) {
   EXPECT_TRUE(sb->nm().peers.empty());
   EXPECT_TRUE(sa->nm().peers.empty());  // not visible until approved
 
-  auto r = server_->handleAdmin("POST", "/admin/nodes/" + std::to_string(server_->nodeByKey(b.nodeKey)->id) + "/approve", "");
+  auto r = server_->handleAdmin(
+      "POST", "/admin/nodes/" + std::to_string(server_->nodeByKey(b.nodeKey)->id) + "/approve", "");
   EXPECT_EQ(r.status, 200);
   EXPECT_TRUE(sb->nm().self.machineAuthorized);
   ASSERT_EQ(sb->nm().peers.size(), 1u);
@@ -451,7 +456,8 @@ TEST_F(ControlServerTest, SyntheticPeersArriveInOneMessage) {
   auto sa = stream(a, true);
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(server_->addSyntheticPeers(2000));
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_EQ(sa->messages.size(), 2u);
   EXPECT_EQ(sa->last().peersChanged->size(), 2000u);
   EXPECT_EQ(sa->nm().peers.size(), 2000u);
@@ -482,8 +488,8 @@ TEST_F(ControlServerTest, SinkThatEndsItselfReentrantly) {
                  server_->endSession(b.session);
                },
                nullptr};
-  EXPECT_FALSE(server_->handleMap(b.machine, controld::mapRequestJson(controld::streamingMapRequest(m, false)), sink,
-                                  &b.session));
+  EXPECT_FALSE(server_->handleMap(
+      b.machine, controld::mapRequestJson(controld::streamingMapRequest(m, false)), sink, &b.session));
   EXPECT_EQ(writes, 1);
   EXPECT_EQ(server_->sessionCount(), 1u);
   EXPECT_EQ(sa->nm().peers[0].online, std::optional<bool>(false));
@@ -620,7 +626,7 @@ TEST_F(ControlServerTest, StateRoundTripKeepsTheTailnet) {
   ASSERT_TRUE(saved);
 
   make(false);  // a restarted server
-  ASSERT_TRUE(server_->importState(*saved)) ;
+  ASSERT_TRUE(server_->importState(*saved));
   EXPECT_EQ(server_->nodeCount(), 5u);
   const NodeRecord* na = server_->nodeByKey(a.nodeKey);
   ASSERT_NE(na, nullptr);

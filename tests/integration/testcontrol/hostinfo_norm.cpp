@@ -12,7 +12,21 @@ namespace {
 using ipn::Json;
 using ipn::OrderedJson;
 
-enum class Kind { STRING, BOOL, OPT_BOOL, INT, UINT64, FLOAT, PREFIXES, STRINGS, SERVICES, NET_INFO, LATENCY, LOCATION, TPM };
+enum class Kind {
+  STRING,
+  BOOL,
+  OPT_BOOL,
+  INT,
+  UINT64,
+  FLOAT,
+  PREFIXES,
+  STRINGS,
+  SERVICES,
+  NET_INFO,
+  LATENCY,
+  LOCATION,
+  TPM
+};
 
 struct Field {
   const char* name;
@@ -21,47 +35,85 @@ struct Field {
 
 // tailcfg.Hostinfo in declaration order (all fields are omitzero/omitempty).
 constexpr Field HOSTINFO_FIELDS[] = {
-    {"IPNVersion", Kind::STRING},     {"FrontendLogID", Kind::STRING},  {"BackendLogID", Kind::STRING},
-    {"OS", Kind::STRING},             {"OSVersion", Kind::STRING},      {"Container", Kind::OPT_BOOL},
-    {"Env", Kind::STRING},            {"Distro", Kind::STRING},         {"DistroVersion", Kind::STRING},
-    {"DistroCodeName", Kind::STRING}, {"App", Kind::STRING},            {"Desktop", Kind::OPT_BOOL},
-    {"Package", Kind::STRING},        {"DeviceModel", Kind::STRING},    {"PushDeviceToken", Kind::STRING},
-    {"Hostname", Kind::STRING},       {"ShieldsUp", Kind::BOOL},        {"ShareeNode", Kind::BOOL},
-    {"NoLogsNoSupport", Kind::BOOL},  {"RemoteConfig", Kind::BOOL},     {"WireIngress", Kind::BOOL},
-    {"IngressEnabled", Kind::BOOL},   {"AllowsUpdate", Kind::BOOL},     {"Machine", Kind::STRING},
-    {"GoArch", Kind::STRING},         {"GoArchVar", Kind::STRING},      {"GoVersion", Kind::STRING},
-    {"RoutableIPs", Kind::PREFIXES},  {"RequestTags", Kind::STRINGS},   {"WoLMACs", Kind::STRINGS},
-    {"Services", Kind::SERVICES},     {"NetInfo", Kind::NET_INFO},      {"sshHostKeys", Kind::STRINGS},
-    {"Cloud", Kind::STRING},          {"Userspace", Kind::OPT_BOOL},    {"UserspaceRouter", Kind::OPT_BOOL},
-    {"AppConnector", Kind::OPT_BOOL}, {"ServicesHash", Kind::STRING},   {"PeerRelay", Kind::BOOL},
-    {"ExitNodeID", Kind::STRING},     {"Location", Kind::LOCATION},     {"TPM", Kind::TPM},
+    {"IPNVersion", Kind::STRING},
+    {"FrontendLogID", Kind::STRING},
+    {"BackendLogID", Kind::STRING},
+    {"OS", Kind::STRING},
+    {"OSVersion", Kind::STRING},
+    {"Container", Kind::OPT_BOOL},
+    {"Env", Kind::STRING},
+    {"Distro", Kind::STRING},
+    {"DistroVersion", Kind::STRING},
+    {"DistroCodeName", Kind::STRING},
+    {"App", Kind::STRING},
+    {"Desktop", Kind::OPT_BOOL},
+    {"Package", Kind::STRING},
+    {"DeviceModel", Kind::STRING},
+    {"PushDeviceToken", Kind::STRING},
+    {"Hostname", Kind::STRING},
+    {"ShieldsUp", Kind::BOOL},
+    {"ShareeNode", Kind::BOOL},
+    {"NoLogsNoSupport", Kind::BOOL},
+    {"RemoteConfig", Kind::BOOL},
+    {"WireIngress", Kind::BOOL},
+    {"IngressEnabled", Kind::BOOL},
+    {"AllowsUpdate", Kind::BOOL},
+    {"Machine", Kind::STRING},
+    {"GoArch", Kind::STRING},
+    {"GoArchVar", Kind::STRING},
+    {"GoVersion", Kind::STRING},
+    {"RoutableIPs", Kind::PREFIXES},
+    {"RequestTags", Kind::STRINGS},
+    {"WoLMACs", Kind::STRINGS},
+    {"Services", Kind::SERVICES},
+    {"NetInfo", Kind::NET_INFO},
+    {"sshHostKeys", Kind::STRINGS},
+    {"Cloud", Kind::STRING},
+    {"Userspace", Kind::OPT_BOOL},
+    {"UserspaceRouter", Kind::OPT_BOOL},
+    {"AppConnector", Kind::OPT_BOOL},
+    {"ServicesHash", Kind::STRING},
+    {"PeerRelay", Kind::BOOL},
+    {"ExitNodeID", Kind::STRING},
+    {"Location", Kind::LOCATION},
+    {"TPM", Kind::TPM},
     {"StateEncrypted", Kind::OPT_BOOL},
 };
 
 // tailcfg.NetInfo in declaration order.
 constexpr Field NET_INFO_FIELDS[] = {
-    {"MappingVariesByDestIP", Kind::OPT_BOOL}, {"WorkingIPv6", Kind::OPT_BOOL}, {"OSHasIPv6", Kind::OPT_BOOL},
-    {"WorkingUDP", Kind::OPT_BOOL},            {"WorkingICMPv4", Kind::OPT_BOOL}, {"HavePortMap", Kind::BOOL},
-    {"UPnP", Kind::OPT_BOOL},                  {"PMP", Kind::OPT_BOOL},         {"PCP", Kind::OPT_BOOL},
-    {"PreferredDERP", Kind::INT},              {"LinkType", Kind::STRING},      {"DERPLatency", Kind::LATENCY},
+    {"MappingVariesByDestIP", Kind::OPT_BOOL},
+    {"WorkingIPv6", Kind::OPT_BOOL},
+    {"OSHasIPv6", Kind::OPT_BOOL},
+    {"WorkingUDP", Kind::OPT_BOOL},
+    {"WorkingICMPv4", Kind::OPT_BOOL},
+    {"HavePortMap", Kind::BOOL},
+    {"UPnP", Kind::OPT_BOOL},
+    {"PMP", Kind::OPT_BOOL},
+    {"PCP", Kind::OPT_BOOL},
+    {"PreferredDERP", Kind::INT},
+    {"LinkType", Kind::STRING},
+    {"DERPLatency", Kind::LATENCY},
     {"FirewallMode", Kind::STRING},
 };
 
 // tailcfg.Location (all omitempty).
 constexpr Field LOCATION_FIELDS[] = {
-    {"Country", Kind::STRING},  {"CountryCode", Kind::STRING}, {"City", Kind::STRING},    {"CityCode", Kind::STRING},
-    {"Latitude", Kind::FLOAT},  {"Longitude", Kind::FLOAT},    {"Priority", Kind::INT},
+    {"Country", Kind::STRING},  {"CountryCode", Kind::STRING}, {"City", Kind::STRING},
+    {"CityCode", Kind::STRING}, {"Latitude", Kind::FLOAT},     {"Longitude", Kind::FLOAT},
+    {"Priority", Kind::INT},
 };
 
 // tailcfg.TPMInfo (all omitzero).
 constexpr Field TPM_FIELDS[] = {
-    {"Manufacturer", Kind::STRING}, {"Vendor", Kind::STRING},     {"Model", Kind::INT},
+    {"Manufacturer", Kind::STRING},    {"Vendor", Kind::STRING},    {"Model", Kind::INT},
     {"FirmwareVersion", Kind::UINT64}, {"SpecRevision", Kind::INT}, {"FamilyIndicator", Kind::STRING},
 };
 
 constexpr int64_t MAX_INT32 = 2147483647;
 
-Result<OrderedJson> normalizeObject(const Json& v, std::string_view typeName, const Field* fields, size_t count);
+Result<OrderedJson> normalizeObject(const Json& v, std::string_view typeName, const Field* fields,
+                                    size_t count);
 
 // A re-encoded field value; nullopt when Go would omit the field.
 using Present = std::optional<OrderedJson>;
@@ -134,7 +186,8 @@ Result<Present> normalizeValue(const Json& v, const Field& f, std::string_view t
         std::string proto, description;
         int64_t port = 0;
         if (e.is_object()) {
-          if (const Json* p = goField(e, "Proto")) TNET_TRY_VOID(ipn::readString(*p, proto, "Service", "Proto"));
+          if (const Json* p = goField(e, "Proto"))
+            TNET_TRY_VOID(ipn::readString(*p, proto, "Service", "Proto"));
           if (const Json* p = goField(e, "Port")) {
             TNET_TRY_VOID(ipn::readInt64(*p, port, 0, 65535, "Service", "Port", "uint16"));
           }
@@ -174,16 +227,19 @@ Result<Present> normalizeValue(const Json& v, const Field& f, std::string_view t
       // Known flat fields only: a client's nesting never reaches our encoder.
       bool loc = f.kind == Kind::LOCATION;
       if (v.is_null()) return Present();
-      if (!v.is_object()) return ipn::typeError(v, typeName, f.name, loc ? "tailcfg.Location" : "tailcfg.TPMInfo");
-      TNET_TRY(OrderedJson o, loc ? normalizeObject(v, "Location", LOCATION_FIELDS, std::size(LOCATION_FIELDS))
-                                  : normalizeObject(v, "TPMInfo", TPM_FIELDS, std::size(TPM_FIELDS)));
+      if (!v.is_object())
+        return ipn::typeError(v, typeName, f.name, loc ? "tailcfg.Location" : "tailcfg.TPMInfo");
+      TNET_TRY(OrderedJson o,
+               loc ? normalizeObject(v, "Location", LOCATION_FIELDS, std::size(LOCATION_FIELDS))
+                   : normalizeObject(v, "TPMInfo", TPM_FIELDS, std::size(TPM_FIELDS)));
       return Present(std::move(o));
     }
   }
   return Present();
 }
 
-Result<OrderedJson> normalizeObject(const Json& v, std::string_view typeName, const Field* fields, size_t count) {
+Result<OrderedJson> normalizeObject(const Json& v, std::string_view typeName, const Field* fields,
+                                    size_t count) {
   OrderedJson out = OrderedJson::object();
   for (size_t i = 0; i < count; ++i) {
     const Json* member = goField(v, fields[i].name);

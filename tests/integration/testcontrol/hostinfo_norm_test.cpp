@@ -19,10 +19,11 @@ TEST(HostinfoNorm, GoFieldOrderAndOmission) {
     "Unknown":5,"RequestTags":["tag:b","tag:a"],"NetInfo":{"PreferredDERP":900,"WorkingUDP":true,
     "DERPLatency":{"900-v4":0.5,"1-v4":0.25}},"Services":[{"Proto":"peerapi4","Port":123}],
     "sshHostKeys":["k"],"Container":null})");
-  EXPECT_EQ(h.json,
-            R"({"IPNVersion":"1.0","OS":"linux","Container":null,"Hostname":"a","RequestTags":["tag:b","tag:a"],)"
-            R"("Services":[{"Proto":"peerapi4","Port":123}],"NetInfo":{"WorkingUDP":true,"PreferredDERP":900,)"
-            R"("DERPLatency":{"1-v4":0.25,"900-v4":0.5}},"sshHostKeys":["k"]})");
+  EXPECT_EQ(
+      h.json,
+      R"({"IPNVersion":"1.0","OS":"linux","Container":null,"Hostname":"a","RequestTags":["tag:b","tag:a"],)"
+      R"("Services":[{"Proto":"peerapi4","Port":123}],"NetInfo":{"WorkingUDP":true,"PreferredDERP":900,)"
+      R"("DERPLatency":{"1-v4":0.25,"900-v4":0.5}},"sshHostKeys":["k"]})");
   EXPECT_EQ(h.hostname, "a");
   EXPECT_EQ(h.preferredDerp, 900);
 }

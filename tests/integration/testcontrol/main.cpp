@@ -37,10 +37,12 @@ struct Flags {
 };
 
 int64_t wallNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 int64_t monoNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -73,7 +75,8 @@ Result<void> writePortFile(const std::string& path, uint16_t port) {
 
 // --state FILE: {"serverKey":"privkey:…","tailnet":{…}} in a 0600 file, replaced atomically.
 // It holds the control key and the auth keys, so it is written only with owner access.
-Result<void> saveState(const std::string& path, const key::MachinePrivate& serverKey, const ControlServer& control) {
+Result<void> saveState(const std::string& path, const key::MachinePrivate& serverKey,
+                       const ControlServer& control) {
   ipn::OrderedJson j = ipn::OrderedJson::object();
   j["serverKey"] = std::string(serverKey.toText().view());
   j["tailnet"] = control.exportState();
@@ -236,16 +239,19 @@ int run(const Flags& flags) {
     log::logger().debug("noise.closed machine={} conn={}", log::shortKey("mkey:", peer.machinePublic.raw()),
                         peer.connId);
   };
-  o.onHttpRequest = [&control](net::ServerHttpRequest req, std::function<void(int, std::string, std::string)> reply) {
+  o.onHttpRequest = [&control](net::ServerHttpRequest req,
+                               std::function<void(int, std::string, std::string)> reply) {
     std::string path = req.target.substr(0, req.target.find('?'));
     if (path == "/generate_204") return reply(204, "", "");
     HttpReply r = control->handleAdmin(req.method, req.target, req.body);
-    log::logger().info("admin method={} path={} status={}", log::quote(req.method), log::quote(path), r.status);
+    log::logger().info("admin method={} path={} status={}", log::quote(req.method), log::quote(path),
+                       r.status);
     reply(r.status, r.contentType, r.body);
   };
   auto server = net::Ts2021Server::create(loop, std::move(o));
   if (!server) {
-    std::fprintf(stderr, "testcontrol: listen %s: %s\n", flags.listen.c_str(), server.error().message.c_str());
+    std::fprintf(stderr, "testcontrol: listen %s: %s\n", flags.listen.c_str(),
+                 server.error().message.c_str());
     return 1;
   }
   std::string url = flags.serverUrl.empty() ? baseUrl(flags.listen, (*server)->port()) : flags.serverUrl;
@@ -273,7 +279,8 @@ int run(const Flags& flags) {
     }
   }
 
-  auto tickPeriod = std::chrono::milliseconds(std::clamp<int64_t>(int64_t(flags.keepAliveSeconds * 250), 10, 1000));
+  auto tickPeriod =
+      std::chrono::milliseconds(std::clamp<int64_t>(int64_t(flags.keepAliveSeconds * 250), 10, 1000));
   uint64_t savedVersion = 0;
   auto save = [&] {
     if (!persist || control->stateVersion() == savedVersion) return;
@@ -324,8 +331,10 @@ int main(int argc, char** argv) {
   CLI::App app{"testcontrol: a Tailscale-protocol control server for tests (docs/testcontrol.md)"};
   app.add_option("--listen", flags.listen, "ip:port to listen on (IPv6 as [::1]:0)");
   app.add_option("--derp-url", flags.derpUrl, "the test DERP server, e.g. http://127.0.0.1:3340");
-  app.add_option("--derp-stun-port", flags.derpStunPort, "its STUN port (-1 = none)")->check(CLI::Range(-1, 65535));
-  app.add_option("--port-file", flags.portFile, "write the listening port (\"<port>\\n\") to this file once ready");
+  app.add_option("--derp-stun-port", flags.derpStunPort, "its STUN port (-1 = none)")
+      ->check(CLI::Range(-1, 65535));
+  app.add_option("--port-file", flags.portFile,
+                 "write the listening port (\"<port>\\n\") to this file once ready");
   app.add_option("--state", flags.state,
                  "none (memory only) or a file that keeps the control key and the tailnet across restarts");
   app.add_option("--domain", flags.domain, "tailnet name and MagicDNS suffix");

@@ -15,13 +15,16 @@ struct MapFrameWriter::Ctx {
   ~Ctx() { ZSTD_freeCCtx(cctx); }
 };
 
-MapFrameWriter::MapFrameWriter() : ctx_(std::make_unique<Ctx>()) { assert(ctx_->cctx != nullptr); }
+MapFrameWriter::MapFrameWriter() : ctx_(std::make_unique<Ctx>()) {
+  assert(ctx_->cctx != nullptr);
+}
 MapFrameWriter::~MapFrameWriter() = default;
 
 Result<std::string> MapFrameWriter::frame(std::string_view json, bool zstd) {
   std::string out;
   if (!zstd) {
-    if (json.size() > MAX_MAP_MESSAGE) return Error::overloaded("map message too big: " + std::to_string(json.size()));
+    if (json.size() > MAX_MAP_MESSAGE)
+      return Error::overloaded("map message too big: " + std::to_string(json.size()));
     out.resize(4 + json.size());
     putU32LE(reinterpret_cast<uint8_t*>(out.data()), uint32_t(json.size()));
     std::copy(json.begin(), json.end(), out.begin() + 4);

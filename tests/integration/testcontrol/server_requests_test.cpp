@@ -30,7 +30,7 @@ TEST(ServerRequests, ReadsWhatControldSends) {
   EXPECT_EQ(r->oldNodeKey, someKey(2));
   ASSERT_TRUE(r->authKey);
   EXPECT_EQ(*r->authKey, "tskey-auth-abc");  // the tailnet-lock wrapping is cut off, as Go does
-  EXPECT_FALSE(r->expiry);                     // Go's zero time
+  EXPECT_FALSE(r->expiry);                   // Go's zero time
   EXPECT_EQ(r->followup, "http://127.0.0.1:1/auth/0123");
   ASSERT_TRUE(r->hostinfo);
   EXPECT_EQ(r->hostinfo->hostname, "box");
@@ -75,7 +75,8 @@ TEST(ServerRequests, MalformedInputIsAnError) {
   EXPECT_FALSE(parseRegisterRequest("[]").has_value());
   EXPECT_FALSE(parseRegisterRequest(R"({"Version":"116"})").has_value());
   EXPECT_FALSE(parseRegisterRequest(R"({"NodeKey":"nodekey:zz"})").has_value());
-  EXPECT_FALSE(parseRegisterRequest(R"({"NodeKey":"mkey:0000000000000000000000000000000000000000000000000000000000000000"})")
+  EXPECT_FALSE(parseRegisterRequest(
+                   R"({"NodeKey":"mkey:0000000000000000000000000000000000000000000000000000000000000000"})")
                    .has_value());
   EXPECT_FALSE(parseRegisterRequest(R"({"Expiry":"yesterday"})").has_value());
   EXPECT_FALSE(parseRegisterRequest(R"({"Auth":"key"})").has_value());

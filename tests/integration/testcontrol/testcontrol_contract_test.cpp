@@ -3,7 +3,6 @@
 // decoder and delta rules read the stream. Checks the issue's contract: register with a key,
 // stream a map, a second node's join reaches the first stream within 2 s, its leave likewise.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -74,7 +73,8 @@ class Node {
     client_ = net::Ts2021Client::create(loop_, std::move(o), {});
     std::optional<Result<void>> r;
     client_->connect([&](Result<void> x) { r = std::move(x); });
-    EXPECT_TRUE(runUntil(loop_, [&] { return r.has_value(); }, 10s));
+    EXPECT_TRUE(runUntil(
+        loop_, [&] { return r.has_value(); }, 10s));
     EXPECT_TRUE(r && *r) << (r && !*r ? r->error().message : "no connect result");
   }
 
@@ -82,14 +82,18 @@ class Node {
     std::optional<Result<net::H2Response>> r;
     client_->request({"POST", std::move(path), {}, std::move(body)}, timeout,
                      [&](Result<net::H2Response> x) { r = std::move(x); });
-    if (!runUntil(loop_, [&] { return r.has_value(); }, timeout + 2s)) return Error::failed("no answer");
+    if (!runUntil(
+            loop_, [&] { return r.has_value(); }, timeout + 2s))
+      return Error::failed("no answer");
     return std::move(*r);
   }
 
   Result<net::H2Response> send(net::H2Request req, std::chrono::milliseconds timeout = 5s) {
     std::optional<Result<net::H2Response>> r;
     client_->request(std::move(req), timeout, [&](Result<net::H2Response> x) { r = std::move(x); });
-    if (!runUntil(loop_, [&] { return r.has_value(); }, timeout + 2s)) return Error::failed("no answer");
+    if (!runUntil(
+            loop_, [&] { return r.has_value(); }, timeout + 2s))
+      return Error::failed("no answer");
     return std::move(*r);
   }
 
@@ -102,7 +106,8 @@ class Node {
   }
 
   nlohmann::json registerWith(std::optional<std::string> authKey) {
-    auto r = post("/machine/register", std::string(controld::registerRequestJson(registerRequest(authKey)).view()));
+    auto r = post("/machine/register",
+                  std::string(controld::registerRequestJson(registerRequest(authKey)).view()));
     EXPECT_TRUE(r) << (r ? "" : r.error().message);
     if (!r) return {};
     EXPECT_EQ(r->status, 200) << r->body;
@@ -114,11 +119,15 @@ class Node {
     m.nodeKey = nodeKey;
     m.discoKey = discoKey;
     m.hostinfo.hostname = hostname_;
-    net::H2Request req{"POST", "/machine/map", {}, controld::mapRequestJson(controld::streamingMapRequest(m, true))};
+    net::H2Request req{
+        "POST", "/machine/map", {}, controld::mapRequestJson(controld::streamingMapRequest(m, true))};
     handle_ = client_->stream(
         std::move(req), [this](int status, const net::HeaderList&) { stream.status = status; },
-        [this](std::span<const uint8_t> d) { stream.feed(d); }, [this](Result<void>) { stream.ended = true; });
-    EXPECT_TRUE(runUntil(loop_, [&] { return stream.nm() != nullptr || stream.ended; }, 5s)) << stream.error;
+        [this](std::span<const uint8_t> d) { stream.feed(d); },
+        [this](Result<void>) { stream.ended = true; });
+    EXPECT_TRUE(runUntil(
+        loop_, [&] { return stream.nm() != nullptr || stream.ended; }, 5s))
+        << stream.error;
     EXPECT_EQ(stream.status, 200);
     EXPECT_NE(stream.nm(), nullptr) << stream.error;
   }
@@ -149,13 +158,15 @@ class TestcontrolContract : public ::testing::Test {
   void SetUp() override {
     if (auto missing = harness::missingBinaries({"testcontrol"}); !missing.empty()) GTEST_SKIP() << missing;
     fixture_ = std::make_unique<harness::Fixture>(
-        "testcontrol", harness::FixtureOptions{.args = {"--keepalive-seconds", "1", "--derp-url",
-                                                        "http://127.0.0.1:3340", "--derp-stun-port", "3478"}});
+        "testcontrol",
+        harness::FixtureOptions{.args = {"--keepalive-seconds", "1", "--derp-url", "http://127.0.0.1:3340",
+                                         "--derp-stun-port", "3478"}});
     auto s = fixture_->start();
     ASSERT_TRUE(s) << s.error().message;
     std::optional<Result<controlbase::ServerKeys>> keys;
     net::fetchServerKey(loop_, fixture_->url(), CAPVER, {}, [&](auto r) { keys = std::move(r); });
-    ASSERT_TRUE(runUntil(loop_, [&] { return keys.has_value(); }, 5s));
+    ASSERT_TRUE(runUntil(
+        loop_, [&] { return keys.has_value(); }, 5s));
     ASSERT_TRUE(*keys) << keys->error().message;
     controlKey_ = (*keys)->publicKey;
   }
@@ -204,10 +215,13 @@ TEST_F(TestcontrolContract, JoinAndLeaveReachTheOtherStreamWithinTwoSeconds) {
   auto joinStart = Clock::now();
   EXPECT_EQ(b->registerWith(key)["Error"], "");
   b->startStream();
-  ASSERT_TRUE(runUntil(loop_, [&] { return a->stream.nm()->peers.size() == 1; }, 2s)) << a->stream.error;
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a->stream.nm()->peers.size() == 1; }, 2s))
+      << a->stream.error;
   auto joinMs = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - joinStart).count();
   EXPECT_EQ(a->stream.nm()->peers[0].key, b->nodeKey);
-  EXPECT_TRUE(runUntil(loop_, [&] { return a->stream.nm()->peers[0].online == std::optional<bool>(true); }, 2s));
+  EXPECT_TRUE(runUntil(
+      loop_, [&] { return a->stream.nm()->peers[0].online == std::optional<bool>(true); }, 2s));
   ASSERT_EQ(b->stream.nm()->peers.size(), 1u);
   EXPECT_EQ(b->stream.nm()->peers[0].key, a->nodeKey);
 
@@ -218,16 +232,19 @@ TEST_F(TestcontrolContract, JoinAndLeaveReachTheOtherStreamWithinTwoSeconds) {
   auto lr = b->post("/machine/register", std::string(controld::registerRequestJson(logout).view()));
   ASSERT_TRUE(lr);
   EXPECT_EQ(lr->status, 200);
-  ASSERT_TRUE(runUntil(loop_, [&] { return a->stream.nm()->peers.empty(); }, 2s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a->stream.nm()->peers.empty(); }, 2s));
   auto leaveMs = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - leaveStart).count();
-  EXPECT_TRUE(runUntil(loop_, [&] { return b->stream.ended; }, 2s));  // the server ended b's stream
+  EXPECT_TRUE(runUntil(
+      loop_, [&] { return b->stream.ended; }, 2s));  // the server ended b's stream
   EXPECT_TRUE(a->stream.error.empty()) << a->stream.error;
   std::printf("join seen by peer after %lld ms, leave after %lld ms\n", static_cast<long long>(joinMs),
               static_cast<long long>(leaveMs));
 
   // Keep-alives every second on a quiet stream.
   size_t k = a->stream.keepAlives;
-  EXPECT_TRUE(runUntil(loop_, [&] { return a->stream.keepAlives > k; }, 3s));
+  EXPECT_TRUE(runUntil(
+      loop_, [&] { return a->stream.keepAlives > k; }, 3s));
 }
 
 TEST_F(TestcontrolContract, VanishedClientGoesOfflineAndEphemeralIsRemoved) {
@@ -242,18 +259,23 @@ TEST_F(TestcontrolContract, VanishedClientGoesOfflineAndEphemeralIsRemoved) {
   auto e = node("e");
   e->registerWith(eph);
   e->startStream();
-  ASSERT_TRUE(runUntil(loop_, [&] { return a->stream.nm()->peers.size() == 2; }, 2s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a->stream.nm()->peers.size() == 2; }, 2s));
   b->close();  // connection gone mid-stream
-  ASSERT_TRUE(runUntil(loop_, [&] {
-    const auto* p = a->stream.nm()->peers.empty() ? nullptr : &a->stream.nm()->peers[0];
-    return p != nullptr && p->online == std::optional<bool>(false);
-  }, 2s));
+  ASSERT_TRUE(runUntil(
+      loop_,
+      [&] {
+        const auto* p = a->stream.nm()->peers.empty() ? nullptr : &a->stream.nm()->peers[0];
+        return p != nullptr && p->online == std::optional<bool>(false);
+      },
+      2s));
   auto nodes = admin("GET", "/admin/nodes");
   ASSERT_EQ(nodes.size(), 3u);
   EXPECT_EQ(nodes[1]["online"], false);
   EXPECT_FALSE(nodes[1]["lastSeen"].is_null());
   e->close();
-  ASSERT_TRUE(runUntil(loop_, [&] { return a->stream.nm()->peers.size() == 1; }, 2s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a->stream.nm()->peers.size() == 1; }, 2s));
   EXPECT_EQ(admin("GET", "/admin/nodes").size(), 2u);
 }
 
@@ -321,24 +343,29 @@ TEST_F(TestcontrolContract, SyntheticPeersForTheBenchmark) {
   auto t0 = Clock::now();
   auto added = admin("POST", "/admin/synthetic", R"({"add":10000})");
   EXPECT_EQ(added["nodes"], 10001);
-  ASSERT_TRUE(runUntil(loop_, [&] { return a->stream.nm()->peers.size() == 10000; }, 30s)) << a->stream.error;
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a->stream.nm()->peers.size() == 10000; }, 30s))
+      << a->stream.error;
   auto addMs = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
   // A newcomer's first map carries all 10,000 peers.
   auto b = node("b");
   b->registerWith(key);
   t0 = Clock::now();
   b->startStream();
-  ASSERT_TRUE(runUntil(loop_, [&] { return b->stream.nm() && b->stream.nm()->peers.size() == 10001; }, 30s))
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return b->stream.nm() && b->stream.nm()->peers.size() == 10001; }, 30s))
       << b->stream.error;
   auto fullMs = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
   // And a 100-peer delta.
   t0 = Clock::now();
   admin("POST", "/admin/synthetic", R"({"add":100})");
-  ASSERT_TRUE(runUntil(loop_, [&] { return b->stream.nm()->peers.size() == 10101; }, 10s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return b->stream.nm()->peers.size() == 10101; }, 10s));
   auto deltaMs = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
-  std::printf("10,000 synthetic peers: added and streamed in %lld ms; a 10,001-peer first map in %lld ms; "
-              "100-peer delta in %lld ms\n",
-              static_cast<long long>(addMs), static_cast<long long>(fullMs), static_cast<long long>(deltaMs));
+  std::printf(
+      "10,000 synthetic peers: added and streamed in %lld ms; a 10,001-peer first map in %lld ms; "
+      "100-peer delta in %lld ms\n",
+      static_cast<long long>(addMs), static_cast<long long>(fullMs), static_cast<long long>(deltaMs));
 }
 
 // Go's liveness ping: the PingRequest reaches the stream, the client answers HEAD <URL> over
@@ -351,7 +378,8 @@ TEST_F(TestcontrolContract, PingRequestAnsweredOverNoise) {
   int64_t id = a->stream.nm()->self.id;
   auto p = admin("POST", "/admin/nodes/" + std::to_string(id) + "/ping", R"({"noise":true})");
   std::string token = p["token"];
-  ASSERT_TRUE(runUntil(loop_, [&] { return !a->stream.messages.empty() && a->stream.messages.back().pingRequest; }, 2s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return !a->stream.messages.empty() && a->stream.messages.back().pingRequest; }, 2s));
   std::string url = a->stream.messages.back().pingRequest->url;
   EXPECT_TRUE(a->stream.messages.back().pingRequest->urlIsNoise);
   auto r = a->send({"HEAD", url.substr(url.find("/ping/")), {}, ""});
@@ -372,7 +400,8 @@ TEST_F(TestcontrolContract, StateFileSurvivesARestart) {
   ASSERT_TRUE(fixture_->start());
   std::optional<Result<controlbase::ServerKeys>> keys;
   net::fetchServerKey(loop_, fixture_->url(), CAPVER, {}, [&](auto r) { keys = std::move(r); });
-  ASSERT_TRUE(runUntil(loop_, [&] { return keys.has_value(); }, 5s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return keys.has_value(); }, 5s));
   ASSERT_TRUE(*keys);
   controlKey_ = (*keys)->publicKey;
 
@@ -396,7 +425,8 @@ TEST_F(TestcontrolContract, StateFileSurvivesARestart) {
   ASSERT_TRUE(fixture_->start());
   keys.reset();
   net::fetchServerKey(loop_, fixture_->url(), CAPVER, {}, [&](auto r) { keys = std::move(r); });
-  ASSERT_TRUE(runUntil(loop_, [&] { return keys.has_value(); }, 5s));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return keys.has_value(); }, 5s));
   ASSERT_TRUE(*keys);
   EXPECT_EQ((*keys)->publicKey, controlKey_);
   auto again = node("a", a->machine.clone());  // the client's persisted machine and node keys
