@@ -165,6 +165,7 @@ std::string formatNetcheck(const Json& answer, bool osHasIpv6, bool verbose) {
   if (!regions.is_object()) regions = Json::object();
   auto flag = [&](const char* k) { return report.value(k, Json(false)).is_boolean() && report.value(k, false); };
   std::string out = "\nReport:\n";
+  out += "\t* Time: " + str(report, "Now") + "\n";
   out += std::string("\t* UDP: ") + (flag("UDP") ? "true" : "false") + "\n";
   std::string v4 = str(report, "GlobalV4"), v6 = str(report, "GlobalV6");
   out += v4.empty() ? "\t* IPv4: (no addr found)\n" : "\t* IPv4: yes, " + v4 + "\n";

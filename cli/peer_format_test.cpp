@@ -83,13 +83,14 @@ TEST(PeerFormat, WhoIsAsGo) {
 }
 
 TEST(PeerFormat, NetcheckReportAsGo) {
-  auto answer = Json::parse(R"({"Report":{"UDP":true,"IPv6":false,"IPv4":true,"MappingVariesByDestIP":false,
+  auto answer = Json::parse(R"({"Report":{"Now":"2026-11-27T03:00:00.5Z","UDP":true,"IPv6":false,"IPv4":true,"MappingVariesByDestIP":false,
     "HairPinning":null,"PreferredDERP":1,"RegionLatency":{"1":1520000,"2":30040000},"RegionV4Latency":{},
     "RegionV6Latency":{},"GlobalV4":"10.99.1.2:41641","GlobalV6":"","CaptivePortal":null},
     "Regions":{"1":{"RegionCode":"tst","RegionName":"Test"},"2":{"RegionCode":"far","RegionName":"Far Away"},
                "3":{"RegionCode":"nop","RegionName":"Unmeasured"}}})");
   EXPECT_EQ(formatNetcheck(answer, false, false),
             "\nReport:\n"
+            "\t* Time: 2026-11-27T03:00:00.5Z\n"
             "\t* UDP: true\n"
             "\t* IPv4: yes, 10.99.1.2:41641\n"
             "\t* IPv6: no, unavailable in OS\n"

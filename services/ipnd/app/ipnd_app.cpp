@@ -602,7 +602,11 @@ class App {
           }
           LocalApiResponse out = httpError(500, "netcheck: malformed report from magicsockd");
           guarded("magicsockd.netcheck reply", [&] {
-            out = netcheckAnswer(netcheckFacts(rep->as<schema::NetcheckReport>()), backend_.netmap());
+            NetcheckFacts f = netcheckFacts(rep->as<schema::NetcheckReport>());
+            f.nowUnixNano = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+            out = netcheckAnswer(f, backend_.netmap());
           });
           replyLocalApi(req, r, out);
         });

@@ -306,7 +306,57 @@ struct FakeMagicsockd {
     bus->publish("magicsockd.discokey", [&](capnp::AnyPointer::Builder b) {
       b.initAs<schema::DiscoKey>().setDiscoPublic(disco);
     });
+    // magicsockd.ping: answers `pingReply` after `pingDelay` (later, as the real one does on a
+    // pong), or never when pingSilent (ipnd's own timeout must answer the caller).
+    bus->serve("magicsockd.ping", [this, &loop](bus::Request req) {
+      auto p = req.params<schema::PingParams>();
+      pings.emplace_back(p.getNodePublic().cStr(), p.getIp().cStr());
+      if (pingSilent) {
+        held.push_back(req);
+        return;
+      }
+      timers.push_back(loop.after(pingDelay, [this, req]() mutable {
+        req.reply([&](capnp::AnyPointer::Builder b) {
+          auto r = b.initAs<schema::PingReply>();
+          r.setErr(pingReply.err);
+          r.setLatencyNs(pingReply.latencyNs);
+          r.setEndpoint(pingReply.endpoint);
+          r.setDerpRegionId(pingReply.derpRegionId);
+          r.setDerpRegionCode(pingReply.derpRegionCode);
+        });
+      }));
+    });
+    bus->serve("magicsockd.netcheck", [this](bus::Request req) {
+      ++netchecks;
+      req.reply([&](capnp::AnyPointer::Builder b) {
+        auto r = b.initAs<schema::NetcheckReport>();
+        r.setUdp(true);
+        r.setIpv4(true);
+        r.setGlobalV4("127.0.0.1:41641");
+        r.setMappingVariesByDestIp(0);
+        r.setHairPinning(-1);
+        r.setCaptivePortal(-1);
+        r.setPreferredDerp(1);
+        auto l = r.initRegionLatency(1)[0];
+        l.setRegionId(1);
+        l.setLatencyNs(1'520'000);
+      });
+    });
   }
+  struct PingAnswer {
+    std::string err;
+    int64_t latencyNs = 0;
+    std::string endpoint;
+    int32_t derpRegionId = 0;
+    std::string derpRegionCode;
+  };
+  PingAnswer pingReply{"", 12'300'000, "", 1, "tst"};
+  std::chrono::milliseconds pingDelay{100};
+  bool pingSilent = false;
+  std::vector<std::pair<std::string, std::string>> pings;  // (nodePublic, ip)
+  std::vector<bus::Request> held;
+  std::vector<bus::Handle> timers;
+  int netchecks = 0;
   void publishDerp(int32_t home, bool connected) {
     bus->publish("magicsockd.derp", [&](capnp::AnyPointer::Builder b) {
       auto d = b.initAs<schema::DerpState>();

@@ -313,5 +313,69 @@ TEST(IpndFlows, AbsentServicesGiveAHealthLineNeverAHang) {
       << json(apid.call("GET", "status").body)["Health"].dump();
 }
 
+// tnet ping / whois / netcheck: ipnd finds the peer in its netmap, asks magicsockd (a double
+// answering later, as on a pong) and answers the LocalAPI call from the reply.
+TEST(IpndFlows, PingWhoIsAndNetcheckThroughMagicsockd) {
+  Rig r;
+  ASSERT_TRUE(r.waitState(NEEDS_LOGIN));
+  r.up("tskey-auth-PING");
+  ASSERT_TRUE(r.waitState(RUNNING));
+  ASSERT_TRUE(runUntil(r.apid.loop, [&] { return r.status()["Peer"].size() == 2; }, 5000ms));
+
+  auto pong = r.apid.call("POST", "ping", "", "ip=100.64.0.2&type=disco");
+  ASSERT_EQ(pong.status, 200) << pong.body;
+  EXPECT_EQ(pong.body,
+            "{\"IP\":\"100.64.0.2\",\"NodeIP\":\"100.64.0.2\",\"NodeName\":\"b\",\"Err\":\"\","
+            "\"LatencySeconds\":0.0123,\"Endpoint\":\"\",\"DERPRegionID\":1,\"DERPRegionCode\":\"tst\"}\n");
+  ASSERT_EQ(r.magicsockd->pings.size(), 1u);
+  EXPECT_EQ(r.magicsockd->pings[0].first, FakeControld::PEER_WITH_HOSTINFO);
+  EXPECT_EQ(r.magicsockd->pings[0].second, "100.64.0.2");
+
+  r.magicsockd->pingReply = {"", 2'000'000, "127.0.0.1:41642", 0, ""};
+  auto direct = json(r.apid.call("POST", "ping", "", "ip=100.64.0.2&type=disco").body);
+  EXPECT_EQ(direct["Endpoint"], "127.0.0.1:41642");
+  EXPECT_EQ(direct["DERPRegionID"], 0);
+  EXPECT_DOUBLE_EQ(direct["LatencySeconds"].get<double>(), 0.002);
+
+  r.magicsockd->pingReply = {"timeout", 0, "", 0, ""};
+  EXPECT_EQ(json(r.apid.call("POST", "ping", "", "ip=100.64.0.2&type=disco").body)["Err"], "timeout");
+
+  // Not a peer, self, and refusals never reach magicsockd.
+  size_t asked = r.magicsockd->pings.size();
+  EXPECT_EQ(json(r.apid.call("POST", "ping", "", "ip=100.64.9.9&type=disco").body)["Err"], "no matching peer");
+  EXPECT_EQ(json(r.apid.call("POST", "ping", "", "ip=100.64.0.1&type=disco").body)["IsLocalIP"], true);
+  EXPECT_EQ(r.apid.call("GET", "ping", "", "ip=100.64.0.2&type=disco").body, "want POST\n");
+  EXPECT_EQ(r.magicsockd->pings.size(), asked);
+
+  // magicsockd silent: ipnd answers within the caller's deadline, with an error, and keeps
+  // serving other calls.
+  r.magicsockd->pingSilent = true;
+  auto t0 = std::chrono::steady_clock::now();
+  auto silent = r.apid.call("POST", "ping", "", "ip=100.64.0.2&type=disco");
+  EXPECT_EQ(silent.status, 200);
+  EXPECT_NE(json(silent.body)["Err"].get<std::string>(), "");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, bus::testing::scaled(3000ms));
+  EXPECT_EQ(r.status()["BackendState"], "Running");
+
+  auto who = r.apid.call("GET", "whois", "", "addr=100.64.0.2:80");
+  ASSERT_EQ(who.status, 200) << who.body;
+  auto w = json(who.body);
+  EXPECT_EQ(w["Node"]["StableID"], "nB");
+  EXPECT_EQ(w["Node"]["Key"], FakeControld::PEER_WITH_HOSTINFO);
+  EXPECT_EQ(w["UserProfile"]["ID"], 10);
+  auto unknown = r.apid.call("GET", "whois", "", "addr=100.64.9.9");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(unknown.body, "no match for IP:port\n");
+
+  auto nc = r.apid.call("GET", "tailnetd/netcheck");
+  ASSERT_EQ(nc.status, 200) << nc.body;
+  auto report = json(nc.body);
+  EXPECT_EQ(report["Report"]["UDP"], true);
+  EXPECT_EQ(report["Report"]["GlobalV4"], "127.0.0.1:41641");
+  EXPECT_EQ(report["Report"]["RegionLatency"]["1"], 1520000);
+  EXPECT_EQ(report["Regions"]["1"]["RegionName"], "Test");
+  EXPECT_EQ(r.magicsockd->netchecks, 1);
+}
+
 }  // namespace
 }  // namespace tnet

@@ -171,6 +171,8 @@ struct LoginResult {
 
 // Go's Node.Addresses filtered by IsSingleIP, as bare addresses ("100.64.0.1/32" → "100.64.0.1").
 std::vector<std::string> singleIps(const std::vector<std::string>& prefixes);
+// Go's time.Time JSON (RFC 3339, nanoseconds with trailing zeros trimmed, UTC); 0 = zero time.
+std::string goTimeNanos(int64_t unixNano);
 
 // LocalAPI helpers (localapi.cpp): Go's http.Error (text + "\n"), a JSON body, and Go's
 // url.Values.Get with %-decoding (nullopt when absent or badly escaped).

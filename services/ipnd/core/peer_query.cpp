@@ -220,6 +220,7 @@ namespace {
 
 OrderedJson netcheckReport(const NetcheckFacts& r) {
   OrderedJson o = OrderedJson::object();
+  o["Now"] = goTimeNanos(r.nowUnixNano);
   o["UDP"] = r.udp;
   o["IPv6"] = r.ipv6;
   o["IPv4"] = r.ipv4;

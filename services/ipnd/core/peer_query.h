@@ -54,6 +54,7 @@ LocalApiResponse serveWhoIs(const LocalApiRequest& req, const std::optional<Netm
 
 // Go's netcheck.Report, as far as magicsockd.netcheck measures it (docs/localapi.md).
 struct NetcheckFacts {
+  int64_t nowUnixNano = 0;  // Report.Now: when ipnd got the report
   bool udp = false;
   bool ipv4 = false;
   bool ipv6 = false;

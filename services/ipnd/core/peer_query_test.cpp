@@ -172,8 +172,9 @@ TEST(PeerQuery, NetcheckReportJsonAsGo) {
   f.mappingVariesByDestIp = 0;
   f.preferredDerp = 1;
   f.regionLatency = {{10, 30000000}, {1, 1500000}};
+  f.nowUnixNano = 1700000000123000000;
   EXPECT_EQ(netcheckReportJson(f),
-            "{\"UDP\":true,\"IPv6\":false,\"IPv4\":true,\"MappingVariesByDestIP\":false,\"HairPinning\":null,"
+            "{\"Now\":\"2023-11-14T22:13:20.123Z\",\"UDP\":true,\"IPv6\":false,\"IPv4\":true,\"MappingVariesByDestIP\":false,\"HairPinning\":null,"
             "\"PreferredDERP\":1,\"RegionLatency\":{\"1\":1500000,\"10\":30000000},\"RegionV4Latency\":{},"
             "\"RegionV6Latency\":{},\"GlobalV4\":\"10.99.1.2:41641\",\"GlobalV6\":\"\",\"CaptivePortal\":null}");
   auto nm = std::optional<NetmapFacts>(twoNodes());

@@ -8,6 +8,12 @@ namespace tnet::ipnd {
 
 namespace {
 
+std::string goTimeSeconds(std::optional<int64_t> unix) {
+  return controld::formatGoTime(unix);
+}
+
+}  // namespace
+
 // Go's RFC 3339 with nanoseconds, trailing zeros trimmed (time.Time's MarshalJSON), in UTC.
 std::string goTimeNanos(int64_t unixNano) {
   if (unixNano == 0) return std::string(ipn::GO_ZERO_TIME);
@@ -25,12 +31,6 @@ std::string goTimeNanos(int64_t unixNano) {
   while (f.back() == '0') f.pop_back();
   return t.substr(0, t.size() - 1) + f + "Z";
 }
-
-std::string goTimeSeconds(std::optional<int64_t> unix) {
-  return controld::formatGoTime(unix);
-}
-
-}  // namespace
 
 std::vector<std::string> singleIps(const std::vector<std::string>& prefixes) {
   std::vector<std::string> out;
