@@ -39,7 +39,10 @@ std::string describeWaitStatus(int status) {
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
     const char* d = sigdescr_np(sig);
-    return "signal " + std::to_string(sig) + (d ? std::string(" (") + d + ")" : "");
+    // A seccomp allow-list kill (SECCOMP_RET_KILL_PROCESS) is the only SIGSYS a service gets;
+    // the parent cannot see which call it was (the kernel's audit record names it).
+    std::string why = sig == SIGSYS ? "; killed by seccomp" : "";
+    return "signal " + std::to_string(sig) + (d ? std::string(" (") + d + why + ")" : "");
   }
   return "status " + std::to_string(status);
 }

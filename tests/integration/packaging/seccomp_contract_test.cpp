@@ -143,7 +143,7 @@ TEST_F(SeccompContractTest, WgdDiesBySigsysOnAnInternetSocketAndIsRestarted) {
       << suite.stderrText();
   std::string log = suite.stderrText();
   auto exits = exitsOf(log, "wgd");
-  for (const auto& e : exits) EXPECT_EQ(e.status, "signal 31 (Bad system call)") << log;
+  for (const auto& e : exits) EXPECT_EQ(e.status, "signal 31 (Bad system call; killed by seccomp)") << log;
   EXPECT_NE(log.find("service.restart svc=wgd"), std::string::npos) << log;
   EXPECT_NE(log.find("wgd: service.seccomp.test-probe probe=socket-inet trying socket(AF_INET)"),
             std::string::npos)

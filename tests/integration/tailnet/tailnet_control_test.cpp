@@ -18,6 +18,7 @@ class TailnetControl : public ::testing::Test {
     ASSERT_TRUE(started) << started.error().message;
   }
   void TearDown() override {
+    EXPECT_EQ(net_.logs().find("killed by seccomp"), std::string::npos) << "a service hit its seccomp allow-list";
     if (HasFailure()) std::cerr << net_.logs();
   }
 

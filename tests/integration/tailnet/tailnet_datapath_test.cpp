@@ -105,6 +105,13 @@ class TailnetDataPath : public ::testing::Test {
   }
 
   void TearDown() override {
+    // Release builds run every service under its seccomp allow-list in kill mode (issue 7): the
+    // data path must never need a call outside it.
+    for (auto* n : {a_.get(), b_.get()}) {
+      if (n && n->suite) {
+        EXPECT_EQ(n->suite->stderrText().find("killed by seccomp"), std::string::npos) << "suite " << n->name;
+      }
+    }
     if (HasFailure()) {
       if (control_) std::cerr << "--- testcontrol ---\n" << control_->output();
       if (derp_) std::cerr << "--- testderp ---\n" << derp_->output();
