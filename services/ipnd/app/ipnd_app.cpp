@@ -582,8 +582,9 @@ class App {
               }
             });
           }
-          svc_.log().info("ping.done ip={} err={} endpoint={} derp={}", result.ip, log::quote(result.err),
-                          result.endpoint, result.derpRegionId);
+          svc_.log().info("ping.done ip={} err={} endpoint={} derp={} latency_us={}", result.ip,
+                          log::quote(result.err), result.endpoint, result.derpRegionId,
+                          int64_t(result.latencySeconds * 1e6));
           replyLocalApi(req, r, pingAnswer(result));
         });
   }
