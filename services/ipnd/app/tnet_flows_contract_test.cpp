@@ -183,5 +183,59 @@ TEST(TnetFlows, ControlRefusingTheKeyEndsUpWithGoBackendError) {
   EXPECT_NE(t.err().find("backend error: invalid key: unable to validate API key"), std::string::npos) << t.err();
 }
 
+// tnet ping / whois / netcheck through the real apid and ipnd, magicsockd played by a double:
+// Go's output lines and exit codes.
+TEST(TnetFlows, PingWhoIsNetcheckPrintAsGo) {
+  CliRig r;
+  Tnet up = r.run({"up", "--auth-key", "tskey-auth-P", "--hostname", "n1", "--timeout", "15s"});
+  ASSERT_EQ(CliRig::exitCode(up), 0) << up.err();
+  ASSERT_TRUE(runUntil(r.apid.loop, [&] { return json(r.apid.call("GET", "status").body)["Peer"].size() == 2; }, 5000ms));
+
+  // Relayed only: one pong, then Go's "direct connection not established" (exit 1).
+  Tnet derp = r.run({"ping", "-c", "1", "b"});
+  EXPECT_EQ(CliRig::exitCode(derp), 1);
+  EXPECT_EQ(derp.out(), "pong from b (100.64.0.2) via DERP(tst) in 12ms\n");
+  EXPECT_EQ(derp.err(), "direct connection not established\n");
+  Tnet relayedOk = r.run({"ping", "--until-direct=false", "-c", "1", "b"});
+  EXPECT_EQ(CliRig::exitCode(relayedOk), 0) << relayedOk.err();
+
+  // Direct: stops at the first direct pong, exit 0.
+  r.magicsockd->pingReply = {"", 1'600'000, "127.0.0.1:41642", 0, ""};
+  Tnet direct = r.run({"ping", "100.64.0.2"});
+  EXPECT_EQ(CliRig::exitCode(direct), 0) << direct.err();
+  EXPECT_EQ(direct.out(), "pong from b (100.64.0.2) via 127.0.0.1:41642 in 2ms\n");
+
+  Tnet self = r.run({"ping", "n1"});
+  EXPECT_EQ(CliRig::exitCode(self), 0);
+  EXPECT_EQ(self.out(), "100.64.0.1 is local Tailscale IP\n");
+  Tnet unknown = r.run({"ping", "100.64.9.9"});
+  EXPECT_EQ(CliRig::exitCode(unknown), 1);
+  EXPECT_EQ(unknown.err(), "no matching peer\n");
+
+  // No answer within --timeout: Go's "timed out" line, then "no reply".
+  r.magicsockd->pingSilent = true;
+  Tnet silent = r.run({"ping", "-c", "1", "--timeout", "300ms", "b"});
+  EXPECT_EQ(CliRig::exitCode(silent), 1);
+  EXPECT_EQ(silent.out(), "ping \"100.64.0.2\" timed out\n");
+  EXPECT_EQ(silent.err(), "no reply\n");
+
+  Tnet who = r.run({"whois", "100.64.0.2"});
+  EXPECT_EQ(CliRig::exitCode(who), 0) << who.err();
+  EXPECT_EQ(who.out().rfind("Machine:\n  Name:          b.tail1.ts.net\n  ID:            nB\n", 0), 0u) << who.out();
+  EXPECT_NE(who.out().find("User:\n"), std::string::npos) << who.out();
+  Tnet nobody = r.run({"whois", "100.64.9.9"});
+  EXPECT_EQ(CliRig::exitCode(nobody), 1);
+  EXPECT_EQ(nobody.err(), "peer not found\n");
+
+  Tnet nc = r.run({"netcheck"});
+  EXPECT_EQ(CliRig::exitCode(nc), 0) << nc.err();
+  EXPECT_NE(nc.out().find("\t* UDP: true\n\t* IPv4: yes, 127.0.0.1:41641\n"), std::string::npos) << nc.out();
+  EXPECT_NE(nc.out().find("\t* Nearest DERP: Test\n\t* DERP latency:\n\t\t- tst: 1.5ms   (Test)\n"), std::string::npos)
+      << nc.out();
+  Tnet ncJson = r.run({"netcheck", "--format", "json"});
+  EXPECT_EQ(CliRig::exitCode(ncJson), 0);
+  EXPECT_EQ(json(ncJson.out())["PreferredDERP"], 1);
+}
+
 }  // namespace
 }  // namespace tnet
