@@ -206,11 +206,15 @@ TEST_F(TailnetDataPath, ProxiesAndPingOverDerpThenDirect) {
   auto peer = a_->peer("b");
   EXPECT_EQ(peer.value("CurAddr", ""), "") << peer.dump(2);
   EXPECT_NE(peer.value("Relay", ""), "") << peer.dump(2);
+  // Go's `tailscale ping` keeps going until direct by default and fails when it never gets there.
   auto pingAB = a_->tnet({"ping", "-c", "1", "b"});
-  EXPECT_EQ(pingAB.exitCode, 0) << pingAB.out << pingAB.err;
-  EXPECT_NE(pingAB.out.find("via DERP("), std::string::npos) << pingAB.out;
-  auto pingBA = b_->tnet({"ping", "-c", "1", "a"});
+  EXPECT_NE(pingAB.exitCode, 0) << pingAB.out << pingAB.err;
+  EXPECT_NE(pingAB.out.find("pong from b (" + bIp + ") via DERP(test) in "), std::string::npos) << pingAB.out;
+  EXPECT_NE((pingAB.out + pingAB.err).find("direct connection not established"), std::string::npos)
+      << pingAB.out << pingAB.err;
+  auto pingBA = b_->tnet({"ping", "--until-direct=false", "-c", "1", "a"});
   EXPECT_EQ(pingBA.exitCode, 0) << pingBA.out << pingBA.err;
+  EXPECT_NE(pingBA.out.find("via DERP(test)"), std::string::npos) << pingBA.out;
 
   ASSERT_TRUE(topo_->blockUdpBetweenNodes(false));
   EXPECT_TRUE(waitUntil([&] { return a_->peer("b").value("CurAddr", "") != ""; }, 10s)) << a_->peer("b").dump(2);
@@ -283,7 +287,11 @@ TEST_F(TailnetDataPath, ServiceCrashesHealAndWgdSessionsSurvive) {
   bothUp();
   std::string bIp = b_->ipv4();
   ASSERT_EQ(socksGet(*a_, pageUrl(bIp)).out, "hello from b\n");
+  // wgd.peers reaches status at most once a second: wait for the handshake to show.
+  const std::string zeroTime = "0001-01-01T00:00:00Z";
+  ASSERT_TRUE(waitUntil([&] { return a_->peer("b").value("LastHandshake", zeroTime) != zeroTime; }, 5s));
   auto handshake = a_->peer("b").value("LastHandshake", "");
+  pid_t wgdPid = a_->suite->services()["wgd"];
   for (const std::string svc : {"netstackd", "magicsockd", "controld"}) {
     auto before = a_->suite->services();
     ASSERT_TRUE(before.count(svc)) << svc;
@@ -297,7 +305,11 @@ TEST_F(TailnetDataPath, ServiceCrashesHealAndWgdSessionsSurvive) {
         3s))
         << "no working connection within 3 s after kill -9 of " << svc;
   }
-  EXPECT_EQ(a_->peer("b").value("LastHandshake", ""), handshake) << "wgd made a new handshake";
+  // No new handshake: wgd kept its session through the restarts (and wgd itself was not
+  // restarted). Status may briefly read Go's zero time while ipnd re-learns wgd.peers.
+  std::string after = a_->peer("b").value("LastHandshake", "");
+  EXPECT_TRUE(after == handshake || after == zeroTime) << "wgd made a new handshake: " << after << " (was " << handshake << ")";
+  EXPECT_EQ(a_->suite->services()["wgd"], wgdPid) << "wgd was restarted";
   EXPECT_EQ(a_->state(), "Running");
 }
 
