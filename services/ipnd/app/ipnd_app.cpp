@@ -526,8 +526,7 @@ class App {
     // The endpoints answered by asking magicsockd reply later, from the call's callback.
     if (r.path == "/localapi/v0/ping") return startPing(std::move(req), r);
     if (r.path == "/localapi/v0/tailnetd/netcheck") return startNetcheck(std::move(req), r);
-    LocalApiResponse out = r.path == "/localapi/v0/whois" ? serveWhoIs(r, backend_.netmap())
-                                                          : backend_.handleLocalApi(r, nowUnixMs());
+    LocalApiResponse out = backend_.handleLocalApi(r, nowUnixMs());
     replyLocalApi(req, r, out);
     flush();
   }

@@ -3,6 +3,7 @@
 #include "libs/ipn/masked_prefs.h"
 #include "libs/ipn/options.h"
 #include "services/ipnd/core/backend.h"
+#include "services/ipnd/core/peer_query.h"
 
 namespace tnet::ipnd {
 
@@ -93,6 +94,7 @@ LocalApiResponse Backend::handleLocalApi(const LocalApiRequest& req, int64_t now
   if (name == "logout") return serveLogout(req, permitWrite);
   if (name == "watch-ipn-bus") return serveWatchIpnBus(req);
   if (name == "tailnetd/isolation") return serveIsolation(req);
+  if (name == "whois") return serveWhoIs(req, netmap_);
   return httpError(404, "404 page not found");
 }
 
