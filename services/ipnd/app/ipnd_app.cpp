@@ -212,6 +212,9 @@ class App {
     }
     backend_.startAtBoot();
     backend_.updateServiceHealth(selfHealth(storeUsable_));
+    // The service runtime installs the seccomp filter after start() returns, before the loop
+    // runs: read our own isolation facts again once the loop is running, so they show it.
+    svc_.loop().post([this] { backend_.updateServiceHealth(selfHealth(storeUsable_)); });
 
     auto& bus = svc_.bus();
     bus.serve("ipnd.localapi", [this](bus::Request req) { onLocalApi(std::move(req)); });

@@ -276,8 +276,8 @@ TEST_F(TailnetDataPath, ShieldsUpRefusesInboundButOutboundWorks) {
   auto set = b_->tnet({"set", "--shields-up"});
   ASSERT_EQ(set.exitCode, 0) << set.err;
   EXPECT_TRUE(waitUntil([&] { return socksGet(*a_, pageUrl(bIp), {"--max-time", "3"}).exitCode != 0; }, 10s));
-  auto icmp = a_->tnet({"ping", "--icmp", "-c", "1", "--timeout", "2s", "b"});
-  EXPECT_NE(icmp.exitCode, 0) << icmp.out;
+  // ICMP echo and UDP under shields-up are checked by netstack_contract_test (`tnet ping --icmp`
+  // does not send ICMP yet, so it could not prove anything here).
   // B's own outbound connections still work, and replies come back through the filter.
   auto out = socksGet(*b_, pageUrl(aIp));
   EXPECT_EQ(out.out, "hello from a\n") << out.err;
