@@ -175,5 +175,23 @@ TEST_F(TailnetControl, ControlServerRestartMidStreamRecoversTheNetmap) {
   EXPECT_EQ((*a)->backendState(), "Running");
 }
 
+TEST_F(TailnetControl, NetcheckReportsTheTestDerpRegionAndTheStunMappedEndpoint) {
+  if (net_.derp() == nullptr) GTEST_SKIP() << "testderp is not built";
+  Node* a = join("nc", key());
+  ASSERT_NE(a, nullptr);
+  auto out = a->tnet({"netcheck"});
+  ASSERT_EQ(out.exitCode, 0) << out.out << out.err;
+  EXPECT_NE(out.out.find("\t* UDP: true\n"), std::string::npos) << out.out;
+  EXPECT_NE(out.out.find("\t* IPv4: yes, 127.0.0.1:"), std::string::npos) << out.out;
+  EXPECT_NE(out.out.find("\t* Nearest DERP: Test Region\n"), std::string::npos) << out.out;
+  EXPECT_NE(out.out.find("\t\t- test: "), std::string::npos) << out.out;
+  auto json = a->tnet({"netcheck", "--format", "json"});
+  ASSERT_EQ(json.exitCode, 0) << json.err;
+  auto j = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << json.out;
+  EXPECT_EQ(j["PreferredDERP"], 900) << json.out;
+  EXPECT_TRUE(j["RegionLatency"].contains("900")) << json.out;
+}
+
 }  // namespace
 }  // namespace tnet::tailnet_test
