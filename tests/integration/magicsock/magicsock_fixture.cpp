@@ -71,15 +71,14 @@ Node::~Node() {
 void Node::kill() {
   if (pid_ > 0) {
     ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 200; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      usleep(10000);
+    bool exited = false;
+    for (int i = 0; i < 200 && !exited; ++i) {
+      exited = waitpid(pid_, nullptr, WNOHANG) == pid_;
+      if (!exited) usleep(10000);
     }
-    ::kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+    // Whatever is left of the group (a wrapper's traced child), and the process if it hung.
+    ::kill(-pid_, SIGKILL);
+    if (!exited) waitpid(pid_, nullptr, 0);
     pid_ = -1;
   }
 }
@@ -222,7 +221,14 @@ Result<void> Node::start(const std::map<std::string, std::string>& extraEnv) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 2, logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data());
+  // Its own process group, so kill() also reaches magicsockd behind a wrapper (strace -f, which
+  // detaches and exits on SIGTERM and would otherwise leave magicsockd running).
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+  int rc = posix_spawn(&pid_, argv[0], &fa, &attr, argv.data(), envp.data());
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) return Error::failed("spawn magicsockd failed");
   if (!runUntil(
