@@ -61,8 +61,9 @@ struct WgPeerStatus {
   removed @5 :Bool;             # the peer left the config
 }
 
-# Event wgd.peers (retained): changed peers only, at most 1 Hz; `full` marks a complete list
-# (the retained value a snapshot returns is always complete).
+# Event wgd.peers (retained): at most 1 Hz, only when something changed. wgd publishes the
+# complete list with `full` set (the retained value must be complete for late subscribers);
+# a reader must still accept `full = false` as a partial update with `removed` entries.
 struct WgPeers {
   full @0 :Bool;
   peers @1 :List(WgPeerStatus);
