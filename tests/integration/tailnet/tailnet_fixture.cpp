@@ -70,12 +70,6 @@ Result<std::string> Tailnet::newAuthKey(bool reusable, bool ephemeral) {
   return j["key"].get<std::string>();
 }
 
-nlohmann::json Tailnet::nodes() {
-  auto r = httpRequest("127.0.0.1", control_->port(), "GET", "/admin/nodes");
-  if (!r || r->status != 200) return nlohmann::json(nlohmann::json::value_t::discarded);
-  return r->json();
-}
-
 Result<Node*> Tailnet::addNode(const std::string& name) {
   auto node = std::make_unique<Node>();
   node->name = name;

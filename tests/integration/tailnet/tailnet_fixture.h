@@ -40,8 +40,6 @@ class Tailnet {
 
   // POST /admin/keys: a pre-auth key.
   Result<std::string> newAuthKey(bool reusable = true, bool ephemeral = false);
-  // GET /admin/nodes.
-  nlohmann::json nodes();
 
   // A fresh suite (own state dir), started and answering the LocalAPI.
   Result<Node*> addNode(const std::string& name);
