@@ -73,7 +73,8 @@ const manifest :Manifest = (
                  (name = "wgd.prepareNodeKey", callers = ["ipnd"]),
                  (name = "wgd.commitNodeKey", callers = ["ipnd"]),
                  (name = "wgd.discardPendingKey", callers = ["ipnd"]),
-                 (name = "wgd.derpClientInfo", callers = ["magicsockd"]) ],
+                 (name = "wgd.derpClientInfo", callers = ["magicsockd"]),
+                 (name = "wgd.ping", callers = ["ipnd"]) ],
       # TAILNETD_TEST_FORBIDDEN_SYSCALL: the seccomp test probe (docs/hardening.md).
       pipesTo = ["netstackd", "magicsockd"], environment = ["TAILNETD_TEST_FORBIDDEN_SYSCALL"] ),
     ( name = "magicsockd", user = "tailnetd-magicsockd",

@@ -74,3 +74,25 @@ struct DiscoAdvert {
   fromNodePublic @0 :Text;
   discoPublic @1 :Text;
 }
+
+# wgd.ping (ipnd only): a TSMP or ICMP echo ping to a tailnet IP, originated by wgd below
+# netstackd (Go's userspaceEngine sendTSMPPing / sendICMPEchoRequest). The source is our own
+# address of the same family from WgConfig.addresses; the peer is the AllowedIPs owner of `ip`.
+# The reply comes when the matching pong / echo reply arrives. Ping outcomes (no peer, no self
+# address of that family, no answer within timeoutMs) are `err` texts; malformed params fail
+# `invalid`.
+enum WgPingKind {
+  tsmp @0;
+  icmp @1;
+}
+struct WgPingParams {
+  ip @0 :Text;
+  kind @1 :WgPingKind;
+  timeoutMs @2 :UInt32;         # 0 = wgd's default (10 s, Go's expiry); capped at 60 s
+}
+struct WgPingReply {
+  err @0 :Text;                 # "" = answered
+  latencyNs @1 :Int64;
+  peerApiPort @2 :UInt16;       # TSMP pong's peerapi port (0 = none)
+  nodePublic @3 :Text;          # the peer the ping was sent to ("" when none)
+}
