@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "libs/ipn/netip.h"
+#include "services/netstackd/app/os_dial.h"
 #include "lwip/icmp.h"
 #include "lwip/ip.h"
 #include "lwip/ip_addr.h"
@@ -20,6 +21,7 @@
 #include "lwip/tcp.h"
 #include "lwip/udp.h"
 #include "services/netstackd/core/http_proxy.h"
+#include "services/netstackd/core/route.h"
 #include "services/netstackd/core/socks5.h"
 
 namespace tnet::netstack {
@@ -28,7 +30,11 @@ namespace {
 
 enum ListenKind { KIND_SOCKS = 1, KIND_HTTP = 2, KIND_BOTH = 3 };
 
-const Addr QUAD100 = Addr::v4(100, 100, 100, 100);
+// Each direction of an OS-dialled connection holds at most this much in netstackd; the rest
+// waits in the kernel's socket buffers (backpressure by not reading).
+constexpr size_t SPLICE_CHUNK = 64 * 1024;
+// Go's SOCKS5 server gives a dial (resolution included) 5 s; its HTTP proxy sets no deadline.
+constexpr std::chrono::seconds SOCKS_DIAL_TIMEOUT{5};
 
 ip_addr_t toLwip(const Addr& a) {
   ip_addr_t r;
@@ -98,6 +104,9 @@ class Conn {
     REQUEST,
     HTTP_HEAD,
     CONNECTING,
+    RESOLVING,     // the OS resolver has the name
+    OS_CONNECTING,  // OsConnector races the addresses
+    SPLICE,         // local socket ⇄ OS socket
     LOCAL_DIAL,
     WAIT_ACCEPT,
     BRIDGE,
@@ -121,6 +130,9 @@ class Conn {
   }
   ~Conn() {
     detachPcb(true);
+    osDial_.reset();
+    if (osToken_) e_.poller().remove(osToken_);
+    if (osFd_ >= 0) close(osFd_);
     if (toLocal_) {
       e_.bufferedBytes() -= toLocal_->tot_len - toLocalOff_;
       pbuf_free(toLocal_);
@@ -166,6 +178,7 @@ class Conn {
       }
       return;
     }
+    if (phase_ == Phase::SPLICE) return pumpSplice();
     if (ev & EPOLLOUT) flushToLocal();
     if (phase_ == Phase::DONE) return;
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) onReadable();
@@ -240,27 +253,22 @@ class Conn {
         inbuf_.erase(inbuf_.begin(), inbuf_.begin() + long(r.consumed));
         if (!e_.hasAddresses()) return socksFail(socks5::REP_NETWORK_UNREACHABLE);
         if (r.command == socks5::CMD_UDP_ASSOCIATE) return startUdpAssociate();
-        std::string host = r.target.isDomain ? r.target.domain : r.target.addr.toString();
-        std::optional<Addr> dst = r.target.isDomain ? e_.resolve(host) : std::optional<Addr>(r.target.addr);
-        if (!dst) return socksFail(socks5::REP_HOST_UNREACHABLE);
-        if (*dst == QUAD100) return connectQuad100(r.target.port);
-        return dial(*dst, r.target.port);
+        dialTimer_ = e_.loop().after(SOCKS_DIAL_TIMEOUT, [this] { onDialTimeout(); });
+        if (!r.target.isDomain) return connectAddr(r.target.addr, r.target.port);
+        return connectName(r.target.domain, r.target.port);
       }
       if (phase_ == Phase::HTTP_HEAD) {
         auto h = http::parseProxyRequest(inbuf_);
         if (h.status == http::Status::NEED_MORE) return;
         if (h.status == http::Status::FAIL) return httpFail(h.failStatus, h.error);
         if (!e_.hasAddresses()) return httpFail(502, "network unreachable");
-        auto dst = e_.resolve(h.host);
-        if (!dst) return httpFail(502, "no such host: " + h.host);
         inbuf_.erase(inbuf_.begin(), inbuf_.begin() + long(h.headLen));
         if (h.isConnect) {
           httpConnect_ = true;
         } else {
           inbuf_.insert(inbuf_.begin(), h.forwardHead.begin(), h.forwardHead.end());
         }
-        if (*dst == QUAD100) return connectQuad100(h.port);
-        return dial(*dst, h.port);
+        return connectName(h.host, h.port);
       }
       return;
     }
@@ -280,14 +288,163 @@ class Conn {
 
   void startUdpAssociate();
 
+  // ---- where the target goes: Go's UserDial (MagicDNS, then the OS resolver; node addresses
+  // into the netstack, quad-100 in-process, everything else through the OS) ----
+  void connectName(std::string host, uint16_t port) {
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (auto a = parseAddr(host)) return connectAddr(*a, port);
+    if (auto a = e_.resolve(host)) return connectAddr(*a, port);  // MagicDNS names from the netmap
+    target_ = host;
+    targetPort_ = port;
+    phase_ = Phase::RESOLVING;
+    std::weak_ptr<bool> alive = alive_;
+    e_.resolver().resolve(host, [this, alive](HostResolver::Answer answer) {
+      if (!alive.expired()) onResolved(std::move(answer));
+    });
+  }
+
+  void onResolved(HostResolver::Answer answer) {
+    if (phase_ != Phase::RESOLVING) return;
+    if (answer.gaiError)
+      return dialFailed(EHOSTUNREACH, route::lookupErrorText(target_, answer.gaiError));
+    // Go classifies each resolved address; the first one decides here, and an OS dial races only
+    // the addresses that are not the tailnet's.
+    auto via = route::classify(answer.addrs.front(), e_.tailnetAddrs());
+    if (via != route::Via::OS) return connectAddr(answer.addrs.front(), targetPort_);
+    std::vector<Addr> os;
+    for (const auto& a : answer.addrs)
+      if (route::classify(a, e_.tailnetAddrs()) == route::Via::OS) os.push_back(a);
+    osDial(std::move(os), targetPort_);
+  }
+
+  void connectAddr(Addr a, uint16_t port) {
+    a = route::unmap(a);
+    switch (route::classify(a, e_.tailnetAddrs())) {
+      case route::Via::QUAD100:
+        return connectQuad100(a, port);
+      case route::Via::TAILNET:
+        return dial(a, port);
+      case route::Via::OS:
+        return osDial({a}, port);
+    }
+  }
+
+  void osDial(std::vector<Addr> addrs, uint16_t port) {
+    targetPort_ = port;
+    phase_ = Phase::OS_CONNECTING;
+    osDial_ = std::make_unique<OsConnector>(e_.loop(), e_.poller(), std::move(addrs), port,
+                                            [this](OsConnector::Outcome o) { onOsDialed(o); });
+  }
+
+  void onOsDialed(OsConnector::Outcome o) {
+    if (phase_ != Phase::OS_CONNECTING) {
+      if (o.fd >= 0) close(o.fd);
+      return;
+    }
+    if (o.fd < 0) return dialFailed(o.err, route::dialErrorText("tcp", o.addr, targetPort_, o.err));
+    dialTimer_.reset();
+    osFd_ = o.fd;
+    osToken_ = e_.poller().add(osFd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, [this](uint32_t) {
+      if (phase_ == Phase::SPLICE) pumpSplice();
+    });
+    if (kind_ == Kind::SOCKS5) {
+      // Go answers with the outbound socket's local address.
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      getsockname(osFd_, reinterpret_cast<sockaddr*>(&ss), &len);
+      Addr bound;
+      uint16_t port = 0;
+      fromSockaddr(ss, bound, port);
+      auto reply = socks5::buildReply(socks5::REP_SUCCEEDED, bound, port);
+      writeLocal(reply.data(), reply.size());
+    } else if (httpConnect_) {
+      auto resp = http::buildResponse(200);
+      writeLocal(resp.data(), resp.size());
+    }
+    up_.buf = std::move(inbuf_);  // bytes the client sent after its request (or the forwarded head)
+    inbuf_.clear();
+    phase_ = Phase::SPLICE;
+    pumpSplice();
+  }
+
+  void onDialTimeout() {
+    if (phase_ != Phase::RESOLVING && phase_ != Phase::OS_CONNECTING && phase_ != Phase::CONNECTING) return;
+    osDial_.reset();
+    if (phase_ == Phase::CONNECTING) return;  // the tailnet path keeps lwIP's own SYN retries
+    dialFailed(ETIMEDOUT, "dial tcp " + (target_.empty() ? std::string("target") : target_) + ": i/o timeout");
+  }
+
+  // Go: SOCKS5 replies with a code; the HTTP proxy's CONNECT answers 500 with the error in
+  // Tailscale-Connect-Error and the body; an absolute-URI request (Go's ReverseProxy) 502 empty.
+  void dialFailed(int err, const std::string& text) {
+    osDial_.reset();
+    if (kind_ == Kind::SOCKS5) return socksFail(route::socksReplyFor(err));
+    if (httpConnect_) return httpFail(500, text);
+    auto resp = http::buildBadGateway();
+    writeLocal(resp.data(), resp.size());
+    finish(false);
+  }
+
+  // One direction of an OS-dialled connection: read what the peer socket takes, never more than
+  // SPLICE_CHUNK held here. Edge-triggered: both directions run until EAGAIN on every event.
+  struct Flow {
+    std::vector<uint8_t> buf;
+    size_t off = 0;
+    bool eof = false, shut = false;
+  };
+  static bool pumpFlow(int from, int to, Flow& f) {
+    while (true) {
+      if (f.off < f.buf.size()) {
+        ssize_t n = send(to, f.buf.data() + f.off, f.buf.size() - f.off, MSG_NOSIGNAL);
+        if (n < 0) return errno == EAGAIN || errno == EINTR;
+        f.off += size_t(n);
+        if (f.off < f.buf.size()) continue;
+        f.buf.clear();
+        f.off = 0;
+      }
+      if (f.eof) {
+        if (!f.shut) {
+          f.shut = true;
+          shutdown(to, SHUT_WR);
+        }
+        return true;
+      }
+      f.buf.resize(SPLICE_CHUNK);
+      ssize_t n = read(from, f.buf.data(), SPLICE_CHUNK);
+      if (n > 0) {
+        f.buf.resize(size_t(n));
+        continue;
+      }
+      f.buf.clear();
+      if (n == 0) {
+        f.eof = true;
+        continue;
+      }
+      return errno == EAGAIN || errno == EINTR;
+    }
+  }
+
+  void pumpSplice() {
+    if (phase_ != Phase::SPLICE) return;
+    if (!pumpFlow(fd_, osFd_, up_) || !pumpFlow(osFd_, fd_, down_)) {
+      // A reset (or any error) on one side resets the other, as the tailnet path does.
+      linger l{1, 0};
+      setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      setsockopt(osFd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      return finish(false);
+    }
+    if (up_.shut && down_.shut) finish(false);
+  }
+
   // quad-100 is terminated here: TCP 53 is MagicDNS over TCP; any other port is refused (Go: RST).
-  void connectQuad100(uint16_t port) {
+  void connectQuad100(const Addr& q, uint16_t port) {
+    dialTimer_.reset();
     if (port != 53) {
       return kind_ == Kind::SOCKS5 ? socksFail(socks5::REP_CONNECTION_REFUSED)
                                    : httpFail(500, "connection refused");
     }
     if (kind_ == Kind::SOCKS5) {
-      auto reply = socks5::buildReply(socks5::REP_SUCCEEDED, QUAD100, 53);
+      auto reply = socks5::buildReply(socks5::REP_SUCCEEDED, q, 53);
       writeLocal(reply.data(), reply.size());
     } else if (httpConnect_) {
       auto resp = http::buildResponse(200);
@@ -346,6 +503,7 @@ class Conn {
 
   void onConnected() {
     if (phase_ != Phase::CONNECTING) return;
+    dialTimer_.reset();
     if (kind_ == Kind::SOCKS5) {
       auto reply = socks5::buildReply(socks5::REP_SUCCEEDED, fromLwip(&pcb_->local_ip), pcb_->local_port);
       writeLocal(reply.data(), reply.size());
@@ -421,7 +579,8 @@ class Conn {
     if (phase_ == Phase::CONNECTING) {
       if (kind_ == Kind::SOCKS5)
         return socksFail(err == ERR_RST ? socks5::REP_CONNECTION_REFUSED : socks5::REP_HOST_UNREACHABLE);
-      return httpFail(500, err == ERR_RST ? "connection refused" : "connection failed");
+      return dialFailed(err == ERR_RST ? ECONNREFUSED : EHOSTUNREACH,
+                        err == ERR_RST ? "connection refused" : "connection failed");
     }
     // Reset by the peer: reset the local side too.
     linger l{1, 0};
@@ -546,9 +705,15 @@ class Conn {
     if (phase_ == Phase::DONE && !token_) return;
     phase_ = Phase::DONE;
     detachPcb(abortPcb);
+    osDial_.reset();
+    dialTimer_.reset();
     if (token_) {
       e_.poller().remove(token_);
       token_ = 0;
+    }
+    if (osToken_) {
+      e_.poller().remove(osToken_);
+      osToken_ = 0;
     }
     e_.release(this);
   }
@@ -569,6 +734,15 @@ class Conn {
   size_t toLocalOff_ = 0;
   bool httpConnect_ = false;
   bool localEof_ = false, tailnetEof_ = false, localShut_ = false, tailnetShut_ = false;
+  // OS path.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // resolver answers check it
+  bus::Handle dialTimer_;
+  std::string target_;  // the name being resolved, for error texts
+  uint16_t targetPort_ = 0;
+  std::unique_ptr<OsConnector> osDial_;
+  int osFd_ = -1;
+  uint64_t osToken_ = 0;
+  Flow up_, down_;  // local → OS, OS → local
 
   friend class Engine;
 };
@@ -580,6 +754,10 @@ class UdpAssoc {
     token_ = e_.poller().add(fd_, EPOLLIN, [this](uint32_t) { onLocal(); });
   }
   ~UdpAssoc() {
+    for (auto& [key, t] : osTargets_) {
+      e_.poller().remove(t.token);
+      close(t.fd);
+    }
     for (auto* pcb : {pcb_, pcb6_}) {
       if (!pcb) continue;
       e_.assocPorts_.erase(pcb->local_port);
@@ -633,23 +811,105 @@ class UdpAssoc {
       auto h = socks5::parseUdpHeader({buf, size_t(n)});
       if (h.status != socks5::Status::OK || h.frag != 0) continue;  // fragments are not supported
       std::span<const uint8_t> payload(buf + h.headerLen, size_t(n) - h.headerLen);
-      std::optional<Addr> dst =
-          h.target.isDomain ? e_.resolve(h.target.domain) : std::optional<Addr>(h.target.addr);
-      if (!dst) continue;
-      if (*dst == QUAD100 && h.target.port == 53) {
-        auto resp = dns::answer(payload, e_.names());
-        if (!resp.empty()) replyToClient(*dst, 53, resp);
-        continue;
+      if (!h.target.isDomain) {
+        sendTo(h.target.addr, h.target.port, payload);
+      } else if (auto a = e_.resolve(h.target.domain)) {  // MagicDNS first
+        sendTo(*a, h.target.port, payload);
+      } else {
+        sendToName(h.target.domain, h.target.port, payload);
       }
-      if (!ensurePcb(dst->v6)) continue;
-      struct pbuf* p = pbuf_alloc(PBUF_TRANSPORT, u16_t(payload.size()), PBUF_RAM);
-      if (!p) continue;
-      std::memcpy(p->payload, payload.data(), payload.size());
-      ip_addr_t to = toLwip(*dst);
-      udp_sendto(dst->v6 ? pcb6_ : pcb_, p, &to, h.target.port);
-      pbuf_free(p);
     }
     e_.afterWork();
+  }
+
+  // Go's SOCKS5 dials each UDP target with UserDial: node addresses through lwIP, quad-100:53
+  // answered here, everything else from a connected OS socket per target.
+  void sendTo(Addr dst, uint16_t port, std::span<const uint8_t> payload) {
+    dst = route::unmap(dst);
+    switch (route::classify(dst, e_.tailnetAddrs())) {
+      case route::Via::QUAD100: {
+        if (port != 53) return;
+        auto resp = dns::answer(payload, e_.names());
+        if (!resp.empty()) replyToClient(dst, 53, resp);
+        return;
+      }
+      case route::Via::OS:
+        return sendOs(dst, port, payload);
+      case route::Via::TAILNET:
+        break;
+    }
+    if (!ensurePcb(dst.v6)) return;
+    struct pbuf* p = pbuf_alloc(PBUF_TRANSPORT, u16_t(payload.size()), PBUF_RAM);
+    if (!p) return;
+    std::memcpy(p->payload, payload.data(), payload.size());
+    ip_addr_t to = toLwip(dst);
+    udp_sendto(dst.v6 ? pcb6_ : pcb_, p, &to, port);
+    pbuf_free(p);
+  }
+
+  void sendOs(const Addr& dst, uint16_t port, std::span<const uint8_t> payload) {
+    auto key = std::make_pair(dst, port);
+    auto it = osTargets_.find(key);
+    if (it == osTargets_.end()) {
+      if (osTargets_.size() >= MAX_OS_TARGETS) return;
+      sockaddr_storage ss;
+      socklen_t len = toSockaddr(dst, port, ss);
+      int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) return;
+      if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+        close(fd);
+        return;
+      }
+      OsTarget t;
+      t.fd = fd;
+      t.token = e_.poller().add(fd, EPOLLIN, [this, key](uint32_t) { onOsReply(key); });
+      it = osTargets_.emplace(key, t).first;
+    }
+    send(it->second.fd, payload.data(), payload.size(), MSG_NOSIGNAL);
+  }
+
+  void onOsReply(const std::pair<Addr, uint16_t>& key) {
+    auto it = osTargets_.find(key);
+    if (it == osTargets_.end()) return;
+    uint8_t buf[65536];
+    while (true) {
+      ssize_t n = recv(it->second.fd, buf, sizeof buf, 0);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) break;
+        continue;  // ECONNREFUSED from an earlier datagram: Go's reader logs it and reads on
+      }
+      replyToClient(key.first, key.second, {buf, size_t(n)});
+    }
+  }
+
+  // A name outside MagicDNS: resolved once per association by the OS resolver; datagrams wait
+  // (a few) meanwhile; a failed lookup drops them and the next datagram tries again.
+  void sendToName(const std::string& name, uint16_t port, std::span<const uint8_t> payload) {
+    auto it = names_.find(name);
+    if (it != names_.end() && it->second.addr) return sendTo(*it->second.addr, port, payload);
+    if (it == names_.end()) {
+      if (names_.size() >= MAX_OS_TARGETS) return;
+      it = names_.emplace(name, PendingName{}).first;
+      std::weak_ptr<bool> alive = alive_;
+      e_.resolver().resolve(name, [this, alive, name](HostResolver::Answer answer) {
+        if (!alive.expired()) onNameResolved(name, std::move(answer));
+      });
+    }
+    if (it->second.queued.size() < MAX_QUEUED)
+      it->second.queued.emplace_back(port, std::vector<uint8_t>(payload.begin(), payload.end()));
+  }
+
+  void onNameResolved(const std::string& name, HostResolver::Answer answer) {
+    auto it = names_.find(name);
+    if (it == names_.end()) return;
+    if (answer.gaiError) {
+      names_.erase(it);
+      return;
+    }
+    it->second.addr = answer.addrs.front();
+    auto queued = std::move(it->second.queued);
+    for (auto& [port, data] : queued) sendTo(answer.addrs.front(), port, data);
+    e_.scheduleFlush();
   }
 
   void onTailnet(struct pbuf* p, const Addr& from, uint16_t port) {
@@ -667,10 +927,23 @@ class UdpAssoc {
     sendto(fd_, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&client_), clientLen_);
   }
 
+  static constexpr size_t MAX_OS_TARGETS = 256, MAX_QUEUED = 16;
+  struct OsTarget {
+    int fd = -1;
+    uint64_t token = 0;
+  };
+  struct PendingName {
+    std::optional<Addr> addr;
+    std::vector<std::pair<uint16_t, std::vector<uint8_t>>> queued;
+  };
+
   Engine& e_;
   int fd_;
   Conn* control_;
   uint64_t token_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::map<std::pair<Addr, uint16_t>, OsTarget> osTargets_;
+  std::map<std::string, PendingName> names_;
   struct udp_pcb* pcb_ = nullptr;
   struct udp_pcb* pcb6_ = nullptr;
   sockaddr_storage client_{};
@@ -826,6 +1099,7 @@ Engine::Engine(bus::Loop& loop, Output toTunnel, EngineLimits limits)
         output_(p);
         scheduleFlush();
       }) {
+  resolver_ = std::make_unique<HostResolver>(loop_);
   udpSweep_ = loop_.every(std::chrono::seconds(5), [this] { sweepUdp(); });
 }
 
@@ -927,6 +1201,9 @@ void Engine::configure(EngineConfig config, std::vector<std::string>* filterErro
   if (config.v6) local.push_back(*config.v6);
   filter_.configure(local, config.filterKnown, config.rules, config.shieldsUp, filterErrors);
   names_ = std::move(config.names);
+  tailnet_.clear();
+  for (const auto& a : local) tailnet_.add(a);
+  for (const auto& a : names_.allAddrs()) tailnet_.add(a);
   afterWork();
 }
 

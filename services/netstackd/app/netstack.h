@@ -21,6 +21,7 @@
 #include "services/netstackd/app/poller.h"
 #include "services/netstackd/core/dns.h"
 #include "services/netstackd/core/filter.h"
+#include "services/netstackd/core/route.h"
 
 struct tcp_pcb;
 
@@ -50,6 +51,7 @@ struct EngineStats {
 };
 
 class Conn;
+class HostResolver;
 class UdpFlow;
 class UdpAssoc;
 
@@ -91,6 +93,9 @@ class Engine {
   const dns::NameTable& names() const { return names_; }
   // Resolves a proxy target: an IP literal or a MagicDNS name. Prefers our own address family.
   std::optional<Addr> resolve(const std::string& host) const;
+  // The netmap's node addresses: dial targets that go into the netstack (others: the OS).
+  const route::TailnetAddrs& tailnetAddrs() const { return tailnet_; }
+  HostResolver& resolver() { return *resolver_; }
   void release(Conn* conn);  // deletes later, on the loop
   void release(UdpFlow* flow);
   void release(UdpAssoc* assoc);
@@ -123,6 +128,8 @@ class Engine {
   LwipStack stack_;
   Filter filter_;
   dns::NameTable names_;
+  route::TailnetAddrs tailnet_;
+  std::unique_ptr<HostResolver> resolver_;
   EngineStats stats_;
   size_t buffered_ = 0, queued_ = 0;
   std::vector<std::unique_ptr<Listener>> listeners_;

@@ -38,6 +38,12 @@ void NameTable::add(std::string_view fqdn, std::vector<Addr> addrs, std::string_
   }
 }
 
+std::vector<Addr> NameTable::allAddrs() const {
+  std::vector<Addr> out;
+  for (const auto& [name, entry] : names_) out.insert(out.end(), entry.addrs.begin(), entry.addrs.end());
+  return out;
+}
+
 const NameEntry* NameTable::lookup(std::string_view name) const {
   auto it = names_.find(normalize(name));
   return it == names_.end() ? nullptr : &it->second;

@@ -34,6 +34,8 @@ class NameTable {
   void clear() { names_.clear(); }
   const NameEntry* lookup(std::string_view name) const;  // case-insensitive, trailing dot optional
   size_t size() const { return names_.size(); }
+  // Every address of every name (the netmap's nodes, for the proxies' tailnet-or-OS decision).
+  std::vector<Addr> allAddrs() const;
 
  private:
   std::map<std::string, NameEntry> names_;  // lower-case, no trailing dot

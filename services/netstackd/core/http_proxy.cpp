@@ -193,4 +193,8 @@ std::string buildResponse(int code, const std::string& connectError) {
   return out;
 }
 
+std::string buildBadGateway() {
+  return "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+}
+
 }  // namespace tnet::netstack::http

@@ -31,5 +31,8 @@ ProxyRequest parseProxyRequest(std::span<const uint8_t> in);
 
 // "HTTP/1.1 <code> <reason>\r\n..." with an optional Go-style Tailscale-Connect-Error header.
 std::string buildResponse(int code, const std::string& connectError = "");
+// What Go's ReverseProxy answers when it cannot reach the target of an absolute-URI request:
+// 502 with an empty body.
+std::string buildBadGateway();
 
 }  // namespace tnet::netstack::http

@@ -142,10 +142,13 @@ TEST_F(NetstackContract, SocksAndHttpProxyReachPeerThroughInboundForwarding) {
   auto [rc2, out2] = pair.run(argv, 30s);
   EXPECT_EQ(rc2, 0);
   EXPECT_EQ(out2, "hello from B\n");
-  // Unknown names: SOCKS5 host unreachable (curl exit 97), HTTP 502.
-  argv = curlVia(pair.a, true);
-  argv.push_back("http://nobody.tail.ts.net/");
-  EXPECT_NE(pair.run(argv, 30s).first, 0);
+  // A name outside MagicDNS goes to the OS resolver (its lookups fail locally in the test's
+  // namespace): SOCKS5 host unreachable.
+  if (pair.a.hermeticDns) {
+    argv = curlVia(pair.a, true);
+    argv.push_back("http://nobody.tail.ts.net/");
+    EXPECT_NE(pair.run(argv, 30s).first, 0);
+  }
   // Nothing listening behind B: B answers the SYN with RST once its local dial fails.
   argv = curlVia(pair.a, true);
   argv.push_back("http://b:" + std::to_string(freeTcpPort()) + "/");
@@ -437,6 +440,206 @@ TEST_F(NetstackContract, Quad100DnsOverTcpViaSocks) {
   ASSERT_EQ(reply.size(), 12u);
   EXPECT_EQ(reply[3], socks5::REP_CONNECTION_REFUSED);
   close(fd);
+}
+
+// ---- outside the tailnet: the proxies dial the OS, as Go's userspace mode does ----------------
+// Hermetic: 127.0.0.1 / ::1 stand for "outside"; names come from /etc/hosts ("localhost") or fail
+// at the test's resolver (127.0.0.2, where nothing listens).
+
+// One SOCKS5 CONNECT request; returns the reply (10 bytes for an IPv4 bound address).
+std::vector<uint8_t> socksConnect(uint16_t socksPort, const std::vector<uint8_t>& target, int* fdOut = nullptr) {
+  int fd = connectTcp(socksPort);
+  if (fd < 0) return {};
+  std::vector<uint8_t> req{5, 1, 0, 5, 1, 0};
+  req.insert(req.end(), target.begin(), target.end());
+  if (write(fd, req.data(), req.size()) != ssize_t(req.size())) {
+    close(fd);
+    return {};
+  }
+  if (readN(fd, 2) != std::vector<uint8_t>{5, 0}) {
+    close(fd);
+    return {};
+  }
+  auto reply = readN(fd, 10);
+  if (fdOut) {
+    *fdOut = fd;
+  } else {
+    close(fd);
+  }
+  return reply;
+}
+
+std::vector<uint8_t> ipv4Target(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port) {
+  return {1, a, b, c, d, uint8_t(port >> 8), uint8_t(port)};
+}
+
+std::vector<uint8_t> nameTarget(const std::string& name, uint16_t port) {
+  std::vector<uint8_t> t{3, uint8_t(name.size())};
+  t.insert(t.end(), name.begin(), name.end());
+  t.push_back(uint8_t(port >> 8));
+  t.push_back(uint8_t(port));
+  return t;
+}
+
+// A raw request to the HTTP proxy; the whole response (the proxy closes after an error).
+std::string httpProxyExchange(uint16_t httpPort, const std::string& request) {
+  int fd = connectTcp(httpPort);
+  if (fd < 0) return "";
+  if (write(fd, request.data(), request.size()) != ssize_t(request.size())) {
+    close(fd);
+    return "";
+  }
+  std::string out;
+  char buf[4096];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  close(fd);
+  return out;
+}
+
+TEST_F(NetstackContract, ProxiesDialOutsideTheTailnetThroughTheOs) {
+  HttpServer server("hello from outside\n");
+  configureBoth();
+  std::string port = std::to_string(server.port());
+  uint64_t relayedBefore = pair.relayed;
+  // SOCKS5: an IPv4 literal (curl --socks5 resolves itself and sends the address) and a name
+  // sent to the proxy (--socks5-hostname) that /etc/hosts answers.
+  std::vector<std::string> urls = {"http://127.0.0.1:" + port + "/"};
+  if (pair.a.hermeticDns) urls.push_back("http://localhost:" + port + "/");
+  for (const auto& url : urls) {
+    auto argv = curlVia(pair.a, true);
+    argv.push_back(url);
+    auto [rc, out] = pair.run(argv, 30s);
+    EXPECT_EQ(rc, 0) << url;
+    EXPECT_EQ(out, "hello from outside\n") << url;
+  }
+  // HTTP proxy: absolute URI and CONNECT.
+  for (const auto& url : urls) {
+    for (bool tunnel : {false, true}) {
+      auto argv = curlVia(pair.a, false);
+      if (tunnel) argv.push_back("-p");
+      argv.push_back(url);
+      auto [rc, out] = pair.run(argv, 30s);
+      EXPECT_EQ(rc, 0) << url << (tunnel ? " CONNECT" : "");
+      EXPECT_EQ(out, "hello from outside\n") << url << (tunnel ? " CONNECT" : "");
+    }
+  }
+  // 10 MiB intact through the OS path.
+  auto argv = curlVia(pair.a, true);
+  argv.push_back("http://127.0.0.1:" + port + "/big");
+  auto [rcBig, big] = pair.run(argv, 60s);
+  ASSERT_EQ(rcBig, 0);
+  ASSERT_EQ(big.size(), 10u << 20);
+  size_t bad = 0;
+  for (size_t i = 0; i < big.size(); ++i)
+    if (uint8_t(big[i]) != HttpServer::bigByte(i)) ++bad;
+  EXPECT_EQ(bad, 0u);
+  EXPECT_EQ(server.served(), int(urls.size() * 3 + 1));
+  // None of it went into the tailnet.
+  EXPECT_EQ(pair.relayed, relayedBefore) << "OS-dialled traffic must not reach the pipes";
+  // The SOCKS5 success reply carries the OS socket's local address (Go: srv.LocalAddr()).
+  int fd = -1;
+  auto reply = socksConnect(pair.a.socksPort, ipv4Target(127, 0, 0, 1, server.port()), &fd);
+  ASSERT_EQ(reply.size(), 10u);
+  EXPECT_EQ(reply[1], socks5::REP_SUCCEEDED);
+  EXPECT_EQ(std::vector<uint8_t>(reply.begin() + 4, reply.begin() + 8), (std::vector<uint8_t>{127, 0, 0, 1}));
+  std::string get = "GET / HTTP/1.0\r\n\r\n";
+  ASSERT_EQ(write(fd, get.data(), get.size()), ssize_t(get.size()));
+  std::string resp;
+  char buf[512];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) resp.append(buf, size_t(n));
+  EXPECT_NE(resp.find("hello from outside"), std::string::npos);
+  close(fd);
+}
+
+TEST_F(NetstackContract, OutsideDialFailuresAnswerAsGo) {
+  configureBoth();
+  uint16_t closed = freeTcpPort();
+  std::string cp = std::to_string(closed);
+  // SOCKS5: refused → 0x05, for an address and for a name.
+  auto reply = socksConnect(pair.a.socksPort, ipv4Target(127, 0, 0, 1, closed));
+  ASSERT_EQ(reply.size(), 10u);
+  EXPECT_EQ(reply[1], socks5::REP_CONNECTION_REFUSED);
+  std::vector<uint8_t> v6{4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, uint8_t(closed >> 8), uint8_t(closed)};
+  reply = socksConnect(pair.a.socksPort, v6);
+  ASSERT_EQ(reply.size(), 10u);
+  EXPECT_EQ(reply[1], socks5::REP_CONNECTION_REFUSED) << "[::1]";
+  if (pair.a.hermeticDns) {
+    reply = socksConnect(pair.a.socksPort, nameTarget("localhost", closed));
+    ASSERT_EQ(reply.size(), 10u);
+    EXPECT_EQ(reply[1], socks5::REP_CONNECTION_REFUSED) << "localhost";
+    // A name neither MagicDNS nor the OS resolver knows: host unreachable.
+    reply = socksConnect(pair.a.socksPort, nameTarget("nothing.invalid", 80));
+    ASSERT_EQ(reply.size(), 10u);
+    EXPECT_EQ(reply[1], socks5::REP_HOST_UNREACHABLE);
+  }
+  // HTTP CONNECT: Go's 500 with the dial error in Tailscale-Connect-Error and the body.
+  auto resp = httpProxyExchange(pair.a.httpPort, "CONNECT 127.0.0.1:" + cp + " HTTP/1.1\r\nHost: 127.0.0.1:" + cp +
+                                                     "\r\n\r\n");
+  EXPECT_TRUE(resp.starts_with("HTTP/1.1 500 ")) << resp;
+  EXPECT_NE(resp.find("Tailscale-Connect-Error: dial tcp 127.0.0.1:" + cp + ": connect: connection refused\r\n"),
+            std::string::npos)
+      << resp;
+  if (pair.a.hermeticDns) {
+    resp = httpProxyExchange(pair.a.httpPort, "CONNECT nothing.invalid:80 HTTP/1.1\r\n\r\n");
+    EXPECT_TRUE(resp.starts_with("HTTP/1.1 500 ")) << resp;
+    EXPECT_NE(resp.find("Tailscale-Connect-Error: lookup nothing.invalid: "), std::string::npos) << resp;
+  }
+  // Absolute URI: Go's ReverseProxy answers 502 with an empty body.
+  resp = httpProxyExchange(pair.a.httpPort, "GET http://127.0.0.1:" + cp + "/ HTTP/1.1\r\nHost: 127.0.0.1:" + cp +
+                                                "\r\n\r\n");
+  EXPECT_TRUE(resp.starts_with("HTTP/1.1 502 Bad Gateway\r\n")) << resp;
+  EXPECT_NE(resp.find("Content-Length: 0\r\n"), std::string::npos) << resp;
+  // (A peer's address still goes into the netstack: SocksAndHttpProxyReachPeerThroughInboundForwarding.
+  // A CGNAT address no node owns goes to the OS as in Go; not tried here, it would leave the host.)
+}
+
+// UDP ASSOCIATE to a destination outside the tailnet: Go relays it through an OS socket.
+TEST_F(NetstackContract, SocksUdpAssociateOutsideTheTailnet) {
+  UdpEcho echo;
+  configureBoth();
+  int ctl = connectTcp(pair.a.socksPort);
+  ASSERT_GE(ctl, 0);
+  uint8_t req[] = {5, 1, 0, 5, 3, 0, 1, 0, 0, 0, 0, 0, 0};
+  ASSERT_EQ(write(ctl, req, sizeof req), ssize_t(sizeof req));
+  auto reply = readN(ctl, 2 + 10);
+  ASSERT_EQ(reply.size(), 12u);
+  ASSERT_EQ(reply[3], 0);
+  uint16_t relayPort = getU16BE(&reply[10]);
+  int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  timeval tv{5, 0};
+  setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in relay{};
+  relay.sin_family = AF_INET;
+  relay.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  relay.sin_port = htons(relayPort);
+  uint64_t relayedBefore = pair.relayed;
+  auto roundTrip = [&](std::vector<uint8_t> header, const std::string& payload) {
+    header.insert(header.end(), payload.begin(), payload.end());
+    sendto(u, header.data(), header.size(), 0, reinterpret_cast<sockaddr*>(&relay), sizeof relay);
+    uint8_t buf[2048];
+    ssize_t n = recv(u, buf, sizeof buf, 0);
+    return n > 0 ? std::vector<uint8_t>(buf, buf + n) : std::vector<uint8_t>{};
+  };
+  std::vector<uint8_t> h4{0, 0, 0, 1, 127, 0, 0, 1, uint8_t(echo.port() >> 8), uint8_t(echo.port())};
+  auto got = roundTrip(h4, "outside");
+  ASSERT_EQ(got.size(), 10u + 7u);
+  EXPECT_EQ(std::string(got.begin() + 10, got.end()), "outside");
+  EXPECT_EQ(std::vector<uint8_t>(got.begin() + 3, got.begin() + 8), (std::vector<uint8_t>{1, 127, 0, 0, 1}));
+  if (pair.a.hermeticDns) {
+    std::vector<uint8_t> hn{0, 0, 0, 3, 9, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's', 't', uint8_t(echo.port() >> 8),
+                            uint8_t(echo.port())};
+    got = roundTrip(hn, "by name");
+    ASSERT_GE(got.size(), 7u);
+    EXPECT_EQ(std::string(got.end() - 7, got.end()), "by name");
+  }
+  EXPECT_EQ(echo.received(), pair.a.hermeticDns ? 2 : 1);
+  EXPECT_EQ(pair.relayed, relayedBefore);
+  close(u);
+  close(ctl);
 }
 
 }  // namespace

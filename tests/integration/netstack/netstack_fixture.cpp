@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +46,32 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& outPath, bo
   if (posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ) != 0) pid = -1;
   posix_spawn_file_actions_destroy(&fa);
   return pid;
+}
+
+// netstackd now resolves names outside MagicDNS with the OS resolver (Go's userspace mode). So
+// that no test query leaves the machine, each netstackd runs in its own mount namespace where
+// /etc/resolv.conf names 127.0.0.2, where nothing listens (lookups fail at once; /etc/hosts
+// still answers "localhost"). Root uses a plain mount namespace, others a user namespace; if
+// neither is possible the prefix is empty and tests skip what would query DNS.
+std::vector<std::string> hermeticResolverPrefix(const std::string& dir) {
+  std::string conf = dir + "/resolv.conf";
+  {
+    std::ofstream f(conf);
+    f << "nameserver 127.0.0.2\noptions timeout:1 attempts:1\n";
+  }
+  std::vector<std::string> script = {"--mount", "--propagation", "private", "--", "sh", "-c",
+                                     "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"", conf};
+  auto withUnshare = [&](std::vector<std::string> head) {
+    head.insert(head.end(), script.begin(), script.end());
+    return head;
+  };
+  if (geteuid() == 0) return withUnshare({"unshare"});
+  static const bool userNs = [] {
+    int rc = std::system("unshare --map-root-user --mount true >/dev/null 2>&1");
+    return rc == 0;
+  }();
+  if (userNs) return withUnshare({"unshare", "--map-root-user"});
+  return {};
 }
 
 uint16_t checksum(std::span<const uint8_t> data, uint32_t sum = 0) {
@@ -234,10 +261,14 @@ bool Node::start() {
   socksPort = freeTcpPort();
   httpPort = freeTcpPort();
   logPath = state.path() + "/netstackd.log";
-  pid = spawn({netstackdBinary(), "--runtime-dir", runtime.path(), "--state-dir", state.path(), "--log-level",
-               "1", "--socks5-server", "127.0.0.1:" + std::to_string(socksPort),
-               "--outbound-http-proxy-listen", "127.0.0.1:" + std::to_string(httpPort)},
-              logPath, true);
+  std::vector<std::string> argv = hermeticResolverPrefix(state.path());
+  hermeticDns = !argv.empty();
+  for (std::string a : {netstackdBinary(), std::string("--runtime-dir"), runtime.path(), std::string("--state-dir"),
+                        state.path(), std::string("--log-level"), std::string("1"), std::string("--socks5-server"),
+                        "127.0.0.1:" + std::to_string(socksPort), std::string("--outbound-http-proxy-listen"),
+                        "127.0.0.1:" + std::to_string(httpPort)})
+    argv.push_back(a);
+  pid = spawn(argv, logPath, true);
   if (pid < 0) return false;
   // Ready once sys.health answers.
   auto deadline = std::chrono::steady_clock::now() + bus::testing::scaled(10s);

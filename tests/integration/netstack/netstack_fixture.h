@@ -97,6 +97,9 @@ class Node {
   pid_t pid = -1;
   int exitCode = -1;  // after kill(): 0 for a clean shutdown (sanitizers report leaks as non-zero)
   std::string logPath;
+  // netstackd's /etc/resolv.conf points at 127.0.0.2 (nothing there): OS lookups of names that
+  // are not in /etc/hosts fail locally. False when no namespace could be made.
+  bool hermeticDns = false;
   bus::Loop& loop;
 };
 
