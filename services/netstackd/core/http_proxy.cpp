@@ -183,12 +183,14 @@ std::string buildResponse(int code, const std::string& connectError) {
   }
   std::string out = "HTTP/1.1 " + std::to_string(code) + " " + reason + "\r\n";
   if (code == 200) return out + "\r\n";
-  std::string body = std::string(reason) + (connectError.empty() ? "" : ": " + connectError) + "\n";
+  // Go's http.Error: the error text itself is the body.
+  std::string body = (connectError.empty() ? std::string(reason) : connectError) + "\n";
   // Header values cannot carry CR/LF.
   std::string safe;
   for (char c : connectError) safe += (c == '\r' || c == '\n') ? ' ' : c;
   if (!safe.empty()) out += "Tailscale-Connect-Error: " + safe + "\r\n";
-  out += "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: " +
+  out += "Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n"
+         "Content-Length: " +
          std::to_string(body.size()) + "\r\n\r\n" + body;
   return out;
 }

@@ -583,6 +583,7 @@ TEST_F(NetstackContract, OutsideDialFailuresAnswerAsGo) {
   EXPECT_NE(resp.find("Tailscale-Connect-Error: dial tcp 127.0.0.1:" + cp + ": connect: connection refused\r\n"),
             std::string::npos)
       << resp;
+  EXPECT_TRUE(resp.ends_with("\r\n\r\ndial tcp 127.0.0.1:" + cp + ": connect: connection refused\n")) << resp;
   if (pair.a.hermeticDns) {
     resp = httpProxyExchange(pair.a.httpPort, "CONNECT nothing.invalid:80 HTTP/1.1\r\n\r\n");
     EXPECT_TRUE(resp.starts_with("HTTP/1.1 500 ")) << resp;
