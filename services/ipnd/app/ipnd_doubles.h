@@ -306,6 +306,9 @@ struct FakeMagicsockd {
     bus->publish("magicsockd.discokey", [&](capnp::AnyPointer::Builder b) {
       b.initAs<schema::DiscoKey>().setDiscoPublic(disco);
     });
+    // Connected to its home region from the start, as the real one is a moment after a DERP map
+    // arrives: Running needs a live DERP or peer (Go's rule).
+    publishDerp(1, true);
     // magicsockd.ping: answers `pingReply` after `pingDelay` (later, as the real one does on a
     // pong), or never when pingSilent (ipnd's own timeout must answer the caller).
     bus->serve("magicsockd.ping", [this, &loop](bus::Request req) {

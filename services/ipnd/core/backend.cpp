@@ -205,10 +205,6 @@ StateFacts Backend::facts() const {
   f.machineAuthorized = netmap_ && netmap_->machineAuthorized;
   f.numLivePeers = numLivePeers_;
   f.liveDerps = liveDerps_;
-  // Issue 4's gate: our addresses in the netmap and a home DERP configured (a DERP map from
-  // control, or a home region magicsockd chose).
-  f.interimDataPlaneReady = netmap_ && !netmap_->tailscaleIps.empty() &&
-                            (!netmap_->derpRegionCodes.empty() || (derp_ && derp_->homeRegion > 0));
   return f;
 }
 

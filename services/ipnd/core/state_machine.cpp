@@ -29,7 +29,7 @@ State nextState(const StateFacts& f, State current) {
   if (!f.machineAuthorized) return State::NEEDS_MACHINE_AUTH;
   if (current == State::NEEDS_MACHINE_AUTH) return State::STARTING;
   if (current == State::STARTING) {
-    bool live = f.numLivePeers > 0 || f.liveDerps > 0 || f.interimDataPlaneReady;
+    bool live = f.numLivePeers > 0 || f.liveDerps > 0;  // Go's NumLive / LiveDERPs
     return live ? State::RUNNING : State::STARTING;
   }
   if (current == State::RUNNING) return State::RUNNING;

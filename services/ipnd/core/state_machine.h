@@ -25,10 +25,6 @@ struct StateFacts {
   bool machineAuthorized = false;   // self node MachineAuthorized in the netmap
   int numLivePeers = 0;             // engine status: peers with a recent handshake
   int liveDerps = 0;                // engine status: connected DERP regions
-  // tailnetd's interim gate (issue 4, docs/ipnd.md §State derivation): the netmap holds our
-  // addresses and a home DERP is configured. Counts like a live DERP until the data plane
-  // reports live connections itself.
-  bool interimDataPlaneReady = false;
 };
 
 // Go's controlclient.Auto.AuthCantContinue (true when there is no control client).

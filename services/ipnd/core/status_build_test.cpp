@@ -65,6 +65,10 @@ Backend runningBackend() {
   b.loadPrefs(f);
   b.startAtBoot();
   b.onNetmap(sampleNetmap());
+  DerpFacts derp;  // magicsockd connected to the home region: Go's LiveDERPs > 0
+  derp.homeRegion = 1;
+  derp.connectedRegions = 1;
+  b.onDerp(derp);
   return b;
 }
 
@@ -157,9 +161,12 @@ TEST(StatusBuild, RunningGateFollowsGoOnceTheDataPlaneIsLive) {
   b.loadPrefs(f);
   b.startAtBoot();
   NetmapFacts nm = sampleNetmap();
-  nm.derpRegionCodes.clear();
   b.onNetmap(nm);
-  EXPECT_EQ(b.state(), ipn::State::STARTING) << "no addresses+DERP gate, nothing live";
+  EXPECT_EQ(b.state(), ipn::State::STARTING) << "addresses and a DERP map, but nothing live";
+  DerpFacts home;
+  home.homeRegion = 1;
+  b.onDerp(home);
+  EXPECT_EQ(b.state(), ipn::State::STARTING) << "a home region that is not connected";
   WgPeerFacts wg;
   wg.lastHandshakeUnixNano = 1;
   b.onWgPeers(true, {{PEER_B, wg}}, {});
@@ -167,10 +174,14 @@ TEST(StatusBuild, RunningGateFollowsGoOnceTheDataPlaneIsLive) {
   Backend b2(o);
   b2.loadPrefs(f);
   b2.startAtBoot();
-  nm.tailscaleIps.clear();
-  nm.derpRegionCodes = {{1, "tst"}};
   b2.onNetmap(nm);
-  EXPECT_EQ(b2.state(), ipn::State::STARTING) << "a DERP map without our addresses is not enough";
+  EXPECT_EQ(b2.state(), ipn::State::STARTING);
+  home.connectedRegions = 1;
+  b2.onDerp(home);
+  EXPECT_EQ(b2.state(), ipn::State::RUNNING) << "a connected DERP (Go's LiveDERPs > 0)";
+  home.connectedRegions = 0;
+  b2.onDerp(home);
+  EXPECT_EQ(b2.state(), ipn::State::RUNNING) << "Running stays Running when DERP drops (Go)";
 }
 
 }  // namespace
