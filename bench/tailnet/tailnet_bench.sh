@@ -90,6 +90,28 @@ lat=$(for _ in $(seq 1 30); do
   inns a curl -sS --max-time 5 --socks5-hostname 127.0.0.1:1080 -o /dev/null -w '%{time_starttransfer}\n' "http://$b_ip:8088/"
 done | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)] * 1000}')
 ping_line=$(tnet a ping -c 5 b 2>&1 | tail -1 || true)
+# Round trips in µs from the LocalAPI (tnet prints Go's whole milliseconds): median of 10 per type.
+# disco goes magicsockd to magicsockd; TSMP wgd to wgd; ICMP through B's netstack (like the
+# wireguard-go ping below, which goes through both kernels).
+rtts=""
+for type in disco TSMP ICMP; do
+  r=$(for _ in $(seq 1 10); do
+    curl -sS --max-time 5 --unix-socket "$work/a/sock" -X POST \
+      "http://local-tailscaled.sock/localapi/v0/ping?ip=$b_ip&type=$type" 2>/dev/null || echo '{}'
+    echo
+  done | python3 -c 'import json,sys
+v=[]; err=""
+for line in sys.stdin:
+    line=line.strip()
+    if not line: continue
+    try: j=json.loads(line)
+    except ValueError: err="bad reply"; continue
+    if j.get("Err"): err=j["Err"]
+    elif "LatencySeconds" in j: v.append(j["LatencySeconds"]*1e6)
+v.sort()
+print(f"{v[len(v)//2]:.0f} µs" if v else "n/a (" + (err or "no reply") + ")")')
+  rtts+="$type $r, "
+done
 after_a=$(pss_of_suite "${suite_pid[a]}") after_b=$(pss_of_suite "${suite_pid[b]}")
 
 # ---- wireguard-go in the same shape (its own two namespaces, one hop through a hub veth) --------
@@ -123,6 +145,7 @@ echo "tailnet_bench ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "  ours:        $mb MB through A's SOCKS5 from B's loopback: $ours_mbs MB/s (path: $path)"
 echo "  ours:        request latency via SOCKS5 (TCP connect through the tunnel + GET), median of 30: $lat ms"
 echo "  ours:        tnet ping: ${ping_line:-n/a}"
+echo "  ours:        ping RTT median of 10 (LocalAPI): ${rtts%, }"
 echo "  wireguard-go: $wg_result"
 echo "  PSS idle:    A $((idle_a / 1024)) MB, B $((idle_b / 1024)) MB (summed smaps_rollup Pss of tailnetd + services)"
 echo "  PSS after:   A $((after_a / 1024)) MB, B $((after_b / 1024)) MB"
