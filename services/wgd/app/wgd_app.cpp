@@ -26,6 +26,10 @@ using namespace std::chrono_literals;
 
 constexpr auto PEERS_PERIOD = 1s;  // wgd.peers at most once a second
 constexpr double CLIENT_INFO_PER_SECOND = 10, CLIENT_INFO_BURST = 10;
+// wgd.ping: Go's engine forgets an unanswered TSMP/ICMP ping after 10 s; a caller may ask for
+// less (ipnd cuts it to what apid still waits), never for more than a minute.
+constexpr auto PING_DEFAULT_TIMEOUT = 10s;
+constexpr auto PING_MAX_TIMEOUT = 60s;
 
 wg::Now nowClocks() {
   return wg::Now{
@@ -69,6 +73,7 @@ class WgdApp {
     bus.serve("wgd.discardPendingKey", [this](bus::Request req) { discardPendingKey(req); });
     bus.serve("wgd.setConfig", [this](bus::Request req) { setConfig(req); });
     bus.serve("wgd.derpClientInfo", [this](bus::Request req) { derpClientInfo(req); });
+    bus.serve("wgd.ping", [this](bus::Request req) { ping(std::move(req)); });
     // ipnd pushes configuration by request; its state only tells us when it restarted.
     service::followLogged(svc_, {"ipnd.state"});
     publishNodeKey();
@@ -86,7 +91,8 @@ class WgdApp {
     wg::DataPathOutput out{
         [this](ByteSpan frame) { toMagicsock_->push(frame); },
         [this](ByteSpan packet) { toNetstack_->push(packet); },
-        [this](const crypto::Key32& from, const crypto::Key32& disco) { publishDiscoAdvert(from, disco); }};
+        [this](const crypto::Key32& from, const crypto::Key32& disco) { publishDiscoAdvert(from, disco); },
+        [this](uint64_t token, uint16_t peerApiPort) { pingAnswered(token, peerApiPort); }};
     path_ = std::make_unique<wg::DataPath>(store_.current()->secret().raw(), std::move(out));
     applyPeers();
   }
@@ -228,6 +234,80 @@ class WgdApp {
     });
   }
 
+  // ---- wgd.ping ---------------------------------------------------------------------------
+  // Go's userspaceEngine.mySelfIPMatchingFamily over WgConfig.addresses, with its error texts.
+  Result<wg::IpPrefix> selfAddressFor(const wg::IpPrefix& destination) const {
+    if (!haveGeneration_) return Error::failed("no self node");
+    if (addresses_.empty()) return Error::failed("no self address");
+    for (const auto& a : addresses_) {
+      auto p = wg::IpPrefix::parse(a);
+      if (p && p->isV6 == destination.isV6 && p->bits == (p->isV6 ? 128 : 32)) return *p;
+    }
+    return Error::failed("no self address matching address family");
+  }
+
+  void ping(bus::Request req) {
+    auto params = req.params<schema::WgPingParams>();
+    const std::string ipText = params.getIp().cStr();
+    auto dst = wg::IpPrefix::parse(ipText);
+    if (ipText.find('/') != std::string::npos || !dst) return req.fail(Error::invalid("ping: ip is not an IP address"));
+    const auto kind = params.getKind() == schema::WgPingKind::ICMP ? wg::PingKind::ICMP : wg::PingKind::TSMP;
+    std::chrono::milliseconds timeout = PING_DEFAULT_TIMEOUT;
+    if (params.getTimeoutMs() != 0) timeout = std::min<std::chrono::milliseconds>(
+        std::chrono::milliseconds(params.getTimeoutMs()), PING_MAX_TIMEOUT);
+    auto answerErr = [&](const std::string& err, const std::string& peer = "") {
+      svc_.log().info("ping.fail ip={} err={}", ipText, log::quote(err));
+      req.reply([&](capnp::AnyPointer::Builder b) {
+        auto r = b.initAs<schema::WgPingReply>();
+        r.setErr(err);
+        r.setNodePublic(peer);
+      });
+    };
+    if (!path_) return answerErr("no node key yet");
+    auto src = selfAddressFor(*dst);
+    if (!src) return answerErr(src.error().message);
+    const size_t n = dst->isV6 ? 16 : 4;
+    const uint64_t token = nextPingToken_++;
+    auto peer = path_->startPing(token, kind, ByteSpan(src->addr.data(), n), ByteSpan(dst->addr.data(), n), nowClocks());
+    if (!peer) {
+      if (peer.error().kind == ErrorKind::FAILED) return answerErr(peer.error().message);
+      return req.fail(peer.error());
+    }
+    endPass();  // the ping (or the initiation it waits behind) goes out now
+    const std::string peerText = nodeKeyText(*peer);
+    svc_.log().debug("ping.sent ip={} kind={} peer={}", ipText, kind == wg::PingKind::ICMP ? "ICMP" : "TSMP",
+                     key::NodePublic(*peer).shortString());
+    PendingPing pending{req, std::chrono::steady_clock::now(), {}, peerText};
+    pending.timeout = svc_.loop().after(timeout, [this, token, ipText] {
+      auto it = pendingPings_.find(token);
+      if (it == pendingPings_.end()) return;
+      if (path_) path_->cancelPing(token);
+      svc_.log().info("ping.timeout ip={}", ipText);
+      const std::string peer = it->second.nodePublic;
+      it->second.req.reply([&](capnp::AnyPointer::Builder b) {
+        auto r = b.initAs<schema::WgPingReply>();
+        r.setErr("timeout");
+        r.setNodePublic(peer);
+      });
+      pendingPings_.erase(it);
+    });
+    pendingPings_.emplace(token, std::move(pending));
+  }
+
+  void pingAnswered(uint64_t token, uint16_t peerApiPort) {
+    auto it = pendingPings_.find(token);
+    if (it == pendingPings_.end()) return;
+    const auto latency = std::chrono::steady_clock::now() - it->second.sent;
+    const std::string peer = it->second.nodePublic;
+    it->second.req.reply([&](capnp::AnyPointer::Builder b) {
+      auto r = b.initAs<schema::WgPingReply>();
+      r.setLatencyNs(std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count());
+      r.setPeerApiPort(peerApiPort);
+      r.setNodePublic(peer);
+    });
+    pendingPings_.erase(it);
+  }
+
   // ---- configuration ----------------------------------------------------------------------
   void setConfig(bus::Request req) {
     auto cfg = req.params<schema::WgConfig>();
@@ -335,6 +415,13 @@ class WgdApp {
     });
   }
 
+  struct PendingPing {
+    bus::Request req;
+    std::chrono::steady_clock::time_point sent;
+    bus::Handle timeout;
+    std::string nodePublic;
+  };
+
   service::Service& svc_;
   NodeKeyStore store_;
   std::unique_ptr<wg::DataPath> path_;
@@ -351,6 +438,8 @@ class WgdApp {
   std::optional<std::chrono::steady_clock::time_point> lastPeersPublish_;
   bool peersDirty_ = false;
   uint64_t droppedNoKey_ = 0, lastDropTotal_ = 0;
+  std::map<uint64_t, PendingPing> pendingPings_;  // by DataPath ping token
+  uint64_t nextPingToken_ = 1;
 };
 
 // A key holder must not leave its key in a core file or to a same-uid ptrace/proc reader.

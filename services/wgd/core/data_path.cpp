@@ -33,7 +33,7 @@ std::string_view peerStateName(PeerState state) {
 }
 
 DataPath::DataPath(const Key32& privateKey, DataPathOutput output, RandomSource* random)
-    : device_(WipedConfig(privateKey, random)), out_(std::move(output)) {
+    : device_(WipedConfig(privateKey, random)), out_(std::move(output)), random_(random ? random : &systemRandom_) {
   frame_.reserve(MAGICSOCK_TAG_SIZE + 2048);
 }
 
@@ -126,6 +126,7 @@ void DataPath::fromMagicsock(ByteSpan frame, Now now) {
 void DataPath::deliver(Bytes& packet, PeerId from, Now now) {
   auto ip = parseIp(packet);
   if (ip) {
+    if (!pingTokens_.empty() && consumePingAnswer(*ip)) return;
     if (auto tsmp = parseTsmp(*ip)) {
       if (auto* ping = std::get_if<TsmpPing>(&*tsmp)) {
         ++counters_.tsmpPings;
@@ -149,6 +150,83 @@ void DataPath::fromNetstack(ByteSpan packet, Now now) {
   SendResult s = device_.sendPacket(packet, now);
   countDrop(s.drop);
   emit(s.send);
+}
+
+namespace {
+
+std::array<uint8_t, 16> addressKey(ByteSpan addr) {
+  std::array<uint8_t, 16> k{};
+  std::copy(addr.begin(), addr.end(), k.begin());
+  return k;
+}
+
+}  // namespace
+
+Result<Key32> DataPath::startPing(uint64_t token, PingKind kind, ByteSpan source, ByteSpan destination, Now now) {
+  if (source.size() != destination.size() || (source.size() != 4 && source.size() != 16))
+    return Error::invalid("ping: source and destination must be IPv4 or IPv6 addresses of one family");
+  if (pingTokens_.count(token)) return Error::invalid("ping: token in use");
+  if (pingTokens_.size() >= MAX_PENDING_PINGS) return Error::overloaded("ping: too many pings outstanding");
+  auto peer = device_.routeFor(destination);
+  auto key = peer ? keysById_.find(*peer) : keysById_.end();
+  if (key == keysById_.end()) return Error::failed("no matching peer");
+  PingKey pk;
+  pk.kind = kind;
+  Bytes packet;
+  if (kind == PingKind::TSMP) {
+    do {
+      random_->fill(pk.tsmpData);
+    } while (tsmpWaiters_.count(pk.tsmpData));
+    packet = buildTsmpPing(source, destination, pk.tsmpData);
+    tsmpWaiters_[pk.tsmpData] = token;
+  } else {
+    pk.icmp.first = addressKey(destination);
+    do {
+      random_->fill(pk.icmp.second);
+    } while (icmpWaiters_.count(pk.icmp));
+    packet = buildIcmpEchoRequest(source, destination, pk.icmp.second);
+    icmpWaiters_[pk.icmp] = token;
+  }
+  pingTokens_[token] = pk;
+  ++counters_.pingsSent;
+  SendResult s = device_.sendPacket(packet, now);
+  countDrop(s.drop);
+  emit(s.send);
+  return key->second;
+}
+
+void DataPath::cancelPing(uint64_t token) {
+  auto it = pingTokens_.find(token);
+  if (it == pingTokens_.end()) return;
+  if (it->second.kind == PingKind::TSMP) {
+    tsmpWaiters_.erase(it->second.tsmpData);
+  } else {
+    icmpWaiters_.erase(it->second.icmp);
+  }
+  pingTokens_.erase(it);
+}
+
+// Go's tstun wrapper hands every pong to the engine (which ignores unknown data) and swallows an
+// echo reply only when its id/seq is one the engine is waiting for; everything else flows on.
+bool DataPath::consumePingAnswer(const IpView& ip) {
+  std::optional<uint64_t> token;
+  uint16_t port = 0;
+  if (auto pong = parseTsmpPong(ip)) {
+    auto it = tsmpWaiters_.find(pong->data);
+    if (it == tsmpWaiters_.end()) return false;
+    token = it->second;
+    port = pong->peerApiPort;
+  } else if (auto idSeq = parseIcmpEchoReply(ip)) {
+    auto it = icmpWaiters_.find(IcmpKey{addressKey(ip.source), *idSeq});
+    if (it == icmpWaiters_.end()) return false;
+    token = it->second;
+  } else {
+    return false;
+  }
+  cancelPing(*token);
+  ++counters_.pingsAnswered;
+  if (out_.pingAnswered) out_.pingAnswered(*token, port);
+  return true;
 }
 
 void DataPath::tick(Now now) {

@@ -5,7 +5,8 @@
 // The claimed key in magicsockd's header is never trusted: the Device identifies the peer from
 // the receiver index or the decrypted initiator static key. The whole 51-byte header is the
 // datagram's opaque endpoint (it keys the handshake rate limiter and the cookie MAC2, and names
-// where a cookie reply goes). TSMP pings are answered here; disco adverts are handed up.
+// where a cookie reply goes). TSMP pings are answered here; disco adverts are handed up. wgd's own
+// TSMP and ICMP echo pings (wgd.ping) start here and their answers are consumed here.
 #pragma once
 
 #include <array>
@@ -15,7 +16,9 @@
 #include <vector>
 
 #include "libs/base/bytes.h"
+#include "libs/base/result.h"
 #include "services/wgd/core/device.h"
+#include "services/wgd/core/icmp_echo.h"
 #include "services/wgd/core/tsmp.h"
 
 namespace tnet::wg {
@@ -27,7 +30,12 @@ struct DataPathOutput {
   std::function<void(ByteSpan frame)> toMagicsock;  // [peer key][datagram]
   std::function<void(ByteSpan packet)> toNetstack;
   std::function<void(const Key32& fromPeer, const Key32& discoPublic)> discoAdvert;
+  // The answer to a ping startPing sent (once per token; the pong or echo reply is consumed).
+  std::function<void(uint64_t token, uint16_t peerApiPort)> pingAnswered;
 };
+
+enum class PingKind { TSMP, ICMP };
+inline constexpr size_t MAX_PENDING_PINGS = 256;
 
 struct PeerSpec {
   Key32 publicKey{};
@@ -50,6 +58,7 @@ struct DataPathCounters {
   uint64_t malformedFrames = 0;    // from magicsockd: shorter than the header
   uint64_t untaggedDatagrams = 0;  // to send but no peer key to tag them with
   uint64_t tsmpPings = 0, discoAdverts = 0;
+  uint64_t pingsSent = 0, pingsAnswered = 0;
   uint64_t toNetstack = 0, toMagicsock = 0;
 };
 
@@ -67,6 +76,18 @@ class DataPath {
   void fromMagicsock(ByteSpan frame, Now now);
   void fromNetstack(ByteSpan packet, Now now);
   void tick(Now now);
+
+  // Sends a TSMP ping ('p' + 8 random bytes) or an ICMP echo request (4 random id/seq bytes)
+  // from `source` to `destination` (both 4 or both 16 bytes) through the peer whose AllowedIPs
+  // hold `destination`, handshaking first if needed, like any packet from netstackd. The
+  // matching answer — a pong with the same data, or an echo reply from `destination` with the
+  // same id/seq — is reported through pingAnswered(token) and not delivered to netstackd.
+  // Returns the peer's key; `failed` when no peer owns `destination`, `overloaded` past
+  // MAX_PENDING_PINGS outstanding, `invalid` for bad addresses or a token in use.
+  Result<Key32> startPing(uint64_t token, PingKind kind, ByteSpan source, ByteSpan destination, Now now);
+  // Forgets an unanswered ping (its timeout passed); a later answer goes to netstackd as before.
+  void cancelPing(uint64_t token);
+  size_t pendingPings() const { return pingTokens_.size(); }
   std::optional<Duration> nextDeadline() const { return device_.nextDeadline(); }
 
   std::vector<PeerReport> peerReports(Now now) const;
@@ -77,6 +98,14 @@ class DataPath {
   void emit(std::vector<Datagram>& send);
   void countDrop(DropReason reason);
   void deliver(Bytes& packet, PeerId from, Now now);
+  bool consumePingAnswer(const IpView& ip);
+
+  using IcmpKey = std::pair<std::array<uint8_t, 16>, EchoIdSeq>;  // (pinged address, id/seq)
+  struct PingKey {
+    PingKind kind = PingKind::TSMP;
+    std::array<uint8_t, 8> tsmpData{};
+    IcmpKey icmp{};
+  };
 
   Device device_;
   DataPathOutput out_;
@@ -84,6 +113,11 @@ class DataPath {
   std::map<PeerId, Key32> keysById_;
   DataPathCounters counters_;
   Bytes frame_;  // reused for the tag + datagram of each outbound frame
+  RandomSource* random_;
+  SystemRandom systemRandom_;
+  std::map<std::array<uint8_t, 8>, uint64_t> tsmpWaiters_;  // pong data -> token
+  std::map<IcmpKey, uint64_t> icmpWaiters_;
+  std::map<uint64_t, PingKey> pingTokens_;
 };
 
 }  // namespace tnet::wg

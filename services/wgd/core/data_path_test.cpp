@@ -38,6 +38,7 @@ struct Node {
   std::unique_ptr<DataPath> path;
   std::deque<Bytes> toMagicsock, toNetstack;
   std::vector<std::pair<Key32, Key32>> adverts;
+  std::vector<std::pair<uint64_t, uint16_t>> pongs;  // (token, peerapi port)
 
   Node() {
     crypto::generatePrivateKey(priv);
@@ -45,7 +46,8 @@ struct Node {
         priv,
         DataPathOutput{[this](ByteSpan f) { toMagicsock.emplace_back(f.begin(), f.end()); },
                        [this](ByteSpan p) { toNetstack.emplace_back(p.begin(), p.end()); },
-                       [this](const Key32& from, const Key32& disco) { adverts.emplace_back(from, disco); }});
+                       [this](const Key32& from, const Key32& disco) { adverts.emplace_back(from, disco); },
+                       [this](uint64_t token, uint16_t port) { pongs.emplace_back(token, port); }});
   }
 };
 
@@ -187,6 +189,81 @@ TEST_F(DataPathPair, TsmpPingIsAnsweredAndDiscoAdvertHandedUp) {
   disco.fill(0x5a);
   EXPECT_EQ(b_->adverts[0].second, disco);
   EXPECT_EQ(b_->toNetstack.size(), 1u);
+}
+
+TEST_F(DataPathPair, OwnTsmpPingHandshakesAndConsumesItsPong) {
+  auto peer = a_->path->startPing(7, PingKind::TSMP, ByteSpan(IP_A), ByteSpan(IP_B), at(1));
+  ASSERT_TRUE(peer) << peer.error().message;
+  EXPECT_EQ(*peer, b_->path->publicKey());
+  EXPECT_EQ(a_->path->pendingPings(), 1u);
+  pump(1);  // handshake on demand, then the ping, then B's pong
+  EXPECT_TRUE(b_->toNetstack.empty()) << "B answered the ping itself";
+  EXPECT_TRUE(a_->toNetstack.empty()) << "the pong was consumed";
+  ASSERT_EQ(a_->pongs.size(), 1u);
+  EXPECT_EQ(a_->pongs[0], (std::pair<uint64_t, uint16_t>{7, 0}));
+  EXPECT_EQ(a_->path->pendingPings(), 0u);
+  EXPECT_EQ(a_->path->counters().pingsAnswered, 1u);
+
+  // An unsolicited pong (no ping of ours has its data) still flows to netstackd.
+  a_->path->fromNetstack(ipv4(IP_A, IP_B, IPPROTO_TSMP, *hexDecode("700102030405060708")), at(2));
+  pump(2);
+  EXPECT_EQ(a_->toNetstack.size(), 1u);
+  EXPECT_EQ(a_->pongs.size(), 1u);
+}
+
+TEST_F(DataPathPair, OwnIcmpPingMatchesOnlyTheReplyFromThePingedAddress) {
+  ASSERT_TRUE(a_->path->startPing(9, PingKind::ICMP, ByteSpan(IP_A), ByteSpan(IP_B), at(1)));
+  pump(1);
+  ASSERT_EQ(b_->toNetstack.size(), 1u) << "B's netstack gets the echo request";
+  Bytes req = b_->toNetstack[0];
+  ASSERT_EQ(req.size(), 28u);
+  EXPECT_EQ(req[9], IPPROTO_ICMP);
+  EXPECT_EQ(req[20], 8);
+  // B's stack answers with a different id/seq first (someone else's ping): A's netstack gets it.
+  Bytes other = req;
+  std::swap_ranges(other.begin() + 12, other.begin() + 16, other.begin() + 16);
+  other[20] = 0;
+  other[24] ^= 0xff;
+  b_->path->fromNetstack(other, at(2));
+  pump(2);
+  EXPECT_EQ(a_->toNetstack.size(), 1u);
+  EXPECT_TRUE(a_->pongs.empty());
+  // Now the real reply.
+  Bytes rep = req;
+  std::swap_ranges(rep.begin() + 12, rep.begin() + 16, rep.begin() + 16);
+  rep[20] = 0;
+  b_->path->fromNetstack(rep, at(3));
+  pump(3);
+  EXPECT_EQ(a_->toNetstack.size(), 1u) << "the matching reply is not delivered";
+  ASSERT_EQ(a_->pongs.size(), 1u);
+  EXPECT_EQ(a_->pongs[0].first, 9u);
+  // The same reply again (a duplicate) is no longer ours: delivered.
+  b_->path->fromNetstack(rep, at(4));
+  pump(4);
+  EXPECT_EQ(a_->toNetstack.size(), 2u);
+  EXPECT_EQ(a_->pongs.size(), 1u);
+}
+
+TEST_F(DataPathPair, PingErrorsAndCancel) {
+  const std::array<uint8_t, 4> nobody{100, 64, 0, 9};
+  auto r = a_->path->startPing(1, PingKind::TSMP, ByteSpan(IP_A), ByteSpan(nobody), at(1));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "no matching peer");
+  EXPECT_TRUE(a_->toMagicsock.empty()) << "nothing sent";
+  const std::array<uint8_t, 16> v6{};
+  EXPECT_EQ(a_->path->startPing(1, PingKind::ICMP, ByteSpan(IP_A), ByteSpan(v6), at(1)).error().kind,
+            ErrorKind::INVALID);
+  ASSERT_TRUE(a_->path->startPing(2, PingKind::TSMP, ByteSpan(IP_A), ByteSpan(IP_B), at(1)));
+  EXPECT_FALSE(a_->path->startPing(2, PingKind::ICMP, ByteSpan(IP_A), ByteSpan(IP_B), at(1))) << "token in use";
+  a_->path->cancelPing(2);
+  EXPECT_EQ(a_->path->pendingPings(), 0u);
+  pump(1);
+  EXPECT_TRUE(a_->pongs.empty()) << "a cancelled ping's pong is not reported";
+  EXPECT_EQ(a_->toNetstack.size(), 1u) << "it flows on like any unsolicited pong";
+  for (uint64_t t = 0; t < MAX_PENDING_PINGS; ++t)
+    ASSERT_TRUE(a_->path->startPing(100 + t, PingKind::ICMP, ByteSpan(IP_A), ByteSpan(IP_B), at(2)));
+  EXPECT_EQ(a_->path->startPing(1, PingKind::ICMP, ByteSpan(IP_A), ByteSpan(IP_B), at(2)).error().kind,
+            ErrorKind::OVERLOADED);
 }
 
 TEST_F(DataPathPair, NewNodeKeyDropsSessions) {

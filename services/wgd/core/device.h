@@ -159,6 +159,8 @@ class Device {
   // staged packets and timers are dropped, since they were bound to the old key.
   void setPrivateKey(const Key32& privateKey);
   std::optional<PeerStatus> peerStatus(PeerId peer) const;
+  // The peer whose AllowedIPs hold `destination` (4 or 16 bytes), as sendPacket would choose.
+  std::optional<PeerId> routeFor(ByteSpan destination) const { return allowedIps_.lookup(destination); }
 
   DatagramResult handleDatagram(ByteSpan datagram, const Endpoint& from, Now now);
   SendResult sendPacket(ByteSpan ipPacket, Now now);

@@ -72,6 +72,46 @@ uint16_t ipv4HeaderChecksum(ByteSpan header) {
   return uint16_t(~sum);
 }
 
+std::optional<TsmpPong> parseTsmpPong(const IpView& ip) {
+  if (ip.protocol != IPPROTO_TSMP || ip.payload.size() < 1 + 8 || ip.payload[0] != TSMP_PONG) return std::nullopt;
+  TsmpPong pong;
+  std::copy_n(ip.payload.begin() + 1, 8, pong.data.begin());
+  if (ip.payload.size() >= 1 + 8 + 2) pong.peerApiPort = getU16BE(ip.payload.data() + 9);
+  return pong;
+}
+
+Bytes buildIpHeader(ByteSpan source, ByteSpan destination, uint8_t protocol, size_t payloadLength) {
+  const bool v6 = source.size() == 16;
+  Bytes out(v6 ? IPV6_HEADER_LEN : IPV4_HEADER_LEN, 0);
+  uint8_t* b = out.data();
+  if (v6) {
+    b[0] = 0x60;
+    putU16BE(b + 4, uint16_t(payloadLength));
+    b[6] = protocol;
+    b[7] = DEFAULT_TTL;
+    std::copy(source.begin(), source.end(), b + 8);
+    std::copy(destination.begin(), destination.end(), b + 24);
+  } else {
+    b[0] = 0x45;
+    putU16BE(b + 2, uint16_t(IPV4_HEADER_LEN + payloadLength));
+    b[8] = DEFAULT_TTL;
+    b[9] = protocol;
+    std::copy(source.begin(), source.end(), b + 12);
+    std::copy(destination.begin(), destination.end(), b + 16);
+    putU16BE(b + 10, ipv4HeaderChecksum(ByteSpan(b, IPV4_HEADER_LEN)));
+  }
+  return out;
+}
+
+Bytes buildTsmpPing(ByteSpan source, ByteSpan destination, const std::array<uint8_t, 8>& data) {
+  if (source.size() != destination.size() || (source.size() != 4 && source.size() != 16)) return {};
+  constexpr size_t BODY = 9;
+  Bytes out = buildIpHeader(source, destination, IPPROTO_TSMP, BODY);
+  out.push_back(TSMP_PING);
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
 Bytes buildTsmpPong(const IpView& request, const TsmpPing& ping, uint16_t peerApiPort) {
   constexpr size_t BODY = 11;
   const size_t headerLen = request.isV6 ? IPV6_HEADER_LEN : IPV4_HEADER_LEN;

@@ -42,6 +42,24 @@ std::optional<std::variant<TsmpPing, TsmpDiscoAdvert>> parseTsmp(const IpView& i
 // 'o' data[8] peerapi_port[2 BE].
 Bytes buildTsmpPong(const IpView& request, const TsmpPing& ping, uint16_t peerApiPort = 0);
 
+// A pong ('o' data[8], then peerapi_port[2 BE] when present: Go's AsTSMPPong accepts 9 bytes
+// with port 0). nullopt for anything else.
+struct TsmpPong {
+  std::array<uint8_t, 8> data{};
+  uint16_t peerApiPort = 0;
+};
+std::optional<TsmpPong> parseTsmpPong(const IpView& ip);
+
+// The ping Go's userspaceEngine.sendTSMPPing injects: an IPv4 (ID 0, no flags, TTL 64) or IPv6
+// (flow label 0, hop limit 64) header with protocol 99 from `source` to `destination` (both 4 or
+// both 16 bytes, else an empty result), then 'p' data[8].
+Bytes buildTsmpPing(ByteSpan source, ByteSpan destination, const std::array<uint8_t, 8>& data);
+
+// A bare IPv4 (20 bytes) or IPv6 (40 bytes) header as Go's IP4Header/IP6Header.Marshal writes it
+// with a zero IP ID / flow label, for a payload of `payloadLength` bytes; the IPv4 checksum set.
+// `source` and `destination` are both 4 or both 16 bytes (asserted by the callers).
+Bytes buildIpHeader(ByteSpan source, ByteSpan destination, uint8_t protocol, size_t payloadLength);
+
 // The RFC 791 header checksum over `header` (whose checksum field is zero).
 uint16_t ipv4HeaderChecksum(ByteSpan header);
 
