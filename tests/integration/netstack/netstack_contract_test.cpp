@@ -530,7 +530,10 @@ TEST_F(NetstackContract, ProxiesDialOutsideTheTailnetThroughTheOs) {
   // 10 MiB intact through the OS path.
   auto argv = curlVia(pair.a, true);
   argv.push_back("http://127.0.0.1:" + port + "/big");
+  auto t0 = std::chrono::steady_clock::now();
   auto [rcBig, big] = pair.run(argv, 60s);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("10 MiB from 127.0.0.1 via A's SOCKS5 (OS path) in %.2f s (%.1f MB/s)\n", secs, 10.48576 / secs);
   ASSERT_EQ(rcBig, 0);
   ASSERT_EQ(big.size(), 10u << 20);
   size_t bad = 0;
@@ -596,6 +599,46 @@ TEST_F(NetstackContract, OutsideDialFailuresAnswerAsGo) {
   EXPECT_NE(resp.find("Content-Length: 0\r\n"), std::string::npos) << resp;
   // (A peer's address still goes into the netstack: SocksAndHttpProxyReachPeerThroughInboundForwarding.
   // A CGNAT address no node owns goes to the OS as in Go; not tried here, it would leave the host.)
+}
+
+// Go's SOCKS5 server gives a dial 5 s. A loopback listener whose accept queue is full drops new
+// SYNs, so a connect there hangs until our deadline: host unreachable (0x04) after ~5 s.
+TEST_F(NetstackContract, SocksOutsideDialTimesOutAfterFiveSeconds) {
+  configureBoth();
+  int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(l, 0), 0);
+  socklen_t len = sizeof a;
+  getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
+  uint16_t port = ntohs(a.sin_port);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    fillers.push_back(c);
+  }
+  usleep(200 * 1000);
+  int fd = connectTcp(pair.a.socksPort);
+  ASSERT_GE(fd, 0);
+  timeval tv{15, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::vector<uint8_t> req{5, 1, 0, 5, 1, 0};
+  auto t = ipv4Target(127, 0, 0, 1, port);
+  req.insert(req.end(), t.begin(), t.end());
+  ASSERT_EQ(write(fd, req.data(), req.size()), ssize_t(req.size()));
+  auto t0 = std::chrono::steady_clock::now();
+  auto reply = readN(fd, 2 + 10);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(reply.size(), 12u);
+  EXPECT_EQ(reply[3], socks5::REP_HOST_UNREACHABLE);
+  EXPECT_GE(secs, 4.5);
+  EXPECT_LE(secs, 9.0);
+  close(fd);
+  for (int c : fillers) close(c);
+  close(l);
 }
 
 // UDP ASSOCIATE to a destination outside the tailnet: Go relays it through an OS socket.
