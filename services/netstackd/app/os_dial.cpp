@@ -14,6 +14,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "services/netstackd/core/route.h"
@@ -106,7 +107,20 @@ void HostResolver::resolve(std::string host, Done done) {
   shared_->jobs.emplace_back(std::move(host), std::move(done));
   if (shared_->idle < shared_->jobs.size() && shared_->threads < shared_->maxThreads) {
     ++shared_->threads;
-    std::thread(worker, shared_).detach();
+    try {
+      std::thread(worker, shared_).detach();
+    } catch (const std::system_error&) {
+      --shared_->threads;
+      if (shared_->threads == 0) {
+        // No thread at all (RLIMIT_NPROC, memory): fail the lookups rather than leave them queued.
+        for (auto& job : shared_->jobs) {
+          Answer failed;
+          failed.gaiError = EAI_AGAIN;
+          shared_->loop->post([done = std::move(job.second), failed]() mutable { done(std::move(failed)); });
+        }
+        shared_->jobs.clear();
+      }
+    }
   }
   shared_->cv.notify_one();
 }
