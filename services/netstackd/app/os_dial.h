@@ -27,7 +27,7 @@ class HostResolver {
   using Done = std::function<void(Answer)>;
 
   explicit HostResolver(bus::Loop& loop, size_t maxThreads = 4);
-  ~HostResolver();  // pending answers are dropped; a lookup in progress finishes on its thread
+  ~HostResolver();  // answers not yet posted are dropped; a lookup in progress finishes on its thread
   HostResolver(const HostResolver&) = delete;
   HostResolver& operator=(const HostResolver&) = delete;
 
