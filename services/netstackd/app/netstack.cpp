@@ -13,13 +13,13 @@
 #include <cstring>
 
 #include "libs/ipn/netip.h"
-#include "services/netstackd/app/os_dial.h"
 #include "lwip/icmp.h"
 #include "lwip/ip.h"
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
 #include "lwip/tcp.h"
 #include "lwip/udp.h"
+#include "services/netstackd/app/os_dial.h"
 #include "services/netstackd/core/http_proxy.h"
 #include "services/netstackd/core/route.h"
 #include "services/netstackd/core/socks5.h"
