@@ -5,6 +5,10 @@
 //   GET  /bytes/<n>   n bytes of a fixed pattern (byte i is (i * 7 + i / 251) & 0xff)
 //   POST /sha256      the hex SHA-256 of the request body (bodies up to 1 GiB, streamed)
 // One thread per connection, HTTP/1.1 with Content-Length only, Connection: close.
+// With --udp-echo PORT it also answers every UDP datagram to the same host and PORT (0 = any
+// free port) with "<--name>: " + the datagram, so a test can tell whose echo answered; the port
+// file is then JSON, {"port":<tcp>,"udpPort":<udp>} (harness Fixture: port() and info()).
+// tnet-test-udp is the client that reaches it through a node's SOCKS5 proxy.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -71,8 +75,9 @@ void serve(int fd, std::string name) {
     respond(fd, 200, "hello from " + name + "\n");
   } else if (method == "GET" && target.rfind("/bytes/", 0) == 0) {
     uint64_t n = std::strtoull(target.c_str() + 7, nullptr, 10);
-    std::string h = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
-                    std::to_string(n) + "\r\nConnection: close\r\n\r\n";
+    std::string h =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: " + std::to_string(n) +
+        "\r\nConnection: close\r\n\r\n";
     bool ok = sendAll(fd, h.data(), h.size());
     for (uint64_t off = 0; ok && off < n;) {
       size_t chunk = static_cast<size_t>(std::min<uint64_t>(sizeof(tmp), n - off));
@@ -110,17 +115,36 @@ void serve(int fd, std::string name) {
   close(fd);
 }
 
+void udpEcho(int fd, std::string name) {
+  char in[65536];
+  for (;;) {
+    sockaddr_storage from{};
+    socklen_t len = sizeof from;
+    ssize_t n = recvfrom(fd, in, sizeof in, 0, reinterpret_cast<sockaddr*>(&from), &len);
+    if (n < 0) continue;
+    std::string reply = name + ": " + std::string(in, static_cast<size_t>(n));
+    sendto(fd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), len);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:0", portFile, name = "tnet-test-httpd";
+  int udpPort = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
-    if (k == "--listen") listen = argv[i + 1];
-    else if (k == "--port-file") portFile = argv[i + 1];
-    else if (k == "--name") name = argv[i + 1];
+    if (k == "--listen")
+      listen = argv[i + 1];
+    else if (k == "--port-file")
+      portFile = argv[i + 1];
+    else if (k == "--name")
+      name = argv[i + 1];
+    else if (k == "--udp-echo")
+      udpPort = std::atoi(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: %s [--listen IP:PORT] [--port-file F] [--name N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--listen IP:PORT] [--port-file F] [--name N] [--udp-echo PORT]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -145,10 +169,40 @@ int main(int argc, char** argv) {
   }
   socklen_t len = sizeof(a);
   getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
-  if (!portFile.empty()) {
-    std::ofstream(portFile) << ntohs(a.sin_port) << "\n";
+  int tcpPort = ntohs(a.sin_port);
+  if (udpPort > 65535) {
+    std::fprintf(stderr, "bad --udp-echo %d\n", udpPort);
+    return 2;
   }
-  std::printf("tnet-test-httpd: listening on %s:%d\n", host.c_str(), ntohs(a.sin_port));
+  if (udpPort >= 0) {
+    int us = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in u = a;
+    u.sin_port = htons(static_cast<uint16_t>(udpPort));
+    if (us < 0 || bind(us, reinterpret_cast<sockaddr*>(&u), sizeof(u)) != 0) {
+      std::perror("udp bind");
+      return 1;
+    }
+    len = sizeof(u);
+    getsockname(us, reinterpret_cast<sockaddr*>(&u), &len);
+    udpPort = ntohs(u.sin_port);
+    std::thread(udpEcho, us, name).detach();
+  }
+  if (!portFile.empty()) {
+    // Written to a temporary name and renamed: the reader never sees half a file.
+    std::string tmpFile = portFile + ".tmp";
+    {
+      std::ofstream out(tmpFile);
+      if (udpPort >= 0) {
+        out << "{\"port\":" << tcpPort << ",\"udpPort\":" << udpPort << "}\n";
+      } else {
+        out << tcpPort << "\n";
+      }
+    }
+    std::rename(tmpFile.c_str(), portFile.c_str());
+  }
+  std::printf("tnet-test-httpd: listening on %s:%d", host.c_str(), tcpPort);
+  if (udpPort >= 0) std::printf(", udp echo on %s:%d", host.c_str(), udpPort);
+  std::printf("\n");
   std::fflush(stdout);
   for (;;) {
     int fd = accept4(ls, nullptr, nullptr, SOCK_CLOEXEC);

@@ -8,6 +8,7 @@
 #include "libs/crypto/crypto.h"
 #include "libs/ipn/capver.h"
 #include "services/controld/core/go_time.h"
+#include "tests/integration/testcontrol/filter_rules.h"
 
 namespace tnet::testcontrol {
 namespace {
@@ -337,7 +338,7 @@ std::string ControlServer::fullMapJson(const NodeEntry& self) {
   p.dnsConfig = dnsConfigJson(opts_.domain);
   p.domain = opts_.domain;
   p.collectServices = true;
-  p.packetFilter = packetFilterAllowAllJson();
+  p.packetFilter = packetFilterJson();
   p.userProfiles.push_back(userProfileJson(user_));
   p.controlTime = opts_.wallNow();
   return encodeMapResponse(p);
@@ -623,6 +624,22 @@ Result<void> ControlServer::expireNode(int64_t id) {
   return {};
 }
 
+ipn::OrderedJson ControlServer::packetFilterJson() const {
+  return packetFilter_ ? *packetFilter_ : packetFilterAllowAllJson();
+}
+
+void ControlServer::setPacketFilter(std::optional<ipn::OrderedJson> rules) {
+  ++stateVersion_;  // worth saving
+  packetFilter_ = std::move(rules);
+  // Go's client: a non-null PacketFilter replaces the whole base filter (an empty one denies
+  // everything). Unauthorized nodes get it too: they keep it for when they are approved.
+  MapResponseParts p;
+  p.packetFilter = packetFilterJson();
+  auto shared = std::make_shared<const std::string>(encodeMapResponse(p));
+  for (const auto& [sid, s] : sessions_) sendTo(sid, shared);
+  flush();
+}
+
 Result<void> ControlServer::deleteNode(int64_t id) {
   ++stateVersion_;  // may change the tailnet: worth saving
   if (entryById(id) == nullptr) return Error::invalid("no such node");
@@ -903,6 +920,19 @@ HttpReply ControlServer::handleAdmin(std::string_view method, std::string_view t
   if (segments.size() == 4 && segments[1] == "auth" && segments[3] == "approve") {
     if (method != "POST") return methodNotAllowed();
     return fromResult(approveLogin(segments[2]));
+  }
+  if (segments.size() == 2 && segments[1] == "filter") {
+    if (method == "GET") return jsonReply(200, packetFilterJson());
+    if (method == "DELETE") {
+      setPacketFilter(std::nullopt);
+      return jsonReply(200, {{"ok", true}, {"rules", 1}});
+    }
+    if (method != "POST") return methodNotAllowed();
+    auto rules = parseFilterRules(body);
+    if (!rules) return jsonReply(400, jsonError("bad filter: " + rules.error().message));
+    size_t n = rules->size();
+    setPacketFilter(std::move(*rules));
+    return jsonReply(200, {{"ok", true}, {"rules", n}});
   }
   if (segments.size() == 2 && segments[1] == "synthetic") {
     if (method != "POST") return methodNotAllowed();

@@ -90,6 +90,11 @@ class ControlServer {
   Result<std::string> sendPing(int64_t id, bool overNoise);
   // The client's answer arrived (over Noise or plain HTTP); false for an unknown token.
   bool answerPing(std::string_view token, bool overNoise);
+  // The tailnet's PacketFilter (Go tailcfg.FilterRule JSON, already validated by
+  // parseFilterRules); nullopt = Go's FilterAllowAll, the default. Every stream gets
+  // {"PacketFilter":[…]} at once; new streams get it in their full map.
+  void setPacketFilter(std::optional<ipn::OrderedJson> rules);
+  ipn::OrderedJson packetFilterJson() const;
   ipn::OrderedJson nodesJson() const;
   ipn::OrderedJson pendingLoginsJson() const;
   // The admin API (plain HTTP/1.1): method, target (path + query) and body → reply.
@@ -186,6 +191,7 @@ class ControlServer {
     bool answeredOverNoise = false;
   };
   std::map<std::string, Ping> pings_;
+  std::optional<ipn::OrderedJson> packetFilter_;  // nullopt = FilterAllowAll
   bool flushing_ = false;
   uint64_t stateVersion_ = 0;
 };

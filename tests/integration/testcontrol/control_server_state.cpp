@@ -2,6 +2,7 @@
 // netmaps recover — the same nodes, addresses, keys and allocation position.
 #include "services/controld/core/go_time.h"
 #include "tests/integration/testcontrol/control_server.h"
+#include "tests/integration/testcontrol/filter_rules.h"
 
 namespace tnet::testcontrol {
 namespace {
@@ -93,6 +94,8 @@ OrderedJson ControlServer::exportState() const {
     nodes.push_back(std::move(o));
   }
   j["nodes"] = std::move(nodes);
+  // Optional (older files have none): the admin-set PacketFilter as its JSON text.
+  if (packetFilter_) j["packetFilter"] = ipn::goMarshal(*packetFilter_);
   return j;
 }
 
@@ -170,8 +173,16 @@ Result<void> ControlServer::importState(const Json& state) {
     labels[n.name.substr(0, n.name.find('.'))] = n.id;
     nodes.emplace(n.id, std::move(e));
   }
+  std::optional<OrderedJson> filter;
+  if (auto f = state.find("packetFilter"); f != state.end()) {
+    if (!f->is_string()) return Error::invalid("state: packetFilter is not a string");
+    auto rules = parseFilterRules(f->get<std::string>());
+    if (!rules) return Error::invalid("state: packetFilter: " + rules.error().message);
+    filter = std::move(*rules);
+  }
   nodes_ = std::move(nodes);
   byKey_ = std::move(byKey);
+  packetFilter_ = std::move(filter);
   labels_ = std::move(labels);
   keys_ = std::move(keys);
   nextNodeId_ = nextNodeId;

@@ -590,6 +590,7 @@ TEST_F(ControlServerTest, HostileRequestBodiesNeverCrash) {
     if (!mr) server_->endSession(sid);
     server_->handleAdmin("POST", "/admin/keys", b);
     server_->handleAdmin("POST", "/admin/synthetic", b);
+    server_->handleAdmin("POST", "/admin/filter", b);
   }
   EXPECT_GT(answered, bodies.size() / 2);
   // a's original stream survived it all (a may have been logged out by a mutated Expiry).
@@ -686,6 +687,109 @@ TEST_F(ControlServerTest, PingRequestsAndTheirAnswers) {
   EXPECT_EQ(server_->handleAdmin("HEAD", "/ping/" + token, "").status, 200);
   EXPECT_EQ(server_->handleAdmin("HEAD", "/ping/nope", "").status, 404);
   EXPECT_EQ(server_->handleAdmin("POST", "/admin/nodes/99/ping", "").status, 404);
+}
+
+}  // namespace
+}  // namespace tnet::testcontrol
+
+namespace tnet::testcontrol {
+namespace {
+
+TEST_F(ControlServerTest, AdminFilterIsPushedToEveryStream) {
+  std::string key = server_->createPreAuthKey(true, false);
+  Client a = joined(key, "a");
+  Client b = joined(key, "b");
+  auto sa = stream(a, true);
+  auto sb = stream(b);
+  size_t beforeA = sa->messages.size(), beforeB = sb->messages.size();
+  const std::string allowAll =
+      R"([{"SrcIPs":["*"],"DstPorts":[{"IP":"*","Ports":{"First":0,"Last":65535}}]}])";
+  EXPECT_EQ(server_->handleAdmin("GET", "/admin/filter", "").body, allowAll + "\n");
+
+  // Only b (100.64.0.2) may reach a (100.64.0.1), TCP port 22 and any UDP.
+  auto r = server_->handleAdmin(
+      "POST", "/admin/filter",
+      R"([{"SrcIPs":["100.64.0.2"],"DstPorts":[{"IP":"100.64.0.1","Ports":{"First":22,"Last":22}}],"IPProto":[6]},)"
+      R"({"srcips":["100.64.0.2"],"dstports":[{"ip":"100.64.0.1","ports":{"first":0,"last":65535}}],"ipproto":[17]}])");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(body(r), nlohmann::json::parse(R"({"ok":true,"rules":2})"));
+  const std::string want =
+      R"([{"SrcIPs":["100.64.0.2"],"DstPorts":[{"IP":"100.64.0.1","Ports":{"First":22,"Last":22}}],"IPProto":[6]},)"
+      R"({"SrcIPs":["100.64.0.2"],"DstPorts":[{"IP":"100.64.0.1","Ports":{"First":0,"Last":65535}}],"IPProto":[17]}])";
+  for (auto* s : {sa.get(), sb.get()}) {
+    ASSERT_EQ(s->messages.size(), (s == sa.get() ? beforeA : beforeB) + 1);
+    EXPECT_EQ(s->raw.back(), R"({"PacketFilter":)" + want + "}");
+    EXPECT_TRUE(s->nm().packetFilterKnown);
+    ASSERT_EQ(s->nm().packetFilter.size(), 2u);
+    EXPECT_EQ(s->nm().packetFilter[1].ipProto, std::vector<int>{17});
+    EXPECT_EQ(s->nm().peers.size(), 1u);  // a filter-only message changes nothing else
+  }
+  EXPECT_EQ(server_->handleAdmin("GET", "/admin/filter", "").body, want + "\n");
+  // A node that starts streaming afterwards gets it in its full map.
+  Client c = joined(key, "c");
+  auto sc = stream(c);
+  EXPECT_NE(sc->raw.front().find(R"("PacketFilter":)" + want), std::string::npos);
+
+  // A bad filter is a 400 that changes and pushes nothing.
+  size_t now = sa->messages.size();
+  auto bad = server_->handleAdmin("POST", "/admin/filter",
+                                  R"([{"SrcIPs":["100.64.0.999"],"DstPorts":[{"IP":"*"}]}])");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.contentType, "application/json");
+  EXPECT_NE(body(bad)["error"].get<std::string>().find("bad filter: FilterRule[0].SrcIPs[0]"),
+            std::string::npos)
+      << bad.body;
+  EXPECT_EQ(server_->handleAdmin("POST", "/admin/filter", "{").status, 400);
+  EXPECT_EQ(server_->handleAdmin("POST", "/admin/filter", "").status, 400);
+  EXPECT_EQ(server_->handleAdmin("PUT", "/admin/filter", "[]").status, 405);
+  EXPECT_EQ(sa->messages.size(), now);
+  EXPECT_EQ(server_->handleAdmin("GET", "/admin/filter", "").body, want + "\n");
+
+  // [] denies everything (a known, empty filter); DELETE restores Go's FilterAllowAll.
+  ASSERT_EQ(server_->handleAdmin("POST", "/admin/filter", "[]").status, 200);
+  EXPECT_EQ(sb->raw.back(), R"({"PacketFilter":[]})");
+  EXPECT_TRUE(sb->nm().packetFilterKnown);
+  EXPECT_TRUE(sb->nm().packetFilter.empty());
+  auto del = server_->handleAdmin("DELETE", "/admin/filter", "");
+  ASSERT_EQ(del.status, 200);
+  EXPECT_EQ(body(del)["ok"], true);
+  for (auto* s : {sa.get(), sb.get(), sc.get()}) {
+    EXPECT_EQ(s->raw.back(), R"({"PacketFilter":)" + allowAll + "}");
+    ASSERT_EQ(s->nm().packetFilter.size(), 1u);
+    EXPECT_EQ(s->nm().packetFilter[0].srcIps, std::vector<std::string>{"*"});
+  }
+}
+
+TEST_F(ControlServerTest, AdminFilterSurvivesStateRoundTrip) {
+  std::string key = server_->createPreAuthKey(true, false);
+  Client a = joined(key, "a");
+  uint64_t v = server_->stateVersion();
+  const std::string rule =
+      R"([{"SrcIPs":["100.64.0.0/10"],"DstPorts":[{"IP":"*","Ports":{"First":80,"Last":80}}]}])";
+  ASSERT_EQ(server_->handleAdmin("POST", "/admin/filter", rule).status, 200);
+  EXPECT_GT(server_->stateVersion(), v);  // worth saving
+  auto saved = ipn::parseJson(ipn::goMarshal(server_->exportState()));
+  ASSERT_TRUE(saved);
+  make(false);
+  ASSERT_TRUE(server_->importState(*saved));
+  EXPECT_EQ(server_->handleAdmin("GET", "/admin/filter", "").body, rule + "\n");
+  auto sa = stream(a);
+  ASSERT_EQ(sa->nm().packetFilter.size(), 1u);
+  EXPECT_EQ(sa->nm().packetFilter[0].dstPorts[0].first, 80);
+  // A saved filter that does not parse is refused with the reason.
+  make(false);
+  auto broken = *saved;
+  broken["packetFilter"] = "[{}]";
+  auto r = server_->importState(broken);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("state: packetFilter: FilterRule[0].SrcIPs"), std::string::npos);
+  // Files without the member (allow-all) still load.
+  make(false);
+  broken.erase("packetFilter");
+  ASSERT_TRUE(server_->importState(broken));
+  EXPECT_EQ(server_->handleAdmin("GET", "/admin/filter", "").body,
+            R"([{"SrcIPs":["*"],"DstPorts":[{"IP":"*","Ports":{"First":0,"Last":65535}}]}])"
+            "\n");
 }
 
 }  // namespace
