@@ -189,9 +189,9 @@ int run(int argc, char** argv) {
   ping->add_flag("--verbose", pingArgs.verbose, "verbose output");
   ping->add_flag("--until-direct", pingArgs.untilDirect, "stop once a direct path is established (default true)");
   ping->add_flag("--tsmp", pingArgs.tsmp,
-                 "do a TSMP-level ping (through WireGuard, but not either host OS stack); not supported by tailnetd");
+                 "do a TSMP-level ping (through WireGuard, but not either host OS stack)");
   ping->add_flag("--icmp", pingArgs.icmp,
-                 "do a ICMP-level ping (through WireGuard, but not the local host OS stack); not supported by tailnetd");
+                 "do a ICMP-level ping (through WireGuard, but not the local host OS stack)");
   ping->add_option("-c", pingArgs.count, "max number of pings to send (default 10)");
   auto* pingTimeoutOpt = ping->add_option("--timeout", pingTimeoutText, "timeout before giving up on a ping (default 5s)");
   ping->add_option("host", pingArgs.target, "hostname or IP");

@@ -17,6 +17,7 @@
 #include "libs/sandbox/isolation.h"
 #include "schemas/common.capnp.h"
 #include "schemas/ipnd.capnp.h"
+#include "schemas/wgd.capnp.h"
 #include "services/ipnd/app/capnp_facts.h"
 #include "services/ipnd/app/config_build.h"
 #include "services/ipnd/app/prefs_store.h"
@@ -560,6 +561,7 @@ class App {
       replyLocalApi(req, r, *d.answer);
       return;
     }
+    if (d.plan.type != PingType::DISCO) return startWgdPing(std::move(req), r, std::move(d.plan));
     svc_.log().info("ping.start ip={} node_key={}", d.plan.partial.ip, d.plan.nodePublic);
     auto timeout = magicsockTimeout(req);
     svc_.bus().call(
@@ -587,6 +589,43 @@ class App {
           svc_.log().info("ping.done ip={} err={} endpoint={} derp={} latency_us={}", result.ip,
                           log::quote(result.err), result.endpoint, result.derpRegionId,
                           int64_t(result.latencySeconds * 1e6));
+          replyLocalApi(req, r, pingAnswer(result));
+        });
+  }
+
+  // TSMP and ICMP pings are wgd's: it builds the packet below netstackd, as Go's engine injects
+  // it below its netstack and filter, and answers when the pong / echo reply comes back.
+  void startWgdPing(bus::Request req, const LocalApiRequest& r, PingPlan plan) {
+    const bool tsmp = plan.type == PingType::TSMP;
+    svc_.log().info("ping.start ip={} type={} node_key={}", plan.partial.ip, tsmp ? "TSMP" : "ICMP", plan.nodePublic);
+    auto timeout = magicsockTimeout(req);
+    // wgd gives up a little before our call does, so its "timeout" is what the caller sees.
+    const auto wgdTimeout = std::max<std::chrono::milliseconds>(timeout - 100ms, 50ms);
+    const std::string ip = plan.partial.ip;  // `plan` moves into the callback before params are filled
+    svc_.bus().call(
+        "wgd", "wgd.ping",
+        [&](capnp::AnyPointer::Builder b) {
+          auto p = b.initAs<schema::WgPingParams>();
+          p.setIp(ip);
+          p.setKind(tsmp ? schema::WgPingKind::TSMP : schema::WgPingKind::ICMP);
+          p.setTimeoutMs(uint32_t(wgdTimeout.count()));
+        },
+        timeout, [this, req, r, plan = std::move(plan)](Result<bus::Reply> rep) mutable {
+          PingResult result = plan.partial;
+          if (!rep) {
+            result.err = rep.error().message;
+          } else {
+            guarded("wgd.ping reply", [&] {
+              auto p = rep->as<schema::WgPingReply>();
+              if (p.getErr().size() > 0) {
+                result.err = p.getErr().cStr();
+              } else {
+                result = pingSucceeded(plan, p.getLatencyNs(), p.getPeerApiPort());
+              }
+            });
+          }
+          svc_.log().info("ping.done ip={} err={} peerapi_port={} latency_us={}", result.ip, log::quote(result.err),
+                          result.peerApiPort, int64_t(result.latencySeconds * 1e6));
           replyLocalApi(req, r, pingAnswer(result));
         });
   }

@@ -90,6 +90,22 @@ struct FakeWgd {
       ++configs;
       ackConfig<schema::WgConfig>(req, log, "wgd");
     });
+    // wgd.ping: answers `pingReply` at once (err, latency, peerapi port), or never when
+    // pingSilent (ipnd's own deadline must answer the caller).
+    bus->serve("wgd.ping", [this](bus::Request req) {
+      auto p = req.params<schema::WgPingParams>();
+      pings.push_back({p.getIp().cStr(), p.getKind() == schema::WgPingKind::ICMP ? "ICMP" : "TSMP", p.getTimeoutMs()});
+      if (pingSilent) {
+        held.push_back(req);
+        return;
+      }
+      req.reply([&](capnp::AnyPointer::Builder b) {
+        auto r = b.initAs<schema::WgPingReply>();
+        r.setErr(pingReply.err);
+        r.setLatencyNs(pingReply.latencyNs);
+        r.setPeerApiPort(pingReply.peerApiPort);
+      });
+    });
     publishNodeKey();
   }
   void publishNodeKey() {
@@ -117,6 +133,19 @@ struct FakeWgd {
   int prepares = 0, commits = 0, discards = 0, configs = 0;
   size_t peers = 0;
   std::vector<std::string> addresses;
+  struct PingAsked {
+    std::string ip, kind;
+    uint32_t timeoutMs = 0;
+  };
+  struct PingAnswer {
+    std::string err;
+    int64_t latencyNs = 0;
+    uint16_t peerApiPort = 0;
+  };
+  std::vector<PingAsked> pings;
+  PingAnswer pingReply{"", 3'400'000, 0};
+  bool pingSilent = false;
+  std::vector<bus::Request> held;
 };
 
 struct LoginRecord {

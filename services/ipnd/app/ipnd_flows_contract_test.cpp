@@ -326,7 +326,7 @@ TEST(IpndFlows, PingWhoIsAndNetcheckThroughMagicsockd) {
   ASSERT_EQ(pong.status, 200) << pong.body;
   EXPECT_EQ(pong.body,
             "{\"IP\":\"100.64.0.2\",\"NodeIP\":\"100.64.0.2\",\"NodeName\":\"b\",\"Err\":\"\","
-            "\"LatencySeconds\":0.0123,\"Endpoint\":\"\",\"DERPRegionID\":1,\"DERPRegionCode\":\"tst\"}\n");
+            "\"LatencySeconds\":0.0123,\"Endpoint\":\"\",\"PeerRelay\":\"\",\"DERPRegionID\":1,\"DERPRegionCode\":\"tst\"}\n");
   ASSERT_EQ(r.magicsockd->pings.size(), 1u);
   EXPECT_EQ(r.magicsockd->pings[0].first, FakeControld::PEER_WITH_HOSTINFO);
   EXPECT_EQ(r.magicsockd->pings[0].second, "100.64.0.2");
@@ -375,6 +375,62 @@ TEST(IpndFlows, PingWhoIsAndNetcheckThroughMagicsockd) {
   EXPECT_EQ(report["Report"]["RegionLatency"]["1"], 1520000);
   EXPECT_EQ(report["Regions"]["1"]["RegionName"], "Test");
   EXPECT_EQ(r.magicsockd->netchecks, 1);
+}
+
+// tnet ping --tsmp / --icmp: ipnd asks wgd (a double) with Go's type strings mapped to the kind,
+// and answers Go's PingResult: NodeIP = the pinged IP, NodeName = ComputedName, PeerAPIPort for
+// TSMP; wgd's errors verbatim; magicsockd is not involved.
+TEST(IpndFlows, TsmpAndIcmpPingsThroughWgd) {
+  Rig r;
+  ASSERT_TRUE(r.waitState(NEEDS_LOGIN));
+  r.up("tskey-auth-PING");
+  ASSERT_TRUE(r.waitState(RUNNING));
+  ASSERT_TRUE(runUntil(r.apid.loop, [&] { return r.status()["Peer"].size() == 2; }, 5000ms));
+
+  r.wgd->pingReply = {"", 3'400'000, 41112};
+  auto tsmp = r.apid.call("POST", "ping", "", "ip=100.64.0.2&type=TSMP");
+  ASSERT_EQ(tsmp.status, 200) << tsmp.body;
+  EXPECT_EQ(tsmp.body,
+            "{\"IP\":\"100.64.0.2\",\"NodeIP\":\"100.64.0.2\",\"NodeName\":\"b\",\"Err\":\"\","
+            "\"LatencySeconds\":0.0034,\"Endpoint\":\"\",\"PeerRelay\":\"\",\"DERPRegionID\":0,\"DERPRegionCode\":\"\","
+            "\"PeerAPIPort\":41112}\n");
+  ASSERT_EQ(r.wgd->pings.size(), 1u);
+  EXPECT_EQ(r.wgd->pings[0].ip, "100.64.0.2");
+  EXPECT_EQ(r.wgd->pings[0].kind, "TSMP");
+  EXPECT_GT(r.wgd->pings[0].timeoutMs, 0u);
+  EXPECT_LE(r.wgd->pings[0].timeoutMs, 10000u);
+
+  auto icmp = json(r.apid.call("POST", "ping", "", "ip=100.64.0.3&type=ICMP").body);
+  EXPECT_EQ(icmp["NodeName"], "c");
+  EXPECT_EQ(icmp["NodeIP"], "100.64.0.3");
+  EXPECT_FALSE(icmp.contains("PeerAPIPort")) << "ICMP has no peerapi port";
+  ASSERT_EQ(r.wgd->pings.size(), 2u);
+  EXPECT_EQ(r.wgd->pings[1].kind, "ICMP");
+
+  // wgd's error texts are the PingResult's Err, with only IP set (as Go's engine callback).
+  r.wgd->pingReply = {"no self address matching address family", 0, 0};
+  auto fam = r.apid.call("POST", "ping", "", "ip=100.64.0.2&type=ICMP");
+  EXPECT_EQ(fam.body,
+            "{\"IP\":\"100.64.0.2\",\"NodeIP\":\"\",\"NodeName\":\"\",\"Err\":\"no self address matching address family\","
+            "\"LatencySeconds\":0,\"Endpoint\":\"\",\"PeerRelay\":\"\",\"DERPRegionID\":0,\"DERPRegionCode\":\"\"}\n");
+  r.wgd->pingReply = {"timeout", 0, 0};
+  EXPECT_EQ(json(r.apid.call("POST", "ping", "", "ip=100.64.0.2&type=TSMP").body)["Err"], "timeout");
+
+  // Unknown and self IPs never reach wgd; neither ping type reaches magicsockd.
+  const size_t asked = r.wgd->pings.size();
+  EXPECT_EQ(json(r.apid.call("POST", "ping", "", "ip=100.64.9.9&type=TSMP").body)["Err"], "no matching peer");
+  EXPECT_EQ(json(r.apid.call("POST", "ping", "", "ip=100.64.0.1&type=ICMP").body)["IsLocalIP"], true);
+  EXPECT_EQ(r.wgd->pings.size(), asked);
+  EXPECT_TRUE(r.magicsockd->pings.empty());
+
+  // wgd silent: ipnd still answers within the caller's deadline, with an error.
+  r.wgd->pingSilent = true;
+  auto t0 = std::chrono::steady_clock::now();
+  auto silent = r.apid.call("POST", "ping", "", "ip=100.64.0.2&type=TSMP");
+  EXPECT_EQ(silent.status, 200);
+  EXPECT_NE(json(silent.body)["Err"].get<std::string>(), "");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, bus::testing::scaled(3000ms));
+  EXPECT_EQ(r.status()["BackendState"], "Running");
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "services/ipnd/core/peer_query.h"
 
+#include <charconv>
+
 #include "libs/ipn/netip.h"
 #include "services/controld/core/go_time.h"
 
@@ -66,8 +68,10 @@ std::string pingResultJson(const PingResult& r) {
     o["LatencySeconds"] = r.latencySeconds;
   }
   o["Endpoint"] = r.endpoint;
+  o["PeerRelay"] = "";  // tailnetd uses no peer relays; Go never omits the field
   o["DERPRegionID"] = r.derpRegionId;
   o["DERPRegionCode"] = r.derpRegionCode;
+  if (r.peerApiPort != 0) o["PeerAPIPort"] = r.peerApiPort;
   if (r.isLocalIp) o["IsLocalIP"] = true;
   return ipn::goMarshal(o) + "\n";  // json.Encoder
 }
@@ -122,6 +126,19 @@ PingDecision decidePing(const LocalApiRequest& req, const std::optional<NetmapFa
     d.answer = httpError(400, "missing 'type' parameter");
     return d;
   }
+  if (auto sizeText = queryValue(req.query, "size"); sizeText && !sizeText->empty()) {
+    int64_t size = 0;
+    const char* end = sizeText->data() + sizeText->size();
+    auto [ptr, ec] = std::from_chars(sizeText->data(), end, size);
+    if (ec != std::errc() || ptr != end) {
+      d.answer = httpError(400, "invalid 'size' parameter");
+      return d;
+    }
+    if (size != 0 && type != "disco") {
+      d.answer = httpError(400, "'size' parameter is only supported with disco pings");
+      return d;
+    }
+  }
   PingResult r;
   r.ip = ip->toString();
   auto match = nm ? peerForIp(*nm, r.ip) : std::nullopt;
@@ -136,11 +153,19 @@ PingDecision decidePing(const LocalApiRequest& req, const std::optional<NetmapFa
     d.answer = pingAnswer(r);
     return d;
   }
+  if (type == "TSMP" || type == "ICMP") {
+    d.plan.type = type == "TSMP" ? PingType::TSMP : PingType::ICMP;
+    d.plan.nodeName = computedName(*match->node, nm->magicDnsSuffix);
+    d.plan.partial = std::move(r);
+    d.plan.nodePublic = match->node->key;
+    return d;
+  }
   r.nodeIp = firstAddr(*match->node);
   r.nodeName = pingNodeName(*match->node);
   if (type != "disco") {
-    // TSMP and ICMP pings travel inside WireGuard; tailnetd's data plane does not originate them.
-    r.err = "ping type \"" + type + "\" is not supported by tailnetd (use a disco ping)";
+    // Go's peerapi ping is an HTTP HEAD to the peer's PeerAPI, which tailnetd does not run; Go's
+    // engine never answers other types at all.
+    r.err = "ping type \"" + type + "\" is not supported by tailnetd";
     d.answer = pingAnswer(r);
     return d;
   }
@@ -151,6 +176,29 @@ PingDecision decidePing(const LocalApiRequest& req, const std::optional<NetmapFa
 
 LocalApiResponse pingAnswer(PingResult r) {
   return jsonBody(200, pingResultJson(r));
+}
+
+std::string computedName(const NodeFacts& node, std::string_view magicDnsSuffix) {
+  // dnsname.TrimSuffix: drop the trailing dot, and ".<suffix>" when the name ends with it.
+  std::string name = node.name;
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  std::string suffix(magicDnsSuffix);
+  while (!suffix.empty() && suffix.front() == '.') suffix.erase(0, 1);
+  while (!suffix.empty() && suffix.back() == '.') suffix.pop_back();
+  if (!suffix.empty() && name.size() > suffix.size() + 1 && name.ends_with("." + suffix))
+    name.resize(name.size() - suffix.size() - 1);
+  if (!name.empty()) return name;
+  if (!node.hostname.empty()) return node.hostname;
+  return node.key;
+}
+
+PingResult pingSucceeded(const PingPlan& plan, int64_t latencyNs, uint16_t peerApiPort) {
+  PingResult r = plan.partial;
+  r.latencySeconds = double(latencyNs) / 1e9;
+  r.nodeIp = r.ip;
+  r.nodeName = plan.nodeName;
+  r.peerApiPort = plan.type == PingType::TSMP ? peerApiPort : 0;
+  return r;
 }
 
 LocalApiResponse serveWhoIs(const LocalApiRequest& req, const std::optional<NetmapFacts>& nm) {

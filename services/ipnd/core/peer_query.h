@@ -1,5 +1,6 @@
 // The LocalAPI answers that look a peer up in the netmap by tailnet IP: ping (Go's
-// ipnstate.PingResult; the ping itself is magicsockd's, asked by the app) and whois (Go's
+// ipnstate.PingResult; the ping itself is magicsockd's (disco) or wgd's (TSMP, ICMP), asked by
+// the app) and whois (Go's
 // apitype.WhoIsResponse), plus the netcheck report JSON. I/O-free so tests pin the JSON.
 #pragma once
 
@@ -23,6 +24,7 @@ struct PingResult {
   std::string endpoint;  // direct "ip:port"
   int32_t derpRegionId = 0;
   std::string derpRegionCode;
+  uint16_t peerApiPort = 0;  // PeerAPIPort (omitempty): from a TSMP pong
   bool isLocalIp = false;
 };
 
@@ -35,19 +37,33 @@ struct PeerMatch {
 };
 std::optional<PeerMatch> peerForIp(const NetmapFacts& nm, std::string_view ip);
 
-// What POST /localapi/v0/ping needs from magicsockd, or the answer when it needs nothing.
+// Go's tailcfg.Node.ComputedName: the MagicDNS name without the tailnet's suffix (the FQDN,
+// without its dot, for a node from another tailnet), else the host name, else the node key.
+std::string computedName(const NodeFacts& node, std::string_view magicDnsSuffix);
+
+// What POST /localapi/v0/ping needs from magicsockd (disco) or wgd (TSMP, ICMP), or the answer
+// when it needs nothing.
+enum class PingType { DISCO, TSMP, ICMP };
 struct PingPlan {
-  PingResult partial;      // IP, NodeIP, NodeName filled
+  PingType type = PingType::DISCO;
+  // disco: IP, NodeIP (the node's first address), NodeName (first label) filled.
+  // TSMP/ICMP: only IP; Go's engine sets NodeIP (the pinged IP) and NodeName (ComputedName)
+  // when the pong arrives, as pingSucceeded does.
+  PingResult partial;
   std::string nodePublic;  // the peer's nodekey
+  std::string nodeName;    // TSMP/ICMP: the NodeName of a success
 };
 struct PingDecision {
   std::optional<LocalApiResponse> answer;  // set: reply now
-  PingPlan plan;                           // else: ask magicsockd.ping
+  PingPlan plan;                           // else: ask magicsockd.ping / wgd.ping
 };
 PingDecision decidePing(const LocalApiRequest& req, const std::optional<NetmapFacts>& nm);
 
 // The reply to a ping once magicsockd answered (or the call failed: err set).
 LocalApiResponse pingAnswer(PingResult r);
+
+// A TSMP/ICMP plan's result once wgd answered: latency and port on success (err empty).
+PingResult pingSucceeded(const PingPlan& plan, int64_t latencyNs, uint16_t peerApiPort);
 
 // GET /localapi/v0/whois?addr=ip[:port] (Go's serveWhoIs).
 LocalApiResponse serveWhoIs(const LocalApiRequest& req, const std::optional<NetmapFacts>& nm);

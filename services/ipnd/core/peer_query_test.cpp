@@ -84,7 +84,7 @@ TEST(PeerQuery, PingUnknownAndSelfAnswerAPingResult) {
   EXPECT_EQ(unknown.answer->status, 200);
   EXPECT_EQ(unknown.answer->body,
             "{\"IP\":\"100.99.0.9\",\"NodeIP\":\"\",\"NodeName\":\"\",\"Err\":\"no matching peer\","
-            "\"LatencySeconds\":0,\"Endpoint\":\"\",\"DERPRegionID\":0,\"DERPRegionCode\":\"\"}\n");
+            "\"LatencySeconds\":0,\"Endpoint\":\"\",\"PeerRelay\":\"\",\"DERPRegionID\":0,\"DERPRegionCode\":\"\"}\n");
   auto self = decidePing(post("ip=100.64.0.1&type=disco"), nm);
   EXPECT_NE(self.answer->body.find("\"Err\":\"100.64.0.1 is local Tailscale IP\""), std::string::npos);
   EXPECT_NE(self.answer->body.find("\"IsLocalIP\":true"), std::string::npos);
@@ -105,10 +105,64 @@ TEST(PeerQuery, DiscoPingPlansAMagicsockCall) {
   EXPECT_EQ(sub.plan.partial.ip, "10.1.2.9");
   EXPECT_EQ(sub.plan.partial.nodeIp, "100.64.0.3");
   EXPECT_EQ(sub.plan.partial.nodeName, "router");
-  // TSMP/ICMP are refused with a PingResult error, not silence.
-  auto tsmp = decidePing(post("ip=100.64.0.2&type=TSMP"), nm);
-  ASSERT_TRUE(tsmp.answer);
-  EXPECT_NE(tsmp.answer->body.find("not supported"), std::string::npos);
+  EXPECT_EQ(d.plan.type, PingType::DISCO);
+  // peerapi (no PeerAPI server here) and unknown types are refused with a PingResult error.
+  auto peerapi = decidePing(post("ip=100.64.0.2&type=peerapi"), nm);
+  ASSERT_TRUE(peerapi.answer);
+  EXPECT_NE(peerapi.answer->body.find("\"Err\":\"ping type \\\"peerapi\\\" is not supported by tailnetd\""),
+            std::string::npos)
+      << peerapi.answer->body;
+}
+
+TEST(PeerQuery, TsmpAndIcmpPingsPlanAWgdCallWithGosNaming) {
+  auto nm = std::optional<NetmapFacts>(twoNodes());
+  nm->magicDnsSuffix = "example.ts.net";
+  for (auto [query, type] : {std::pair{"ip=100.64.0.2&type=TSMP", PingType::TSMP},
+                             std::pair{"ip=100.64.0.2&type=ICMP", PingType::ICMP}}) {
+    auto d = decidePing(post(query), nm);
+    ASSERT_FALSE(d.answer) << query;
+    EXPECT_EQ(d.plan.type, type);
+    EXPECT_EQ(d.plan.nodePublic, "nodekey:" + std::string(64, 'b'));
+    // Go's engine fills NodeIP/NodeName only when the answer comes.
+    EXPECT_EQ(d.plan.partial.nodeIp, "");
+    EXPECT_EQ(d.plan.partial.nodeName, "");
+    EXPECT_EQ(d.plan.nodeName, "b");  // ComputedName: the name without the tailnet suffix
+    PingResult ok = pingSucceeded(d.plan, 1'500'000, 0x1f90);
+    EXPECT_EQ(ok.nodeIp, "100.64.0.2");
+    EXPECT_EQ(ok.peerApiPort, type == PingType::TSMP ? 0x1f90 : 0);
+    std::string want = std::string("{\"IP\":\"100.64.0.2\",\"NodeIP\":\"100.64.0.2\",\"NodeName\":\"b\",\"Err\":\"\",") +
+                       "\"LatencySeconds\":0.0015,\"Endpoint\":\"\",\"PeerRelay\":\"\",\"DERPRegionID\":0,\"DERPRegionCode\":\"\"" +
+                       (type == PingType::TSMP ? ",\"PeerAPIPort\":8080" : "") + "}\n";
+    EXPECT_EQ(pingResultJson(ok), want);
+  }
+  // A subnet IP: NodeIP is the pinged IP (Go sets res.NodeIP = ip), the name is the router's.
+  auto sub = decidePing(post("ip=10.1.2.9&type=ICMP"), nm);
+  ASSERT_FALSE(sub.answer);
+  EXPECT_EQ(pingSucceeded(sub.plan, 1, 0).nodeIp, "10.1.2.9");
+  EXPECT_EQ(sub.plan.nodeName, "router");
+  // Go's size checks come first.
+  EXPECT_EQ(decidePing(post("ip=100.64.0.2&type=TSMP&size=10"), nm).answer->body,
+            "'size' parameter is only supported with disco pings\n");
+  EXPECT_EQ(decidePing(post("ip=100.64.0.2&type=TSMP&size=x"), nm).answer->body, "invalid 'size' parameter\n");
+  EXPECT_FALSE(decidePing(post("ip=100.64.0.2&type=TSMP&size=0"), nm).answer);
+  // Self and unknown IPs are answered without wgd, as for disco.
+  EXPECT_NE(decidePing(post("ip=100.64.0.1&type=TSMP"), nm).answer->body.find("is local Tailscale IP"),
+            std::string::npos);
+  EXPECT_NE(decidePing(post("ip=100.99.0.9&type=ICMP"), nm).answer->body.find("no matching peer"), std::string::npos);
+}
+
+TEST(PeerQuery, ComputedNameAsGo) {
+  NodeFacts n;
+  n.key = "nodekey:" + std::string(64, 'c');
+  n.name = "host.example.ts.net.";
+  EXPECT_EQ(computedName(n, "example.ts.net"), "host");
+  n.name = "shared.other.ts.net.";  // a node shared in from another tailnet keeps its FQDN
+  EXPECT_EQ(computedName(n, "example.ts.net"), "shared.other.ts.net");
+  n.name = "";
+  n.hostname = "box";
+  EXPECT_EQ(computedName(n, "example.ts.net"), "box");
+  n.hostname = "";
+  EXPECT_EQ(computedName(n, "example.ts.net"), n.key);
 }
 
 TEST(PeerQuery, PingResultJsonOfAPong) {
@@ -121,7 +175,7 @@ TEST(PeerQuery, PingResultJsonOfAPong) {
   r.derpRegionCode = "tst";
   EXPECT_EQ(pingResultJson(r),
             "{\"IP\":\"100.64.0.2\",\"NodeIP\":\"100.64.0.2\",\"NodeName\":\"b\",\"Err\":\"\","
-            "\"LatencySeconds\":0.0125,\"Endpoint\":\"\",\"DERPRegionID\":1,\"DERPRegionCode\":\"tst\"}\n");
+            "\"LatencySeconds\":0.0125,\"Endpoint\":\"\",\"PeerRelay\":\"\",\"DERPRegionID\":1,\"DERPRegionCode\":\"tst\"}\n");
 }
 
 LocalApiRequest whois(std::string query) {
