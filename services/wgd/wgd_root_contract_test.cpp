@@ -81,6 +81,28 @@ int callDerpClientInfo(const std::string& runtime) {
   return r->error().kind == ErrorKind::DENIED ? 1 : 12;
 }
 
+// Calls wgd.ping (run in a ChildAs); 0 = answered with wgd's "no self node" (no config yet),
+// 1 = denied.
+int callPing(const std::string& runtime) {
+  bus::Loop loop;
+  auto b = bus::Bus::create(loop, bus::BusOptions{runtime, "operator"});
+  if (!b) return 10;
+  std::optional<Result<bus::Reply>> r;
+  (*b)->call(
+      "wgd", "wgd.ping",
+      [&](auto p) {
+        auto params = p.template initAs<schema::WgPingParams>();
+        params.setIp("100.64.0.2");
+        params.setKind(schema::WgPingKind::TSMP);
+      },
+      3000ms, [&](Result<bus::Reply> res) { r = std::move(res); });
+  runUntil(
+      loop, [&] { return r.has_value(); }, 5000ms);
+  if (!r) return 11;
+  if (*r) return std::string(r->value().as<schema::WgPingReply>().getErr().cStr()) == "no self node" ? 0 : 13;
+  return r->error().kind == ErrorKind::DENIED ? 1 : 12;
+}
+
 // Every socket wgd holds is a unix socket: its inodes appear in its namespace's net/unix and in
 // none of tcp, udp, raw, packet or netlink (ARCHITECTURE.md: wgd never touches the network).
 void expectOnlyUnixSockets(pid_t pid) {
@@ -148,6 +170,8 @@ TEST(WgdRootContract, RunsAsItsUserAndEnforcesCallerAcls) {
   ChildAs asApid(apidUid, gid, [&] { return callHealth(runtime); });
   ChildAs clientInfoAsMagicsockd(magicsockdUid, gid, [&] { return callDerpClientInfo(runtime); });
   ChildAs clientInfoAsIpnd(ipndUid, gid, [&] { return callDerpClientInfo(runtime); });
+  ChildAs pingAsIpnd(ipndUid, gid, [&] { return callPing(runtime); });
+  ChildAs pingAsMagicsockd(magicsockdUid, gid, [&] { return callPing(runtime); });
   pid_t pid = fork();
   if (pid == 0) {
     if (setgroups(0, nullptr) != 0 || setresgid(gid, gid, gid) != 0 ||
@@ -229,6 +253,15 @@ TEST(WgdRootContract, RunsAsItsUserAndEnforcesCallerAcls) {
   EXPECT_EQ(clientInfoAsMagicsockd.poll(), 0) << "magicsockd may have its DERP ClientInfo sealed";
   EXPECT_EQ(clientInfoAsIpnd.poll(), 1) << "ipnd may not";
   EXPECT_EQ(violations.back(), "ipnd wgd.derpClientInfo");
+
+  // wgd.ping is ipnd's only.
+  pingAsIpnd.start();
+  pingAsMagicsockd.start();
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return pingAsIpnd.poll() && pingAsMagicsockd.poll() && violations.size() >= 3; }, 10000ms));
+  EXPECT_EQ(pingAsIpnd.poll(), 0) << "ipnd may ask wgd for a ping";
+  EXPECT_EQ(pingAsMagicsockd.poll(), 1) << "magicsockd may not";
+  EXPECT_EQ(violations.back(), "magicsockd wgd.ping");
 
   // No network sockets, no core dumps. A non-dumpable process's /proc files belong to root, not
   // to its own uid (proc(5)): that is how PR_SET_DUMPABLE=0 shows from outside.
