@@ -19,6 +19,10 @@ namespace {
 
 constexpr auto RECONNECT_MIN = std::chrono::milliseconds(50);
 constexpr auto RECONNECT_MAX = std::chrono::seconds(2);
+// A connection that lived this long reached a real receiver: losing it reconnects at once.
+constexpr auto HEALTHY_AFTER = std::chrono::milliseconds(200);
+// While no receiver listens, flush() tries to connect at most this often (one socket + connect).
+constexpr auto FLUSH_CONNECT_INTERVAL = std::chrono::milliseconds(1);
 // The send buffer bounds the queue: about queueBatches * maxBatch packets (each datagram also
 // costs its skb overhead), never megabytes of latency. The kernel caps it at net.core.wmem_max.
 int sendBufferFor(const PipeOptions& o) {
@@ -65,10 +69,12 @@ class SeqpacketReceiver final : public PipeReceiver {
 
   ~SeqpacketReceiver() override {
     *alive_ = false;
-    conns_.clear();
+    // Listener first: a sender reconnecting on our hang-up must find nobody listening rather
+    // than be queued on a backlog that is about to go.
     listenWatch_.reset();
     if (listen_ >= 0) close(listen_);
     if (bound_) unlink(path_.c_str());
+    conns_.clear();
   }
 
   Result<void> start() {
@@ -189,6 +195,10 @@ class SeqpacketReceiver final : public PipeReceiver {
   PipeStats stats_;
 };
 
+// The sender watches its connected socket: the receiver never writes, so readability means
+// end-of-stream (the receiving service exited or was killed). It then reconnects at once, so a
+// restarted receiver is connected to as soon as its endpoint accepts, without waiting for a
+// packet to fail. A send that finds the peer gone retries its batch once on a fresh connection.
 class SeqpacketSender final : public PipeSender {
  public:
   SeqpacketSender(Loop& loop, std::string path, const PipeOptions& options)
@@ -196,10 +206,12 @@ class SeqpacketSender final : public PipeSender {
 
   ~SeqpacketSender() override {
     retry_.reset();
-    if (fd_ >= 0) close(fd_);
+    closeConnection();
   }
 
-  void start() { tryConnect(); }
+  void start() {
+    if (!connectNow()) scheduleRetry();
+  }
 
   bool push(std::span<const uint8_t> packet) override {
     if (packet.empty()) {  // a zero-length SEQPACKET datagram reads as end-of-stream
@@ -211,7 +223,7 @@ class SeqpacketSender final : public PipeSender {
       return false;
     }
     if (count_ == slots_.msgs.size()) flush();
-    if (!packet.empty()) std::memcpy(slots_.iov[count_].iov_base, packet.data(), packet.size());
+    std::memcpy(slots_.iov[count_].iov_base, packet.data(), packet.size());
     slots_.iov[count_].iov_len = packet.size();
     ++count_;
     return true;
@@ -219,13 +231,12 @@ class SeqpacketSender final : public PipeSender {
 
   void flush() override {
     if (count_ == 0) return;
-    if (fd_ < 0) {
-      stats_.dropsFull += count_;
-      count_ = 0;
-      return;
-    }
+    // No receiver yet: if the last attempt found no listener (nobody to bother), try again now,
+    // at most once per FLUSH_CONNECT_INTERVAL, so the first batch after a restart is delivered.
+    if (fd_ < 0 && mayConnectAtFlush_ && loop_.now() - lastAttempt_ >= FLUSH_CONNECT_INTERVAL) connectNow();
     size_t sent = 0;
-    while (sent < count_) {
+    bool retried = false;
+    while (fd_ >= 0 && sent < count_) {
       int n = sendmmsg(fd_, slots_.msgs.data() + sent, static_cast<unsigned>(count_ - sent),
                        MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n > 0) {
@@ -233,8 +244,11 @@ class SeqpacketSender final : public PipeSender {
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno != EAGAIN) disconnect();
-      break;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;  // queue full: drop the rest
+      bool peerGone = n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN);
+      bool again = reconnectAfterLoss();
+      if (!peerGone || !again || retried) break;
+      retried = true;  // the rest of the batch goes to the new receiver, once
     }
     stats_.packets += sent;
     if (sent > 0) ++stats_.batches;
@@ -246,27 +260,72 @@ class SeqpacketSender final : public PipeSender {
   const PipeStats& stats() const override { return stats_; }
 
  private:
-  void tryConnect() {
+  // One non-blocking connect; AF_UNIX answers at once (accepted into the backlog, or refused).
+  bool connectNow() {
+    lastAttempt_ = loop_.now();
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0) {
-      int sndbuf = sendBufferFor(options_);
-      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-      auto addr = unixAddress(path_);
-      if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-        fd_ = fd;
-        backoff_ = RECONNECT_MIN;
-        return;
-      }
-      close(fd);
+    if (fd < 0) {
+      mayConnectAtFlush_ = false;  // out of descriptors: leave it to the backoff
+      return false;
     }
-    retry_ = loop_.after(backoff_, [this] { tryConnect(); });
+    int sndbuf = sendBufferFor(options_);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    auto addr = unixAddress(path_);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      // No endpoint or no listener: nobody to disturb, so flush() may try again soon. A full
+      // backlog (EAGAIN) means a busy receiver: leave that to the backoff.
+      mayConnectAtFlush_ = errno == ENOENT || errno == ECONNREFUSED;
+      close(fd);
+      return false;
+    }
+    fd_ = fd;
+    connectedAt_ = lastAttempt_;
+    retry_.reset();
+    watch_ = loop_.watchFd(fd_, [this] { onReadable(); });
+    log::logger().info("pipe.connected path={}", path_);
+    return true;
+  }
+
+  void scheduleRetry() {
+    retry_ = loop_.after(backoff_, [this] {
+      if (fd_ < 0 && !connectNow()) scheduleRetry();
+    });
     backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, RECONNECT_MAX);
   }
 
-  void disconnect() {
-    close(fd_);
+  void onReadable() {
+    uint8_t byte;
+    ssize_t n;
+    do {
+      n = recv(fd_, &byte, 1, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    // End-of-stream or an error (a receiver that writes breaks the protocol: same thing).
+    reconnectAfterLoss();
+  }
+
+  // Closes the lost connection. One that had been up for HEALTHY_AFTER was a real receiver that
+  // went away: reconnect at once and restart the backoff. One that died young (a receiver that
+  // refuses our uid, or one crashing at start-up) keeps backing off, so we never spin against it.
+  // True when connected again.
+  bool reconnectAfterLoss() {
+    bool healthy = loop_.now() - connectedAt_ >= HEALTHY_AFTER;
+    closeConnection();
+    log::logger().info("pipe.disconnected path={} reconnect={}", path_, healthy ? "now" : "backoff");
+    if (healthy) {
+      backoff_ = RECONNECT_MIN;
+      if (connectNow()) return true;
+    } else {
+      mayConnectAtFlush_ = false;
+    }
+    scheduleRetry();
+    return false;
+  }
+
+  void closeConnection() {
+    watch_.reset();  // before close: the watch must not outlive the fd
+    if (fd_ >= 0) close(fd_);
     fd_ = -1;
-    retry_ = loop_.after(RECONNECT_MIN, [this] { tryConnect(); });
   }
 
   Loop& loop_;
@@ -275,6 +334,10 @@ class SeqpacketSender final : public PipeSender {
   Slots slots_;
   size_t count_ = 0;
   int fd_ = -1;
+  Handle watch_;  // hang-up of fd_
+  Loop::Clock::time_point connectedAt_{};
+  Loop::Clock::time_point lastAttempt_{};
+  bool mayConnectAtFlush_ = false;
   std::chrono::milliseconds backoff_ = RECONNECT_MIN;
   Handle retry_;
   PipeStats stats_;

@@ -1,5 +1,6 @@
 // DataPipe over ZeroMQ PUSH/PULL: one frame per batch, ZAP-checked (domain "pipe.<from>").
 #include <unistd.h>
+#include <zmq.h>
 
 #include <cstring>
 
@@ -72,19 +73,43 @@ class ZmqReceiver final : public PipeReceiver {
   PipeStats stats_;
 };
 
+// libzmq reconnects by itself (RECONNECT_IVL, doubling to RECONNECT_IVL_MAX); with
+// ZMQ_IMMEDIATE a send while no receiver is attached fails at once and is counted. A socket
+// monitor tells us when the receiver goes away and when a new one has completed the handshake
+// (ZAP included), so connected() is true exactly when a push can be delivered.
 class ZmqSender final : public PipeSender {
  public:
   ZmqSender(Bus& bus, const PipeOptions& options)
-      : socket_(bus.impl().context, zmq::socket_type::push), options_(options) {
+      : loop_(bus.loop()),
+        socket_(bus.impl().context, zmq::socket_type::push),
+        monitor_(bus.impl().context, zmq::socket_type::pair),
+        options_(options) {
     buffer_.resize(2 + options.maxBatch * (2 + options.maxPacket));
     clear();
   }
 
-  Result<void> start(const std::string& path) {
+  ~ZmqSender() override {
+    monitorWatch_.reset();
+    monitor_.close();
+    socket_.close();
+  }
+
+  Result<void> start(Bus& bus, const std::string& path) {
     socket_.set(zmq::sockopt::linger, 0);
     socket_.set(zmq::sockopt::sndhwm, options_.queueBatches);
     socket_.set(zmq::sockopt::immediate, 1);  // no queueing towards a receiver that is not there
+    // A restarted receiver is found within RECONNECT_IVL..2x (libzmq adds jitter), backing off
+    // to RECONNECT_IVL_MAX while it stays away.
+    socket_.set(zmq::sockopt::reconnect_ivl, static_cast<int>(RECONNECT_IVL.count()));
+    socket_.set(zmq::sockopt::reconnect_ivl_max, static_cast<int>(RECONNECT_IVL_MAX.count()));
+    std::string monitorAddr = "inproc://tnet-pipe-monitor-" + std::to_string(bus.impl().nextMonitorId++);
+    if (zmq_socket_monitor(socket_.handle(), monitorAddr.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0) {
+      return Error::failed(std::string("zmq_socket_monitor: ") + zmq_strerror(zmq_errno()));
+    }
     try {
+      monitor_.connect(monitorAddr);
+      monitorWatch_ = std::make_unique<ZmqWatch>(loop_, monitor_, [this] { onMonitor(); });
       socket_.connect("ipc://" + path);
     } catch (const zmq::error_t& e) {
       return Error::failed("connect " + path + ": " + e.what());
@@ -105,7 +130,7 @@ class ZmqSender final : public PipeSender {
     uint8_t* p = buffer_.data() + used_;
     p[0] = static_cast<uint8_t>(packet.size());
     p[1] = static_cast<uint8_t>(packet.size() >> 8);
-    if (!packet.empty()) std::memcpy(p + 2, packet.data(), packet.size());
+    std::memcpy(p + 2, packet.data(), packet.size());
     used_ += 2 + packet.size();
     ++count_;
     return true;
@@ -123,10 +148,8 @@ class ZmqSender final : public PipeSender {
     if (sent) {
       stats_.packets += count_;
       ++stats_.batches;
-      connected_ = true;
     } else {
       stats_.dropsFull += count_;
-      connected_ = false;
     }
     clear();
   }
@@ -135,12 +158,40 @@ class ZmqSender final : public PipeSender {
   const PipeStats& stats() const override { return stats_; }
 
  private:
+  static constexpr auto RECONNECT_IVL = std::chrono::milliseconds(20);
+  static constexpr auto RECONNECT_IVL_MAX = std::chrono::milliseconds(2000);
+
+  void onMonitor() {
+    for (;;) {
+      zmq::message_t event;
+      if (!monitor_.recv(event, zmq::recv_flags::dontwait)) return;
+      zmq::message_t address;
+      if (event.more()) (void)monitor_.recv(address, zmq::recv_flags::dontwait);
+      if (event.size() < 6) continue;
+      uint16_t kind = 0;
+      std::memcpy(&kind, event.data(), sizeof kind);
+      if (kind == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        connected_ = true;
+        // The session attached its pipe to the socket just before this event; have the socket
+        // process that command now so the next send sees the receiver.
+        (void)socket_.get(zmq::sockopt::events);
+      } else if (kind == ZMQ_EVENT_DISCONNECTED) {
+        // One PUSH connects to one endpoint, so this is the connection we had (or one that
+        // never completed its handshake, e.g. refused by ZAP).
+        connected_ = false;
+      }
+    }
+  }
+
   void clear() {
     count_ = 0;
     used_ = 2;
   }
 
+  Loop& loop_;
   zmq::socket_t socket_;
+  zmq::socket_t monitor_;
+  std::unique_ptr<ZmqWatch> monitorWatch_;
   PipeOptions options_;
   std::vector<uint8_t> buffer_;
   size_t used_ = 2;
@@ -162,7 +213,7 @@ Result<std::unique_ptr<PipeReceiver>> openZmqReceiver(Bus& bus, const std::strin
 Result<std::unique_ptr<PipeSender>> openZmqSender(Bus& bus, const std::string& path,
                                                   const PipeOptions& options) {
   auto s = std::make_unique<ZmqSender>(bus, options);
-  TNET_TRY_VOID(s->start(path));
+  TNET_TRY_VOID(s->start(bus, path));
   return std::unique_ptr<PipeSender>(std::move(s));
 }
 
