@@ -824,7 +824,8 @@ class UdpAssoc {
 
   // Go's SOCKS5 dials each UDP target with UserDial: node addresses through lwIP, quad-100:53
   // answered here, everything else from a connected OS socket per target.
-  void sendTo(Addr dst, uint16_t port, std::span<const uint8_t> payload) {
+  // `name`: the target as the client named it, if by name (OS replies repeat it, as Go's do).
+  void sendTo(Addr dst, uint16_t port, std::span<const uint8_t> payload, const std::string& name = "") {
     dst = route::unmap(dst);
     switch (route::classify(dst, e_.tailnetAddrs())) {
       case route::Via::QUAD100: {
@@ -834,7 +835,7 @@ class UdpAssoc {
         return;
       }
       case route::Via::OS:
-        return sendOs(dst, port, payload);
+        return sendOs(dst, port, payload, name);
       case route::Via::TAILNET:
         break;
     }
@@ -847,8 +848,8 @@ class UdpAssoc {
     pbuf_free(p);
   }
 
-  void sendOs(const Addr& dst, uint16_t port, std::span<const uint8_t> payload) {
-    auto key = std::make_pair(dst, port);
+  void sendOs(const Addr& dst, uint16_t port, std::span<const uint8_t> payload, const std::string& name) {
+    auto key = std::make_tuple(dst, port, name);
     auto it = osTargets_.find(key);
     if (it == osTargets_.end()) {
       if (osTargets_.size() >= MAX_OS_TARGETS) return;
@@ -868,7 +869,7 @@ class UdpAssoc {
     send(it->second.fd, payload.data(), payload.size(), MSG_NOSIGNAL);
   }
 
-  void onOsReply(const std::pair<Addr, uint16_t>& key) {
+  void onOsReply(const std::tuple<Addr, uint16_t, std::string>& key) {
     auto it = osTargets_.find(key);
     if (it == osTargets_.end()) return;
     uint8_t buf[65536];
@@ -878,7 +879,15 @@ class UdpAssoc {
         if (errno == EAGAIN || errno == EINTR) break;
         continue;  // ECONNREFUSED from an earlier datagram: Go's reader logs it and reads on
       }
-      replyToClient(key.first, key.second, {buf, size_t(n)});
+      const auto& [addr, port, name] = key;
+      if (name.empty()) {
+        replyToClient(addr, port, {buf, size_t(n)});
+      } else {
+        std::vector<uint8_t> d;
+        socks5::appendUdpHeader(d, name, port);
+        d.insert(d.end(), buf, buf + n);
+        sendToClient(d);
+      }
     }
   }
 
@@ -886,7 +895,7 @@ class UdpAssoc {
   // (a few) meanwhile; a failed lookup drops them and the next datagram tries again.
   void sendToName(const std::string& name, uint16_t port, std::span<const uint8_t> payload) {
     auto it = names_.find(name);
-    if (it != names_.end() && it->second.addr) return sendTo(*it->second.addr, port, payload);
+    if (it != names_.end() && it->second.addr) return sendTo(*it->second.addr, port, payload, name);
     if (it == names_.end()) {
       if (names_.size() >= MAX_OS_TARGETS) return;
       it = names_.emplace(name, PendingName{}).first;
@@ -908,7 +917,7 @@ class UdpAssoc {
     }
     it->second.addr = answer.addrs.front();
     auto queued = std::move(it->second.queued);
-    for (auto& [port, data] : queued) sendTo(answer.addrs.front(), port, data);
+    for (auto& [port, data] : queued) sendTo(answer.addrs.front(), port, data, name);
     e_.scheduleFlush();
   }
 
@@ -920,10 +929,14 @@ class UdpAssoc {
   }
 
   void replyToClient(const Addr& from, uint16_t port, std::span<const uint8_t> payload) {
-    if (!haveClient_) return;
     std::vector<uint8_t> d;
     socks5::appendUdpHeader(d, from, port);
     d.insert(d.end(), payload.begin(), payload.end());
+    sendToClient(d);
+  }
+
+  void sendToClient(const std::vector<uint8_t>& d) {
+    if (!haveClient_) return;
     sendto(fd_, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&client_), clientLen_);
   }
 
@@ -942,7 +955,7 @@ class UdpAssoc {
   Conn* control_;
   uint64_t token_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  std::map<std::pair<Addr, uint16_t>, OsTarget> osTargets_;
+  std::map<std::tuple<Addr, uint16_t, std::string>, OsTarget> osTargets_;
   std::map<std::string, PendingName> names_;
   struct udp_pcb* pcb_ = nullptr;
   struct udp_pcb* pcb6_ = nullptr;

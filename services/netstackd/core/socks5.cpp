@@ -137,4 +137,11 @@ void appendUdpHeader(std::vector<uint8_t>& out, const Addr& addr, uint16_t port)
   appendAddr(out, addr, port);
 }
 
+void appendUdpHeader(std::vector<uint8_t>& out, const std::string& domain, uint16_t port) {
+  out.insert(out.end(), {0, 0, 0, ATYP_DOMAIN, uint8_t(std::min<size_t>(domain.size(), 255))});
+  out.insert(out.end(), domain.begin(), domain.begin() + long(std::min<size_t>(domain.size(), 255)));
+  out.push_back(uint8_t(port >> 8));
+  out.push_back(uint8_t(port));
+}
+
 }  // namespace tnet::netstack::socks5

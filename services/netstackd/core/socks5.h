@@ -61,5 +61,7 @@ struct UdpHeader {
 };
 UdpHeader parseUdpHeader(std::span<const uint8_t> datagram);
 void appendUdpHeader(std::vector<uint8_t>& out, const Addr& addr, uint16_t port);
+// For a reply to a datagram that named its target (Go's server repeats the target it was given).
+void appendUdpHeader(std::vector<uint8_t>& out, const std::string& domain, uint16_t port);
 
 }  // namespace tnet::netstack::socks5

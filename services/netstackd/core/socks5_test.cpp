@@ -70,5 +70,17 @@ TEST(Socks5, UdpHeaderRoundTrip) {
   EXPECT_EQ(parseUdpHeader(V{0, 0, 0, 1, 1, 2}).status, Status::FAIL);
 }
 
+TEST(Socks5, UdpHeaderWithADomainRoundTrips) {
+  std::vector<uint8_t> d;
+  appendUdpHeader(d, std::string("localhost"), 53);
+  d.push_back('x');
+  auto h = parseUdpHeader(d);
+  ASSERT_EQ(h.status, Status::OK);
+  EXPECT_TRUE(h.target.isDomain);
+  EXPECT_EQ(h.target.domain, "localhost");
+  EXPECT_EQ(h.target.port, 53);
+  EXPECT_EQ(h.headerLen, d.size() - 1);
+}
+
 }  // namespace
 }  // namespace tnet::netstack::socks5
