@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "libs/base/bytes.h"
 #include "services/netstackd/core/filter.h"
@@ -555,6 +556,55 @@ TEST_F(NetstackContract, ProxiesDialOutsideTheTailnetThroughTheOs) {
   char buf[512];
   for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) resp.append(buf, size_t(n));
   EXPECT_NE(resp.find("hello from outside"), std::string::npos);
+  close(fd);
+}
+
+// SOCKS5 CONNECT with an IPv6 address outside the tailnet: [::1] through the OS; the reply's
+// bound address is the OS socket's (::1, so a 22-byte reply).
+TEST_F(NetstackContract, SocksConnectIpv6OutsideTheTailnet) {
+  int l = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  if (l < 0 || bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(l, 4) != 0) {
+    if (l >= 0) close(l);
+    GTEST_SKIP() << "no IPv6 loopback here";
+  }
+  socklen_t len = sizeof a;
+  getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
+  uint16_t port = ntohs(a.sin6_port);
+  std::thread server([l] {
+    int c = accept(l, nullptr, nullptr);
+    if (c < 0) return;
+    const char msg[] = "hello over v6\n";
+    [[maybe_unused]] ssize_t n = write(c, msg, sizeof msg - 1);
+    close(c);
+  });
+  // On an early ASSERT return too: unblock accept() and join.
+  struct Joiner {
+    std::thread& t;
+    int l;
+    ~Joiner() {
+      shutdown(l, SHUT_RDWR);
+      t.join();
+      close(l);
+    }
+  } joiner{server, l};
+  configureBoth();
+  int fd = connectTcp(pair.a.socksPort);
+  ASSERT_GE(fd, 0);
+  std::vector<uint8_t> req{5, 1, 0, 5, 1, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, uint8_t(port >> 8),
+                           uint8_t(port)};
+  ASSERT_EQ(write(fd, req.data(), req.size()), ssize_t(req.size()));
+  auto reply = readN(fd, 2 + 22);
+  ASSERT_EQ(reply.size(), 24u);
+  EXPECT_EQ(reply[3], socks5::REP_SUCCEEDED);
+  EXPECT_EQ(reply[5], 4) << "IPv6 bound address";
+  EXPECT_EQ(reply[21], 1) << "::1";
+  std::string got;
+  char buf[256];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) got.append(buf, size_t(n));
+  EXPECT_EQ(got, "hello over v6\n");
   close(fd);
 }
 
