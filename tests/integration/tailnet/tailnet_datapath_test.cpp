@@ -1,7 +1,11 @@
 // Issue 6's acceptance: two suites in their own network namespaces, testcontrol and testderp in
 // a hub namespace that routes between them. Applications reach node B's loopback page through
 // node A's SOCKS5 and HTTP proxies over WireGuard, first relayed by DERP (UDP between the nodes
-// dropped in the hub), then direct once UDP is allowed. Root only (CI is root).
+// dropped in the hub), then direct once UDP is allowed. UDP goes through the SOCKS5 proxy's UDP
+// ASSOCIATE (tnet-test-udp) to a UDP echo on the other node's loopback (tnet-test-httpd
+// --udp-echo), ICMP echo with `tnet ping --icmp` (wgd originates it; the peer's lwIP answers).
+// Shields-up and a netmap deny rule (testcontrol's POST /admin/filter) block inbound TCP, UDP
+// and ICMP echo while outbound keeps working. Root only (CI is root).
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -17,6 +21,7 @@ constexpr uint16_t CONTROL_PORT = 8080;
 constexpr uint16_t DERP_PORT = 8443;
 constexpr uint16_t STUN_PORT = 3478;
 constexpr uint16_t PAGE_PORT = 8088;
+constexpr uint16_t ECHO_PORT = 8089;  // UDP echo beside each page server
 const std::string SOCKS = "127.0.0.1:1080";
 const std::string HTTP_PROXY = "127.0.0.1:1081";
 
@@ -70,7 +75,7 @@ class TailnetDataPath : public ::testing::Test {
     auto why = Topology::unavailable();
     if (!why.empty()) GTEST_SKIP() << why;
     auto missing = Tailnet::missing();
-    if (missing.empty()) missing = missingBinaries({"testderp", "tnet-test-httpd"});
+    if (missing.empty()) missing = missingBinaries({"testderp", "tnet-test-httpd", "tnet-test-udp"});
     if (!missing.empty()) GTEST_SKIP() << missing;
     auto topo = Topology::create();
     ASSERT_TRUE(topo) << topo.error().message;
@@ -86,8 +91,9 @@ class TailnetDataPath : public ::testing::Test {
 
     FixtureOptions c;
     c.wrapper = topo_->hub().exec({});
-    c.args = {"--listen", "0.0.0.0:" + std::to_string(CONTROL_PORT), "--derp-url",
-              "http://" + hubIp + ":" + std::to_string(DERP_PORT), "--derp-stun-port", std::to_string(STUN_PORT)};
+    c.args = {"--listen",         "0.0.0.0:" + std::to_string(CONTROL_PORT),
+              "--derp-url",       "http://" + hubIp + ":" + std::to_string(DERP_PORT),
+              "--derp-stun-port", std::to_string(STUN_PORT)};
     control_ = std::make_unique<Fixture>("testcontrol", c);
     auto cs = control_->start();
     ASSERT_TRUE(cs) << cs.error().message;
@@ -98,7 +104,9 @@ class TailnetDataPath : public ::testing::Test {
 
     FixtureOptions h;
     h.wrapper = topo_->b().exec({});
-    h.args = {"--listen", "127.0.0.1:" + std::to_string(PAGE_PORT), "--name", "b"};
+    h.args = {"--listen",   "127.0.0.1:" + std::to_string(PAGE_PORT),
+              "--name",     "b",
+              "--udp-echo", std::to_string(ECHO_PORT)};
     page_ = std::make_unique<Fixture>("tnet-test-httpd", h);
     auto ps = page_->start();
     ASSERT_TRUE(ps) << ps.error().message;
@@ -150,16 +158,17 @@ class TailnetDataPath : public ::testing::Test {
   }
 
   std::string authKey() {
-    auto r = Topology::run(topo_->hub(), {"curl", "-sS", "-X", "POST", "-d", R"({"reusable":true})",
-                                          "http://127.0.0.1:" + std::to_string(CONTROL_PORT) + "/admin/keys"});
+    auto r =
+        Topology::run(topo_->hub(), {"curl", "-sS", "-X", "POST", "-d", R"({"reusable":true})",
+                                     "http://127.0.0.1:" + std::to_string(CONTROL_PORT) + "/admin/keys"});
     auto j = nlohmann::json::parse(r.out, nullptr, false);
     EXPECT_FALSE(j.is_discarded()) << r.out << r.err;
     return j.is_discarded() ? "" : j.value("key", "");
   }
 
   void bringUp(NsNode& n, const std::string& key) {
-    auto up = n.tnet({"up", "--login-server", "http://" + std::string(Topology::HUB_ADDR) + ":" +
-                                                  std::to_string(CONTROL_PORT),
+    auto up = n.tnet({"up", "--login-server",
+                      "http://" + std::string(Topology::HUB_ADDR) + ":" + std::to_string(CONTROL_PORT),
                       "--auth-key", key, "--hostname", n.name, "--timeout", "30s"},
                      40s);
     ASSERT_EQ(up.exitCode, 0) << up.out << up.err;
@@ -182,7 +191,57 @@ class TailnetDataPath : public ::testing::Test {
     ASSERT_TRUE(waitUntil([&] { return !a_->peer("b").is_null() && !b_->peer("a").is_null(); }, 5s));
   }
 
-  std::string pageUrl(const std::string& host) { return "http://" + host + ":" + std::to_string(PAGE_PORT) + "/"; }
+  std::string pageUrl(const std::string& host) {
+    return "http://" + host + ":" + std::to_string(PAGE_PORT) + "/";
+  }
+
+  // A page server with a UDP echo on A's loopback (B has one from SetUp).
+  std::unique_ptr<Fixture> startPageA() {
+    FixtureOptions h;
+    h.wrapper = topo_->a().exec({});
+    h.args = {"--listen",   "127.0.0.1:" + std::to_string(PAGE_PORT),
+              "--name",     "a",
+              "--udp-echo", std::to_string(ECHO_PORT)};
+    auto f = std::make_unique<Fixture>("tnet-test-httpd", h);
+    auto started = f->start();
+    EXPECT_TRUE(started) << started.error().message;
+    return started ? std::move(f) : nullptr;
+  }
+
+  // One UDP datagram from `from` through its SOCKS5 UDP ASSOCIATE to <ip>:ECHO_PORT, resent until
+  // the echo answers or `wait` passes: exit 0 and "<peer name>: <message>\n" on an answer, exit 1
+  // on silence, 2 on a proxy error. Every call is a new association, so a new source port that
+  // the peer's connection tracking has never seen.
+  ProcessResult udpEcho(const NsNode& from, const std::string& ip, const std::string& message,
+                        std::chrono::milliseconds wait) {
+    return from.exec({*findBinary("tnet-test-udp"), "--socks5", SOCKS, "--to",
+                      ip + ":" + std::to_string(ECHO_PORT), "--message", message, "--timeout-ms",
+                      std::to_string(scaled(wait).count())});
+  }
+
+  // `tnet ping --icmp|--tsmp -c 1` from `from` to `to` (an ICMP echo or TSMP ping that wgd
+  // originates): exit 0 with "pong from <to> (<ip>) via ICMP|TSMP in …", else "timed out" and exit 1.
+  ProcessResult pingOnce(const NsNode& from, const std::string& kind, const std::string& to,
+                         std::chrono::milliseconds timeout) {
+    std::string t = std::to_string(scaled(timeout).count()) + "ms";
+    return from.tnet({"ping", "--" + kind, "-c", "1", "--timeout", t, to}, timeout + 20s);
+  }
+  // What a successful pingOnce prints.
+  static std::string pongLine(const std::string& host, const std::string& ip, const std::string& via) {
+    return "pong from " + host + " (" + ip + ") via " + via + " in ";
+  }
+
+  // curl in the hub against testcontrol's admin API: {HTTP status, body}.
+  std::pair<int, std::string> controlAdmin(const std::string& method, const std::string& path,
+                                           const std::string& body = "") {
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "10", "-X", method, "-w", "\n%{http_code}"};
+    if (!body.empty()) argv.insert(argv.end(), {"--data-binary", body});
+    argv.push_back("http://127.0.0.1:" + std::to_string(CONTROL_PORT) + path);
+    auto r = Topology::run(topo_->hub(), argv);
+    auto nl = r.out.rfind('\n');
+    if (r.exitCode != 0 || nl == std::string::npos) return {0, r.out + r.err};
+    return {std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl)};
+  }
 
   std::unique_ptr<Topology> topo_;
   std::unique_ptr<Fixture> derp_, control_, page_;
@@ -200,7 +259,8 @@ TEST_F(TailnetDataPath, ProxiesAndPingOverDerpThenDirect) {
   EXPECT_EQ(viaIp.out, "hello from b\n");
   auto viaName = socksGet(*a_, pageUrl("b"));
   EXPECT_EQ(viaName.out, "hello from b\n") << viaName.err;
-  auto viaHttpProxy = a_->exec({"curl", "-sS", "--max-time", "30", "-x", "http://" + HTTP_PROXY, pageUrl(bIp)});
+  auto viaHttpProxy =
+      a_->exec({"curl", "-sS", "--max-time", "30", "-x", "http://" + HTTP_PROXY, pageUrl(bIp)});
   EXPECT_EQ(viaHttpProxy.out, "hello from b\n") << viaHttpProxy.err;
 
   auto peer = a_->peer("b");
@@ -217,7 +277,8 @@ TEST_F(TailnetDataPath, ProxiesAndPingOverDerpThenDirect) {
   EXPECT_NE(pingBA.out.find("via DERP(test)"), std::string::npos) << pingBA.out;
 
   ASSERT_TRUE(topo_->blockUdpBetweenNodes(false));
-  EXPECT_TRUE(waitUntil([&] { return a_->peer("b").value("CurAddr", "") != ""; }, 10s)) << a_->peer("b").dump(2);
+  EXPECT_TRUE(waitUntil([&] { return a_->peer("b").value("CurAddr", "") != ""; }, 10s))
+      << a_->peer("b").dump(2);
   auto direct = a_->tnet({"ping", "-c", "1", "b"});
   EXPECT_EQ(direct.exitCode, 0) << direct.out << direct.err;
   EXPECT_NE(direct.out.find("via 10.99.2.2:"), std::string::npos) << direct.out;
@@ -231,8 +292,9 @@ TEST_F(TailnetDataPath, HundredMegabytesBothWaysAndTwoHundredConnections) {
   TempDir tmp("tnet-dp-data");
   // B → A: B's page server sends a known pattern; compare digests.
   std::string got = tmp / "from-b";
-  auto down = socksGet(*a_, "http://" + bIp + ":" + std::to_string(PAGE_PORT) + "/bytes/" + std::to_string(SIZE),
-                       {"--max-time", "300", "-o", got});
+  auto down =
+      socksGet(*a_, "http://" + bIp + ":" + std::to_string(PAGE_PORT) + "/bytes/" + std::to_string(SIZE),
+               {"--max-time", "300", "-o", got});
   ASSERT_EQ(down.exitCode, 0) << down.err;
   std::string want = tmp / "pattern";
   {
@@ -252,13 +314,14 @@ TEST_F(TailnetDataPath, HundredMegabytesBothWaysAndTwoHundredConnections) {
   auto second = sums.out.substr(sums.out.find('\n') + 1, 64);
   EXPECT_EQ(first, second) << sums.out;
   // A → B: upload the same bytes; B's server answers their digest.
-  auto up = socksGet(*a_, "http://" + bIp + ":" + std::to_string(PAGE_PORT) + "/sha256",
-                     {"--max-time", "300", "--data-binary", "@" + want, "-H", "Content-Type: application/octet-stream"});
+  auto up = socksGet(
+      *a_, "http://" + bIp + ":" + std::to_string(PAGE_PORT) + "/sha256",
+      {"--max-time", "300", "--data-binary", "@" + want, "-H", "Content-Type: application/octet-stream"});
   ASSERT_EQ(up.exitCode, 0) << up.err;
   EXPECT_EQ(up.out, second + "\n");
   // 200 concurrent connections through the SOCKS5 proxy.
-  std::string script = "ok=0; for i in $(seq 1 200); do curl -sS --max-time 60 --socks5-hostname " + SOCKS + " " +
-                       pageUrl(bIp) + " > " + tmp.path() + "/c.$i 2>&1 & done; wait; " +
+  std::string script = "ok=0; for i in $(seq 1 200); do curl -sS --max-time 60 --socks5-hostname " + SOCKS +
+                       " " + pageUrl(bIp) + " > " + tmp.path() + "/c.$i 2>&1 & done; wait; " +
                        "grep -l 'hello from b' " + tmp.path() + "/c.* | wc -l";
   auto conc = a_->exec({"sh", "-c", script}, 120s);
   EXPECT_EQ(conc.out, "200\n") << conc.out << conc.err;
@@ -267,20 +330,138 @@ TEST_F(TailnetDataPath, HundredMegabytesBothWaysAndTwoHundredConnections) {
 TEST_F(TailnetDataPath, ShieldsUpRefusesInboundButOutboundWorks) {
   bothUp();
   std::string aIp = a_->ipv4(), bIp = b_->ipv4();
-  FixtureOptions h;
-  h.wrapper = topo_->a().exec({});
-  h.args = {"--listen", "127.0.0.1:" + std::to_string(PAGE_PORT), "--name", "a"};
-  Fixture pageA("tnet-test-httpd", h);
-  ASSERT_TRUE(pageA.start());
+  auto pageA = startPageA();
+  ASSERT_TRUE(pageA);
+  // Before: A reaches B by TCP and UDP.
   ASSERT_EQ(socksGet(*a_, pageUrl(bIp)).out, "hello from b\n");
+  auto udpBefore = udpEcho(*a_, bIp, "before", 10s);
+  ASSERT_EQ(udpBefore.exitCode, 0) << udpBefore.err;
+  EXPECT_EQ(udpBefore.out, "b: before\n");
+  auto icmpBefore = pingOnce(*a_, "icmp", "b", 10s);
+  EXPECT_EQ(icmpBefore.exitCode, 0) << icmpBefore.out << icmpBefore.err;
+  EXPECT_NE(icmpBefore.out.find(pongLine("b", bIp, "ICMP")), std::string::npos) << icmpBefore.out;
+
   auto set = b_->tnet({"set", "--shields-up"});
   ASSERT_EQ(set.exitCode, 0) << set.err;
-  EXPECT_TRUE(waitUntil([&] { return socksGet(*a_, pageUrl(bIp), {"--max-time", "3"}).exitCode != 0; }, 10s));
-  // ICMP echo and UDP under shields-up are checked by netstack_contract_test (`tnet ping --icmp`
-  // does not send ICMP yet, so it could not prove anything here).
-  // B's own outbound connections still work, and replies come back through the filter.
+  // B's netstackd applies it once ipnd pushes the new prefs: wait for A's TCP to be refused.
+  ASSERT_TRUE(waitUntil([&] { return socksGet(*a_, pageUrl(bIp), {"--max-time", "2"}).exitCode != 0; }, 10s));
+  // UDP from A (a fresh source port) gets no echo: B drops it before lwIP.
+  auto udpAfter = udpEcho(*a_, bIp, "after", 2s);
+  EXPECT_EQ(udpAfter.exitCode, 1) << udpAfter.out << udpAfter.err;
+  EXPECT_EQ(udpAfter.out, "");
+  // ICMP echo requests are dropped too (lwIP never sees them, so never answers).
+  auto icmpAfter = pingOnce(*a_, "icmp", "b", 2s);
+  EXPECT_NE(icmpAfter.exitCode, 0) << icmpAfter.out;
+  EXPECT_EQ(icmpAfter.out.find("pong"), std::string::npos) << icmpAfter.out;
+  EXPECT_NE(icmpAfter.out.find("ping \"" + bIp + "\" timed out"), std::string::npos) << icmpAfter.out;
+  // TSMP pings are answered by B's wgd below the filter, as Go answers them below its filter: the
+  // tunnel itself is up, only B's stack refuses.
+  auto tsmp = pingOnce(*a_, "tsmp", "b", 10s);
+  EXPECT_EQ(tsmp.exitCode, 0) << tsmp.out << tsmp.err;
+  EXPECT_NE(tsmp.out.find(pongLine("b", bIp, "TSMP")), std::string::npos) << tsmp.out;
+
+  // B's own outbound TCP and UDP still work: the replies pass B's filter as replies to its flows.
   auto out = socksGet(*b_, pageUrl(aIp));
   EXPECT_EQ(out.out, "hello from a\n") << out.err;
+  auto udpOut = udpEcho(*b_, aIp, "from b", 10s);
+  EXPECT_EQ(udpOut.exitCode, 0) << udpOut.err;
+  EXPECT_EQ(udpOut.out, "a: from b\n");
+  auto icmpOut = pingOnce(*b_, "icmp", "a", 10s);
+  EXPECT_EQ(icmpOut.exitCode, 0) << icmpOut.out << icmpOut.err;
+  EXPECT_NE(icmpOut.out.find(pongLine("a", aIp, "ICMP")), std::string::npos) << icmpOut.out;
+}
+
+TEST_F(TailnetDataPath, NetmapDenyRuleBlocksTcpUdpIcmp) {
+  bothUp();
+  std::string aIp = a_->ipv4(), bIp = b_->ipv4();
+  auto pageA = startPageA();
+  ASSERT_TRUE(pageA);
+  ASSERT_EQ(socksGet(*a_, pageUrl(bIp)).out, "hello from b\n");
+  ASSERT_EQ(udpEcho(*a_, bIp, "allowed", 10s).out, "b: allowed\n");
+  auto icmpAllowed = pingOnce(*a_, "icmp", "b", 10s);
+  ASSERT_EQ(icmpAllowed.exitCode, 0) << icmpAllowed.out << icmpAllowed.err;
+
+  // A filter that is not valid is refused by testcontrol and changes nothing.
+  auto bad =
+      controlAdmin("POST", "/admin/filter", R"([{"SrcIPs":["100.64.0.999"],"DstPorts":[{"IP":"*"}]}])");
+  EXPECT_EQ(bad.first, 400) << bad.second;
+  EXPECT_NE(bad.second.find("bad filter: FilterRule[0].SrcIPs[0]"), std::string::npos) << bad.second;
+
+  // Only B may reach A: everything from A to B is denied by the netmap's PacketFilter.
+  std::string onlyBToA = R"([{"SrcIPs":[")" + bIp + R"("],"DstPorts":[{"IP":")" + aIp +
+                         R"(","Ports":{"First":0,"Last":65535}}]}])";
+  auto set = controlAdmin("POST", "/admin/filter", onlyBToA);
+  ASSERT_EQ(set.first, 200) << set.second;
+  // control → controld → ipnd → netstackd: wait for A's TCP to B to be dropped.
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        return socksGet(*a_, pageUrl(bIp), {"--max-time", "2"}).exitCode != 0;
+      },
+      15s))
+      << "A still reaches B's page under the deny rule";
+  auto udpDenied = udpEcho(*a_, bIp, "denied", 2s);
+  EXPECT_EQ(udpDenied.exitCode, 1) << udpDenied.out << udpDenied.err;
+  auto icmpDenied = pingOnce(*a_, "icmp", "b", 2s);
+  EXPECT_NE(icmpDenied.exitCode, 0) << icmpDenied.out;
+  EXPECT_EQ(icmpDenied.out.find("pong"), std::string::npos) << icmpDenied.out;
+  // B → A is allowed, and the replies come back through B's filter.
+  auto tcpBA = socksGet(*b_, pageUrl(aIp));
+  EXPECT_EQ(tcpBA.out, "hello from a\n") << tcpBA.err;
+  auto udpBA = udpEcho(*b_, aIp, "b to a", 10s);
+  EXPECT_EQ(udpBA.exitCode, 0) << udpBA.err;
+  EXPECT_EQ(udpBA.out, "a: b to a\n");
+  auto icmpBA = pingOnce(*b_, "icmp", "a", 10s);
+  EXPECT_EQ(icmpBA.exitCode, 0) << icmpBA.out << icmpBA.err;
+  EXPECT_NE(icmpBA.out.find(pongLine("a", aIp, "ICMP")), std::string::npos) << icmpBA.out;
+
+  // DELETE restores Go's FilterAllowAll: A reaches B again.
+  auto del = controlAdmin("DELETE", "/admin/filter");
+  ASSERT_EQ(del.first, 200) << del.second;
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        return socksGet(*a_, pageUrl(bIp), {"--max-time", "2"}).out == "hello from b\n";
+      },
+      15s));
+  auto udpAgain = udpEcho(*a_, bIp, "again", 10s);
+  EXPECT_EQ(udpAgain.exitCode, 0) << udpAgain.err;
+  EXPECT_EQ(udpAgain.out, "b: again\n");
+  auto icmpAgain = pingOnce(*a_, "icmp", "b", 10s);
+  EXPECT_EQ(icmpAgain.exitCode, 0) << icmpAgain.out << icmpAgain.err;
+}
+
+// The rule's IPProto and ports reach netstackd intact: each protocol is allowed or denied on its
+// own, so the "blocked" results above come from the filter and not from a broken path.
+TEST_F(TailnetDataPath, NetmapRuleProtocolsAreSelective) {
+  bothUp();
+  std::string aIp = a_->ipv4(), bIp = b_->ipv4();
+  ASSERT_EQ(socksGet(*a_, pageUrl(bIp)).out, "hello from b\n");
+  auto rule = [](const std::string& src, const std::string& dst, int first, int last,
+                 const std::string& protos) {
+    return R"({"SrcIPs":[")" + src + R"("],"DstPorts":[{"IP":")" + dst + R"(","Ports":{"First":)" +
+           std::to_string(first) + R"(,"Last":)" + std::to_string(last) + "}}]" +
+           (protos.empty() ? "" : R"(,"IPProto":[)" + protos + "]") + "}";
+  };
+  std::string bToA = rule(bIp, aIp, 0, 65535, "");
+
+  // A → B: ICMP only (protocol 1). TCP and UDP are dropped, ICMP echo is answered.
+  auto icmpOnly =
+      controlAdmin("POST", "/admin/filter", "[" + rule(aIp, bIp, 0, 65535, "1") + "," + bToA + "]");
+  ASSERT_EQ(icmpOnly.first, 200) << icmpOnly.second;
+  ASSERT_TRUE(waitUntil([&] { return socksGet(*a_, pageUrl(bIp), {"--max-time", "2"}).exitCode != 0; }, 15s));
+  auto icmp = pingOnce(*a_, "icmp", "b", 10s);
+  EXPECT_EQ(icmp.exitCode, 0) << icmp.out << icmp.err;
+  EXPECT_NE(icmp.out.find(pongLine("b", bIp, "ICMP")), std::string::npos) << icmp.out;
+  EXPECT_EQ(udpEcho(*a_, bIp, "udp under icmp-only", 2s).exitCode, 1);
+
+  // A → B: UDP to the echo port only (protocol 17, one port). UDP is answered; ICMP and TCP are not.
+  auto udpOnly = controlAdmin("POST", "/admin/filter",
+                              "[" + rule(aIp, bIp, ECHO_PORT, ECHO_PORT, "17") + "," + bToA + "]");
+  ASSERT_EQ(udpOnly.first, 200) << udpOnly.second;
+  EXPECT_TRUE(waitUntil([&] { return udpEcho(*a_, bIp, "udp only", 2s).out == "b: udp only\n"; }, 15s));
+  auto icmpDenied = pingOnce(*a_, "icmp", "b", 2s);
+  EXPECT_NE(icmpDenied.exitCode, 0) << icmpDenied.out;
+  EXPECT_EQ(icmpDenied.out.find("pong"), std::string::npos) << icmpDenied.out;
+  EXPECT_NE(socksGet(*a_, pageUrl(bIp), {"--max-time", "2"}).exitCode, 0);
 }
 
 TEST_F(TailnetDataPath, ServiceCrashesHealAndWgdSessionsSurvive) {
@@ -308,7 +489,8 @@ TEST_F(TailnetDataPath, ServiceCrashesHealAndWgdSessionsSurvive) {
   // No new handshake: wgd kept its session through the restarts (and wgd itself was not
   // restarted). Status may briefly read Go's zero time while ipnd re-learns wgd.peers.
   std::string after = a_->peer("b").value("LastHandshake", "");
-  EXPECT_TRUE(after == handshake || after == zeroTime) << "wgd made a new handshake: " << after << " (was " << handshake << ")";
+  EXPECT_TRUE(after == handshake || after == zeroTime)
+      << "wgd made a new handshake: " << after << " (was " << handshake << ")";
   EXPECT_EQ(a_->suite->services()["wgd"], wgdPid) << "wgd was restarted";
   EXPECT_EQ(a_->state(), "Running");
 }
@@ -325,7 +507,9 @@ TEST_F(TailnetDataPath, WgdSegfaultLeavesNoCoreAndIsRestarted) {
         return now.count("wgd") && now["wgd"] != before["wgd"];
       },
       5s));
-  auto cores = runProcess({"sh", "-c", "ls " + a_->dir->path() + " /tmp /var/lib/systemd/coredump 2>/dev/null | grep -c '^core' || true"});
+  auto cores = runProcess(
+      {"sh", "-c",
+       "ls " + a_->dir->path() + " /tmp /var/lib/systemd/coredump 2>/dev/null | grep -c '^core' || true"});
   EXPECT_EQ(cores.out, "0\n") << cores.out;
 }
 
