@@ -255,13 +255,9 @@ class WgdApp {
     std::chrono::milliseconds timeout = PING_DEFAULT_TIMEOUT;
     if (params.getTimeoutMs() != 0) timeout = std::min<std::chrono::milliseconds>(
         std::chrono::milliseconds(params.getTimeoutMs()), PING_MAX_TIMEOUT);
-    auto answerErr = [&](const std::string& err, const std::string& peer = "") {
+    auto answerErr = [&](const std::string& err) {
       svc_.log().info("ping.fail ip={} err={}", ipText, log::quote(err));
-      req.reply([&](capnp::AnyPointer::Builder b) {
-        auto r = b.initAs<schema::WgPingReply>();
-        r.setErr(err);
-        r.setNodePublic(peer);
-      });
+      req.reply([&](capnp::AnyPointer::Builder b) { b.initAs<schema::WgPingReply>().setErr(err); });
     };
     if (!path_) return answerErr("no node key yet");
     auto src = selfAddressFor(*dst);
