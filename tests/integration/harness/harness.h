@@ -2,6 +2,9 @@
 // (tailnetd) in their own process group that a destructor always kills, waiting for sockets,
 // LocalAPI requests over a Unix socket (optionally from another uid), running `tnet`, reading
 // JSON, finding a suite's service processes in /proc, and network namespaces with cleanup.
+// Two small tools are built beside it for the tailnet tests: tnet-test-httpd (a page server,
+// with --udp-echo a UDP echo too) and tnet-test-udp (one UDP exchange through a SOCKS5 proxy's
+// UDP ASSOCIATE; exit 0 reply, 1 silence, 2 proxy error). Their file headers describe them.
 #pragma once
 
 #include <sys/types.h>
@@ -172,7 +175,8 @@ class Fixture {
 
   // The listening port: the port file's number, or its JSON's "port" / "derpPort".
   uint16_t port() const { return port_; }
-  // The port file's JSON object (testderp: derpPort, stunPort, serverPublic); null otherwise.
+  // The port file's JSON object (testderp: derpPort, stunPort, serverPublic; tnet-test-httpd
+  // --udp-echo: port, udpPort); null otherwise.
   const nlohmann::json& info() const { return info_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string output() const;  // stdout + stderr so far

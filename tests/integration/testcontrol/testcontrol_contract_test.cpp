@@ -368,6 +368,37 @@ TEST_F(TestcontrolContract, SyntheticPeersForTheBenchmark) {
       static_cast<long long>(addMs), static_cast<long long>(fullMs), static_cast<long long>(deltaMs));
 }
 
+// The admin PacketFilter over the real listener: a bad body is a JSON 400, a good one reaches the
+// live stream as the client's netmap filter, DELETE brings back FilterAllowAll.
+TEST_F(TestcontrolContract, AdminFilterReachesTheLiveStream) {
+  std::string key = admin("POST", "/admin/keys", "{}")["key"];
+  auto a = node("a");
+  a->registerWith(key);
+  a->startStream();
+  ASSERT_EQ(a->stream.nm()->packetFilter.size(), 1u);
+  auto bad = admin("POST", "/admin/filter",
+                   R"([{"SrcIPs":["*"],"DstPorts":[{"IP":"*","Ports":{"First":2,"Last":1}}]}])", 400);
+  EXPECT_EQ(bad["error"], "bad filter: FilterRule[0].DstPorts[0].Ports: First 2 is after Last 1");
+  auto ok = admin(
+      "POST", "/admin/filter",
+      R"([{"SrcIPs":["100.64.0.0/10"],"DstPorts":[{"IP":"*","Ports":{"First":22,"Last":22}}],"IPProto":[6]}])");
+  EXPECT_EQ(ok["rules"], 1);
+  ASSERT_TRUE(runUntil(
+      loop_,
+      [&] {
+        return a->stream.nm()->packetFilter.size() == 1 && !a->stream.nm()->packetFilter[0].ipProto.empty();
+      },
+      5s))
+      << a->stream.error;
+  EXPECT_EQ(a->stream.nm()->packetFilter[0].srcIps, std::vector<std::string>{"100.64.0.0/10"});
+  EXPECT_EQ(a->stream.nm()->packetFilter[0].dstPorts[0].first, 22);
+  admin("DELETE", "/admin/filter");
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a->stream.nm()->packetFilter[0].ipProto.empty(); }, 5s));
+  EXPECT_EQ(a->stream.nm()->packetFilter[0].srcIps, std::vector<std::string>{"*"});
+  admin("PUT", "/admin/filter", "[]", 405);
+}
+
 // Go's liveness ping: the PingRequest reaches the stream, the client answers HEAD <URL> over
 // Noise, and the admin API reports it.
 TEST_F(TestcontrolContract, PingRequestAnsweredOverNoise) {
