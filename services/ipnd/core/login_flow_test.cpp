@@ -114,6 +114,12 @@ struct World {
     nm.tailscaleIps = {"100.64.0.1", "fd7a:115c:a1e0::1"};
     if (withDerp) nm.derpRegionCodes = {{1, "tst"}};
     b.onNetmap(nm);
+    if (withDerp) {  // magicsockd connects to the home region of that DERP map
+      DerpFacts d;
+      d.homeRegion = 1;
+      d.connectedRegions = 1;
+      b.onDerp(d);
+    }
     pump();
   }
   bool sawNotify(const std::string& s) const {
@@ -154,7 +160,7 @@ TEST(LoginFlow, FirstLoginWithAuthKeyPreparesRegistersCommitsThenRuns) {
   EXPECT_TRUE(w.b.takeConfigDirty()) << "controld must learn the committed key";
   EXPECT_EQ(w.b.state(), State::NEEDS_LOGIN) << "Go: logged in, NeedsLogin until the first netmap";
   w.netmap();
-  EXPECT_EQ(w.b.state(), State::RUNNING) << "issue 4 gate: addresses + a DERP map";
+  EXPECT_EQ(w.b.state(), State::RUNNING) << "the netmap and a live DERP (Go's LiveDERPs > 0)";
   EXPECT_EQ(w.b.status(true).self->publicKey, nodeKey(1));
   // A second login in the same session does not reuse the spent auth key.
   ASSERT_EQ(w.b.handleLocalApi(req("POST", "login-interactive"), 0).status, 204);
