@@ -274,7 +274,10 @@ class Conn {
     }
   }
 
-  void socksFail(uint8_t rep) {
+  // `why` is the RFC 1928 code for what went wrong; the client gets what Go's server sends: an
+  // unknown command is 0x07, every other failure 0x01 (general failure), whatever the cause.
+  void socksFail(uint8_t why) {
+    uint8_t rep = why == socks5::REP_COMMAND_NOT_SUPPORTED ? why : socks5::REP_GENERAL_FAILURE;
     auto reply = socks5::buildReply(rep, Addr{}, 0);
     writeLocal(reply.data(), reply.size());
     finish(false);

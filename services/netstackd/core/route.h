@@ -33,8 +33,9 @@ Addr unmap(const Addr& a);
 bool isQuad100(const Addr& a);
 Via classify(const Addr& dst, const TailnetAddrs& tailnet);
 
-// A failed OS connect(): the SOCKS5 reply we send (RFC 1928 codes: refused 0x05, network
-// unreachable 0x03, host unreachable / timeout 0x04, anything else 0x01).
+// A failed OS connect(): the RFC 1928 code for its cause (refused 0x05, network unreachable 0x03,
+// host unreachable / timeout 0x04, anything else 0x01). The wire carries 0x01 regardless, as Go's
+// server sends (Conn::socksFail).
 uint8_t socksReplyFor(int err);
 // Go's net.OpError text: "dial tcp 127.0.0.1:9: connect: connection refused",
 // "dial tcp 192.0.2.1:80: i/o timeout" (ETIMEDOUT from our own deadline).

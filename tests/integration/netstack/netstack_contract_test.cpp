@@ -99,7 +99,7 @@ class NetstackContract : public ::testing::Test {
 };
 
 TEST_F(NetstackContract, ProxiesAnswerNetworkUnreachableBeforeAddresses) {
-  // SOCKS5: greeting, then CONNECT → reply 0x03.
+  // SOCKS5: greeting, then CONNECT → reply 0x01 (Go's server answers every failure so).
   int fd = connectTcp(pair.a.socksPort);
   ASSERT_GE(fd, 0);
   uint8_t hello[] = {5, 1, 0};
@@ -109,7 +109,7 @@ TEST_F(NetstackContract, ProxiesAnswerNetworkUnreachableBeforeAddresses) {
   ASSERT_EQ(write(fd, req, sizeof req), ssize_t(sizeof req));
   auto reply = readN(fd, 10);
   ASSERT_GE(reply.size(), 2u);
-  EXPECT_EQ(reply[1], socks5::REP_NETWORK_UNREACHABLE);
+  EXPECT_EQ(reply[1], socks5::REP_GENERAL_FAILURE);
   close(fd);
   // HTTP proxy: 502.
   auto [rc, out] = pair.run({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-x",
@@ -439,7 +439,7 @@ TEST_F(NetstackContract, Quad100DnsOverTcpViaSocks) {
   ASSERT_EQ(write(fd, other, sizeof other), ssize_t(sizeof other));
   reply = readN(fd, 2 + 10);
   ASSERT_EQ(reply.size(), 12u);
-  EXPECT_EQ(reply[3], socks5::REP_CONNECTION_REFUSED);
+  EXPECT_EQ(reply[3], socks5::REP_GENERAL_FAILURE);
   close(fd);
 }
 
@@ -612,22 +612,22 @@ TEST_F(NetstackContract, OutsideDialFailuresAnswerAsGo) {
   configureBoth();
   uint16_t closed = freeTcpPort();
   std::string cp = std::to_string(closed);
-  // SOCKS5: refused → 0x05, for an address and for a name.
+  // SOCKS5: refused → 0x01 (Go's general failure), for an address and for a name.
   auto reply = socksConnect(pair.a.socksPort, ipv4Target(127, 0, 0, 1, closed));
   ASSERT_EQ(reply.size(), 10u);
-  EXPECT_EQ(reply[1], socks5::REP_CONNECTION_REFUSED);
+  EXPECT_EQ(reply[1], socks5::REP_GENERAL_FAILURE);
   std::vector<uint8_t> v6{4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, uint8_t(closed >> 8), uint8_t(closed)};
   reply = socksConnect(pair.a.socksPort, v6);
   ASSERT_EQ(reply.size(), 10u);
-  EXPECT_EQ(reply[1], socks5::REP_CONNECTION_REFUSED) << "[::1]";
+  EXPECT_EQ(reply[1], socks5::REP_GENERAL_FAILURE) << "[::1]";
   if (pair.a.hermeticDns) {
     reply = socksConnect(pair.a.socksPort, nameTarget("localhost", closed));
     ASSERT_EQ(reply.size(), 10u);
-    EXPECT_EQ(reply[1], socks5::REP_CONNECTION_REFUSED) << "localhost";
+    EXPECT_EQ(reply[1], socks5::REP_GENERAL_FAILURE) << "localhost";
     // A name neither MagicDNS nor the OS resolver knows: host unreachable.
     reply = socksConnect(pair.a.socksPort, nameTarget("nothing.invalid", 80));
     ASSERT_EQ(reply.size(), 10u);
-    EXPECT_EQ(reply[1], socks5::REP_HOST_UNREACHABLE);
+    EXPECT_EQ(reply[1], socks5::REP_GENERAL_FAILURE);
   }
   // HTTP CONNECT: Go's 500 with the dial error in Tailscale-Connect-Error and the body.
   auto resp = httpProxyExchange(pair.a.httpPort, "CONNECT 127.0.0.1:" + cp + " HTTP/1.1\r\nHost: 127.0.0.1:" + cp +
@@ -652,7 +652,7 @@ TEST_F(NetstackContract, OutsideDialFailuresAnswerAsGo) {
 }
 
 // Go's SOCKS5 server gives a dial 5 s. A loopback listener whose accept queue is full drops new
-// SYNs, so a connect there hangs until our deadline: host unreachable (0x04) after ~5 s.
+// SYNs, so a connect there hangs until our deadline: general failure (0x01, as Go) after ~5 s.
 TEST_F(NetstackContract, SocksOutsideDialTimesOutAfterFiveSeconds) {
   configureBoth();
   int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -683,7 +683,7 @@ TEST_F(NetstackContract, SocksOutsideDialTimesOutAfterFiveSeconds) {
   auto reply = readN(fd, 2 + 10);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_EQ(reply.size(), 12u);
-  EXPECT_EQ(reply[3], socks5::REP_HOST_UNREACHABLE);
+  EXPECT_EQ(reply[3], socks5::REP_GENERAL_FAILURE);
   EXPECT_GE(secs, 4.5);
   EXPECT_LE(secs, 9.0);
   close(fd);
