@@ -189,6 +189,8 @@ TEST_P(DataPipe, RestartedReceiverIsReconnectedWithoutASend) {
     ASSERT_TRUE(runUntil(loop, [&] { return s.connected(); }, 2000ms)) << "round " << round;
     auto took = std::chrono::steady_clock::now() - t0;
     EXPECT_LT(took, testing::scaled(1000ms)) << "round " << round;
+    RecordProperty("reconnect_us_round" + std::to_string(round),
+                   static_cast<int>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
     // The very first packet pushed to the new receiver arrives.
     uint32_t id = 100 + round;
     ASSERT_TRUE(s.push(packetFor(id, 100)));

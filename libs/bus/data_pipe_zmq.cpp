@@ -159,7 +159,7 @@ class ZmqSender final : public PipeSender {
 
  private:
   static constexpr auto RECONNECT_IVL = std::chrono::milliseconds(20);
-  static constexpr auto RECONNECT_IVL_MAX = std::chrono::milliseconds(2000);
+  static constexpr auto RECONNECT_IVL_MAX = std::chrono::milliseconds(500);
 
   void onMonitor() {
     for (;;) {
