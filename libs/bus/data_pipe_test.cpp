@@ -245,6 +245,21 @@ TEST(DataPipeSeqpacket, SendToDeadPeerRetriesOnFreshConnection) {
   s.flush();
   EXPECT_EQ(s.stats().dropsFull, 5u);
   EXPECT_FALSE(s.connected());
+
+  // While nobody listens, flush() itself tries to connect (at most once a millisecond), so the
+  // first packet after the new receiver's listen() arrives without waiting for the retry timer
+  // (the loop does not run here, so the timer cannot have fired).
+  got.clear();
+  rx = open();
+  ASSERT_TRUE(rx);
+  std::this_thread::sleep_for(5ms);
+  EXPECT_FALSE(s.connected());
+  ASSERT_TRUE(s.push(packetFor(77, 200)));
+  s.flush();
+  EXPECT_TRUE(s.connected());
+  EXPECT_EQ(s.stats().dropsFull, 5u);
+  ASSERT_TRUE(runUntil(loop, [&] { return got.size() == 1; }));
+  EXPECT_EQ(got[0], 77u);
 }
 
 // The receiver vanishes mid-stream with packets still queued to it: what was queued is lost
