@@ -182,11 +182,15 @@ TEST_P(DataPipe, RestartedReceiverIsReconnectedWithoutASend) {
 
   for (uint32_t round = 0; round < 3; ++round) {
     rx->reset();  // the receiving service goes away
-    ASSERT_TRUE(runUntil(loop, [&] { return !s.connected(); }, 2000ms)) << "round " << round;
+    ASSERT_TRUE(runUntil(
+        loop, [&] { return !s.connected(); }, 2000ms))
+        << "round " << round;
     rx = open();  // and is back, on the same endpoint
     ASSERT_TRUE(rx) << rx.error().message;
     auto t0 = std::chrono::steady_clock::now();
-    ASSERT_TRUE(runUntil(loop, [&] { return s.connected(); }, 2000ms)) << "round " << round;
+    ASSERT_TRUE(runUntil(
+        loop, [&] { return s.connected(); }, 2000ms))
+        << "round " << round;
     auto took = std::chrono::steady_clock::now() - t0;
     EXPECT_LT(took, testing::scaled(1000ms)) << "round " << round;
     RecordProperty("reconnect_us_round" + std::to_string(round),
@@ -195,7 +199,9 @@ TEST_P(DataPipe, RestartedReceiverIsReconnectedWithoutASend) {
     uint32_t id = 100 + round;
     ASSERT_TRUE(s.push(packetFor(id, 100)));
     s.flush();
-    ASSERT_TRUE(runUntil(loop, [&] { return !got.empty() && got.back() == id; }, 2000ms)) << "round " << round;
+    ASSERT_TRUE(runUntil(
+        loop, [&] { return !got.empty() && got.back() == id; }, 2000ms))
+        << "round " << round;
     loop.runFor(SETTLE);
   }
   EXPECT_EQ(s.stats().dropsFull, before.dropsFull);
@@ -310,10 +316,12 @@ TEST_P(DataPipe, ReceiverKilledMidStreamLosesABoundedNumber) {
 
   rx = open();
   ASSERT_TRUE(rx);
-  ASSERT_TRUE(runUntil(loop, [&] { return s.connected(); }, 2000ms));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return s.connected(); }, 2000ms));
   const uint32_t firstAfter = next;
   pump(100, true);
-  ASSERT_TRUE(runUntil(loop, [&] { return !got.empty() && got.back() == next - 1; }, 2000ms));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return !got.empty() && got.back() == next - 1; }, 2000ms));
   loop.runFor(20ms);
   EXPECT_EQ(s.stats().dropsFull, droppedAbsent);  // none dropped once the receiver is back
   EXPECT_LT(slowest, std::chrono::milliseconds(50));
@@ -424,7 +432,8 @@ TEST_P(DataPipe, ReceiverProcessRestarts) {
   PipeSender& s = **tx;
 
   auto first = std::make_unique<ReceiverProcess>(GetParam(), rt.path());
-  ASSERT_TRUE(runUntil(loop, [&] { return s.connected(); }, 5000ms));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return s.connected(); }, 5000ms));
   ASSERT_TRUE(s.push(packetFor(1, 100)));
   s.flush();
   ASSERT_TRUE(runUntil(loop, [&] { return first->received().size() == 1; }));
@@ -432,9 +441,11 @@ TEST_P(DataPipe, ReceiverProcessRestarts) {
   uint64_t droppedBefore = s.stats().dropsFull;
 
   first->kill9();
-  ASSERT_TRUE(runUntil(loop, [&] { return !s.connected(); }, 2000ms));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return !s.connected(); }, 2000ms));
   ReceiverProcess second(GetParam(), rt.path());
-  ASSERT_TRUE(runUntil(loop, [&] { return s.connected(); }, 5000ms));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return s.connected(); }, 5000ms));
   ASSERT_TRUE(s.push(packetFor(2, 100)));
   s.flush();
   ASSERT_TRUE(runUntil(loop, [&] { return second.received().size() == 1; }));

@@ -76,7 +76,7 @@ class ZmqReceiver final : public PipeReceiver {
 // libzmq reconnects by itself (RECONNECT_IVL, doubling to RECONNECT_IVL_MAX); with
 // ZMQ_IMMEDIATE a send while no receiver is attached fails at once and is counted. A socket
 // monitor tells us when the receiver goes away and when a new one has completed the handshake
-// (ZAP included), so connected() is true exactly when a push can be delivered.
+// (ZAP included), so connected() follows the receiver without any send.
 class ZmqSender final : public PipeSender {
  public:
   ZmqSender(Bus& bus, const PipeOptions& options)
