@@ -78,7 +78,9 @@ class PipeReceiver {
 Result<std::unique_ptr<PipeReceiver>> openPipeReceiver(Bus& bus, PipeBackend backend, std::string_view from,
                                                        PipeBatchHandler onBatch, PipeOptions options = {});
 // `bus.service()` is the sending side (<from>). Connects lazily and reconnects with backoff;
-// packets pushed while not connected are dropped and counted.
+// packets pushed while not connected are dropped and counted. A receiver that goes away is
+// noticed without a send and a restarted one is reconnected to at once (docs/bus.md, "When the
+// receiving service restarts").
 Result<std::unique_ptr<PipeSender>> openPipeSender(Bus& bus, PipeBackend backend, std::string_view to,
                                                    PipeOptions options = {});
 
