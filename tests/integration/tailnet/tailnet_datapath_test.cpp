@@ -54,6 +54,15 @@ struct NsNode {
     }
     return "";
   }
+  std::string ipv6() const {
+    auto s = status();
+    if (s.is_discarded() || !s["Self"]["TailscaleIPs"].is_array()) return "";
+    for (const auto& ip : s["Self"]["TailscaleIPs"]) {
+      std::string v = ip.get<std::string>();
+      if (v.find(':') != std::string::npos) return v;
+    }
+    return "";
+  }
   // The status entry of the peer with HostName `host` (null when absent).
   nlohmann::json peer(const std::string& host) const {
     auto s = status();
@@ -337,6 +346,10 @@ TEST_F(TailnetDataPath, ShieldsUpRefusesInboundButOutboundWorks) {
   auto udpBefore = udpEcho(*a_, bIp, "before", 10s);
   ASSERT_EQ(udpBefore.exitCode, 0) << udpBefore.err;
   EXPECT_EQ(udpBefore.out, "b: before\n");
+  std::string bIp6 = "[" + b_->ipv6() + "]";
+  auto udp6Before = udpEcho(*a_, bIp6, "before over IPv6", 10s);
+  EXPECT_EQ(udp6Before.exitCode, 0) << udp6Before.err;
+  EXPECT_EQ(udp6Before.out, "b: before over IPv6\n");
   auto icmpBefore = pingOnce(*a_, "icmp", "b", 10s);
   EXPECT_EQ(icmpBefore.exitCode, 0) << icmpBefore.out << icmpBefore.err;
   EXPECT_NE(icmpBefore.out.find(pongLine("b", bIp, "ICMP")), std::string::npos) << icmpBefore.out;
@@ -349,6 +362,7 @@ TEST_F(TailnetDataPath, ShieldsUpRefusesInboundButOutboundWorks) {
   auto udpAfter = udpEcho(*a_, bIp, "after", 2s);
   EXPECT_EQ(udpAfter.exitCode, 1) << udpAfter.out << udpAfter.err;
   EXPECT_EQ(udpAfter.out, "");
+  EXPECT_EQ(udpEcho(*a_, bIp6, "after over IPv6", 2s).exitCode, 1);
   // ICMP echo requests are dropped too (lwIP never sees them, so never answers).
   auto icmpAfter = pingOnce(*a_, "icmp", "b", 2s);
   EXPECT_NE(icmpAfter.exitCode, 0) << icmpAfter.out;
