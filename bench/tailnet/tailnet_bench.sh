@@ -24,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 inns() { local ns=$1; shift; ip netns exec "$tag-$ns" "$@"; }
-bg() { local name=$1; shift; setsid "$@" >"$work/$name.log" 2>&1 </dev/null & pids+=($!); }
+bg() { local name=$1; shift; setsid "$@" >"$work/$name.log" 2>&1 </dev/null & pids+=($!); disown; }
 wait_file() { for _ in $(seq 1 100); do [[ -s $1 ]] && return 0; sleep 0.1; done; echo "no $1" >&2; exit 1; }
 pss_of_suite() {  # the summed Pss (kB) of a tailnetd and its services
   local pgid=$1 total=0
