@@ -16,7 +16,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-bg() { local name=$1; shift; setsid "$@" >"$work/$name.log" 2>&1 </dev/null & pids+=($!); }
+bg() { local name=$1; shift; setsid "$@" >"$work/$name.log" 2>&1 </dev/null & pids+=($!); disown; }
 now_ms() { date +%s%3N; }
 pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 svc_pid() { pgrep -g "$suite" -x "$1" | head -1; }

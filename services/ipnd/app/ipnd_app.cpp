@@ -1,5 +1,6 @@
 #include "services/ipnd/app/ipnd_app.h"
 
+#include <malloc.h>
 #include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/random.h>
@@ -278,6 +279,7 @@ class App {
         svc_.log().debug("netmap generation={} peers={}", nm.getGeneration(), nm.getPeers().size());
       });
       flush();
+      trimHeapAfter(ev.as<schema::Netmap>().getPeers().size() * 2048);
     });
     bus.subscribe("controld.status", [this](const bus::Event& ev) {
       guarded("controld.status", [&] {
@@ -533,7 +535,16 @@ class App {
     LocalApiResponse out = backend_.handleLocalApi(r, nowUnixMs());
     replyLocalApi(req, r, out);
     flush();
+    trimHeapAfter(out.body.size());
   }
+
+  // After building and freeing something big (a status of thousands of peers, the facts and
+  // config pushes of a large netmap), hand the freed pages back to the kernel: glibc keeps the
+  // high-water mark otherwise (seen: ipnd at 320 MB PSS after a 10k-peer status, 70 MB before).
+  static void trimHeapAfter(size_t approxBytes) {
+    if (approxBytes >= TRIM_THRESHOLD_BYTES) malloc_trim(0);
+  }
+  static constexpr size_t TRIM_THRESHOLD_BYTES = size_t(1) << 20;
 
   void replyLocalApi(bus::Request& req, const LocalApiRequest& r, const LocalApiResponse& out) {
     svc_.log().debug("localapi method={} path={} status={} uid={}", r.method, r.path, out.status,

@@ -384,7 +384,13 @@ void Magicsock::publishDerpState() {
 
 void Magicsock::markPathsDirty(bool now) {
   pathsDirty_ = true;
-  if (now) publishPaths();
+  if (!now || pathsPublishPosted_) return;
+  pathsPublishPosted_ = true;
+  loop_.post([this, alive = std::weak_ptr<int>(alive_)] {
+    if (alive.expired()) return;
+    pathsPublishPosted_ = false;
+    if (pathsDirty_) publishPaths();
+  });
 }
 
 void Magicsock::publishPaths() {

@@ -91,6 +91,8 @@ class Magicsock {
   void onPingRequest(bus::Request req);
   void publishDerpState();
   void publishPaths();
+  // now: publish promptly, once per loop pass however many paths changed in it (a netmap of
+  // thousands of peers changes thousands of paths in one setConfig).
   void markPathsDirty(bool now);
   std::string derpRegionCode(int region) const;
 
@@ -194,6 +196,7 @@ class Magicsock {
   std::map<disco::TxId, std::unique_ptr<PingWaiter>> pingWaiters_;
 
   bool pathsDirty_ = false;
+  bool pathsPublishPosted_ = false;  // a prompt publish is queued on the loop
   bus::Handle pathsTimer_;
   DropStats drops_;
   // Callbacks that can outlive this object (the resolver's) hold a weak reference to this.

@@ -248,12 +248,18 @@ void Magicsock::runActions(Peer& peer, std::vector<magicsock::Action>& actions) 
       for (const auto& e : endpoints_) m.myNumber.push_back(e.addr);
       sendDisco(peer, magicsock::DiscoAddr::viaDerp(cmm->derpRegion), m);
     } else if (auto* pc = std::get_if<magicsock::PathChanged>(&a)) {
+      bool wasDirect = peer.path.direct();
       peer.path = pc->path;
       if (pc->path.udp) noteAddr(*pc->path.udp, peer);
       if (pc->latency.count() > 0) peer.lastRtt = pc->latency;
-      log_.info("magicsock.path peer={} udp={} derp={} latency_us={}", peer.node.shortString(),
-                pc->path.udp ? pc->path.udp->toString() : "-", pc->path.derpRegion,
-                std::chrono::duration_cast<std::chrono::microseconds>(pc->latency).count());
+      // A peer's first path is its home DERP (every peer of a new netmap gets one): debug, so
+      // that a netmap of thousands of peers does not write thousands of lines; direct paths and
+      // falling back to DERP are what operators look for.
+      bool initialDerp = !pc->path.udp && !wasDirect;
+      log_.log(initialDerp ? spdlog::level::debug : spdlog::level::info,
+               "magicsock.path peer={} udp={} derp={} latency_us={}", peer.node.shortString(),
+               pc->path.udp ? pc->path.udp->toString() : "-", pc->path.derpRegion,
+               std::chrono::duration_cast<std::chrono::microseconds>(pc->latency).count());
       markPathsDirty(true);
     }
   }
