@@ -5,11 +5,13 @@
 // ASSOCIATE (tnet-test-udp) to a UDP echo on the other node's loopback (tnet-test-httpd
 // --udp-echo), ICMP echo with `tnet ping --icmp` (wgd originates it; the peer's lwIP answers).
 // Shields-up and a netmap deny rule (testcontrol's POST /admin/filter) block inbound TCP, UDP
-// and ICMP echo while outbound keeps working. Root only (CI is root).
+// and ICMP echo, to the IPv4 and the IPv6 tailnet address, while outbound keeps working. Root
+// only (CI is root).
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <fstream>
+#include <future>
 
 #include "tests/integration/tailnet/tailnet_fixture.h"
 #include "tests/integration/tailnet/topology.h"
@@ -346,13 +348,19 @@ TEST_F(TailnetDataPath, ShieldsUpRefusesInboundButOutboundWorks) {
   auto udpBefore = udpEcho(*a_, bIp, "before", 10s);
   ASSERT_EQ(udpBefore.exitCode, 0) << udpBefore.err;
   EXPECT_EQ(udpBefore.out, "b: before\n");
-  std::string bIp6 = "[" + b_->ipv6() + "]";
+  std::string bV6 = b_->ipv6();
+  ASSERT_FALSE(bV6.empty());
+  std::string bIp6 = "[" + bV6 + "]";
   auto udp6Before = udpEcho(*a_, bIp6, "before over IPv6", 10s);
   EXPECT_EQ(udp6Before.exitCode, 0) << udp6Before.err;
   EXPECT_EQ(udp6Before.out, "b: before over IPv6\n");
   auto icmpBefore = pingOnce(*a_, "icmp", "b", 10s);
   EXPECT_EQ(icmpBefore.exitCode, 0) << icmpBefore.out << icmpBefore.err;
   EXPECT_NE(icmpBefore.out.find(pongLine("b", bIp, "ICMP")), std::string::npos) << icmpBefore.out;
+  // ICMPv6 echo to B's IPv6 tailnet address: wgd originates it from A's IPv6 address.
+  auto icmp6Before = pingOnce(*a_, "icmp", bV6, 10s);
+  EXPECT_EQ(icmp6Before.exitCode, 0) << icmp6Before.out << icmp6Before.err;
+  EXPECT_NE(icmp6Before.out.find(pongLine("b", bV6, "ICMP")), std::string::npos) << icmp6Before.out;
 
   auto set = b_->tnet({"set", "--shields-up"});
   ASSERT_EQ(set.exitCode, 0) << set.err;
@@ -368,11 +376,18 @@ TEST_F(TailnetDataPath, ShieldsUpRefusesInboundButOutboundWorks) {
   EXPECT_NE(icmpAfter.exitCode, 0) << icmpAfter.out;
   EXPECT_EQ(icmpAfter.out.find("pong"), std::string::npos) << icmpAfter.out;
   EXPECT_NE(icmpAfter.out.find("ping \"" + bIp + "\" timed out"), std::string::npos) << icmpAfter.out;
+  auto icmp6After = pingOnce(*a_, "icmp", bV6, 2s);
+  EXPECT_NE(icmp6After.exitCode, 0) << icmp6After.out;
+  EXPECT_EQ(icmp6After.out.find("pong"), std::string::npos) << icmp6After.out;
+  EXPECT_NE(icmp6After.out.find("ping \"" + bV6 + "\" timed out"), std::string::npos) << icmp6After.out;
   // TSMP pings are answered by B's wgd below the filter, as Go answers them below its filter: the
   // tunnel itself is up, only B's stack refuses.
   auto tsmp = pingOnce(*a_, "tsmp", "b", 10s);
   EXPECT_EQ(tsmp.exitCode, 0) << tsmp.out << tsmp.err;
   EXPECT_NE(tsmp.out.find(pongLine("b", bIp, "TSMP")), std::string::npos) << tsmp.out;
+  auto tsmp6 = pingOnce(*a_, "tsmp", bV6, 10s);
+  EXPECT_EQ(tsmp6.exitCode, 0) << tsmp6.out << tsmp6.err;
+  EXPECT_NE(tsmp6.out.find(pongLine("b", bV6, "TSMP")), std::string::npos) << tsmp6.out;
 
   // B's own outbound TCP and UDP still work: the replies pass B's filter as replies to its flows.
   auto out = socksGet(*b_, pageUrl(aIp));
@@ -388,9 +403,12 @@ TEST_F(TailnetDataPath, ShieldsUpRefusesInboundButOutboundWorks) {
 TEST_F(TailnetDataPath, NetmapDenyRuleBlocksTcpUdpIcmp) {
   bothUp();
   std::string aIp = a_->ipv4(), bIp = b_->ipv4();
+  std::string aV6 = a_->ipv6(), bV6 = b_->ipv6();
+  ASSERT_FALSE(aV6.empty() || bV6.empty());
   auto pageA = startPageA();
   ASSERT_TRUE(pageA);
   ASSERT_EQ(socksGet(*a_, pageUrl(bIp)).out, "hello from b\n");
+  ASSERT_EQ(socksGet(*a_, pageUrl("[" + bV6 + "]")).out, "hello from b\n");
   ASSERT_EQ(udpEcho(*a_, bIp, "allowed", 10s).out, "b: allowed\n");
   auto icmpAllowed = pingOnce(*a_, "icmp", "b", 10s);
   ASSERT_EQ(icmpAllowed.exitCode, 0) << icmpAllowed.out << icmpAllowed.err;
@@ -401,8 +419,10 @@ TEST_F(TailnetDataPath, NetmapDenyRuleBlocksTcpUdpIcmp) {
   EXPECT_EQ(bad.first, 400) << bad.second;
   EXPECT_NE(bad.second.find("bad filter: FilterRule[0].SrcIPs[0]"), std::string::npos) << bad.second;
 
-  // Only B may reach A: everything from A to B is denied by the netmap's PacketFilter.
-  std::string onlyBToA = R"([{"SrcIPs":[")" + bIp + R"("],"DstPorts":[{"IP":")" + aIp +
+  // Only B may reach A, over IPv4 and IPv6: everything from A to B is denied by the netmap's
+  // PacketFilter.
+  std::string onlyBToA = R"([{"SrcIPs":[")" + bIp + R"(",")" + bV6 + R"("],"DstPorts":[{"IP":")" + aIp +
+                         R"(","Ports":{"First":0,"Last":65535}},{"IP":")" + aV6 +
                          R"(","Ports":{"First":0,"Last":65535}}]}])";
   auto set = controlAdmin("POST", "/admin/filter", onlyBToA);
   ASSERT_EQ(set.first, 200) << set.second;
@@ -418,6 +438,20 @@ TEST_F(TailnetDataPath, NetmapDenyRuleBlocksTcpUdpIcmp) {
   auto icmpDenied = pingOnce(*a_, "icmp", "b", 2s);
   EXPECT_NE(icmpDenied.exitCode, 0) << icmpDenied.out;
   EXPECT_EQ(icmpDenied.out.find("pong"), std::string::npos) << icmpDenied.out;
+  // The same over IPv6. Each probe waits out its timeout, so the three run at once.
+  auto tcp6Denied = std::async(std::launch::async, [&] {
+    return socksGet(*a_, pageUrl("[" + bV6 + "]"), {"--max-time", "2"});
+  });
+  auto udp6Denied = std::async(std::launch::async, [&] { return udpEcho(*a_, "[" + bV6 + "]", "denied6", 2s); });
+  auto icmp6Denied = std::async(std::launch::async, [&] { return pingOnce(*a_, "icmp", bV6, 2s); });
+  auto tcp6 = tcp6Denied.get();
+  EXPECT_NE(tcp6.exitCode, 0) << tcp6.out;
+  EXPECT_EQ(tcp6.out.find("hello"), std::string::npos) << tcp6.out;
+  auto udp6 = udp6Denied.get();
+  EXPECT_EQ(udp6.exitCode, 1) << udp6.out << udp6.err;
+  auto icmp6 = icmp6Denied.get();
+  EXPECT_NE(icmp6.exitCode, 0) << icmp6.out;
+  EXPECT_EQ(icmp6.out.find("pong"), std::string::npos) << icmp6.out;
   // B → A is allowed, and the replies come back through B's filter.
   auto tcpBA = socksGet(*b_, pageUrl(aIp));
   EXPECT_EQ(tcpBA.out, "hello from a\n") << tcpBA.err;
@@ -427,6 +461,14 @@ TEST_F(TailnetDataPath, NetmapDenyRuleBlocksTcpUdpIcmp) {
   auto icmpBA = pingOnce(*b_, "icmp", "a", 10s);
   EXPECT_EQ(icmpBA.exitCode, 0) << icmpBA.out << icmpBA.err;
   EXPECT_NE(icmpBA.out.find(pongLine("a", aIp, "ICMP")), std::string::npos) << icmpBA.out;
+  auto tcp6BA = socksGet(*b_, pageUrl("[" + aV6 + "]"));
+  EXPECT_EQ(tcp6BA.out, "hello from a\n") << tcp6BA.err;
+  auto udp6BA = udpEcho(*b_, "[" + aV6 + "]", "b to a over IPv6", 10s);
+  EXPECT_EQ(udp6BA.exitCode, 0) << udp6BA.err;
+  EXPECT_EQ(udp6BA.out, "a: b to a over IPv6\n");
+  auto icmp6BA = pingOnce(*b_, "icmp", aV6, 10s);
+  EXPECT_EQ(icmp6BA.exitCode, 0) << icmp6BA.out << icmp6BA.err;
+  EXPECT_NE(icmp6BA.out.find(pongLine("a", aV6, "ICMP")), std::string::npos) << icmp6BA.out;
 
   // DELETE restores Go's FilterAllowAll: A reaches B again. UDP probes with a short wait time how
   // long control → controld → ipnd → netstackd takes.
