@@ -26,6 +26,7 @@ Bus::Impl::Client& Bus::Impl::client(std::string_view service) {
   c->service = std::string(service);
   c->dealer.set(zmq::sockopt::linger, 0);
   c->dealer.set(zmq::sockopt::sndhwm, 1000);
+  setReconnectBackoff(c->dealer);
   std::string monitorAddr = "inproc://tnet-monitor-" + std::to_string(nextMonitorId++);
   int rc = zmq_socket_monitor(c->dealer.handle(), monitorAddr.c_str(),
                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |

@@ -21,6 +21,14 @@
 
 namespace tnet::bus {
 
+// Connecting sockets (SUB, DEALER) retry a missing or restarted peer after 10 ms, doubling to
+// 1 s: services start in order within tens of milliseconds, and ZeroMQ's default 100 ms left
+// every first contact (a snapshot, `tnet status`'s health lines) waiting that long.
+inline void setReconnectBackoff(zmq::socket_t& socket) {
+  socket.set(zmq::sockopt::reconnect_ivl, 10);
+  socket.set(zmq::sockopt::reconnect_ivl_max, 1000);
+}
+
 struct Request::State {
   std::weak_ptr<Bus::Impl*> server;  // the Bus that received it (gone: replies are dropped)
   std::string routingId;

@@ -25,6 +25,7 @@ Bus::Impl::Publisher& Bus::Impl::publisher(std::string_view service) {
   p->service = std::string(service);
   p->sub.set(zmq::sockopt::linger, 0);
   p->sub.set(zmq::sockopt::rcvhwm, 10000);
+  setReconnectBackoff(p->sub);
   std::string hello = p->service + ".hello";
   p->sub.set(zmq::sockopt::subscribe, hello);
   p->sub.connect("ipc://" + eventEndpointPath(options.runtimeDir, service));
