@@ -95,6 +95,12 @@ struct Health {
   isolation @3 :IsolationFacts;
   isolationError @4 :Text;     # set when /proc could not be read
   epoch @5 :UInt64;
+  # Set when the supervisor restarted this service (docs/supervisor.md): why the previous
+  # instance ended ("signal 11 (Segmentation fault)", "exit 1"), when (wall clock), and how many
+  # restarts so far. Empty/0 on a first start or when not started by tailnetd.
+  lastExit @6 :Text;
+  lastExitUnixMs @7 :Int64;
+  restarts @8 :UInt32;
 }
 
 # <svc>.violation: a request the manifest does not allow for its caller.
