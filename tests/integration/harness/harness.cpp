@@ -57,6 +57,31 @@ struct CStrings {
   }
 };
 
+// Starts argv (PATH searched) as the leader of its own process group, so that killing the group
+// kills everything it starts; stdout and stderr go to logPath (truncated, or appended to across
+// restarts), stdin is /dev/null. Suite and Fixture both start their child this way.
+Result<pid_t> spawnInOwnGroup(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                              const std::string& logPath, bool appendLog) {
+  CStrings args(argv);
+  CStrings envp(mergedEnvironment(env));
+  int logFd = open(logPath.c_str(), O_WRONLY | O_CREAT | (appendLog ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0644);
+  if (logFd < 0) return Error::failed("cannot create " + logPath);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    dup2(logFd, 1);
+    dup2(logFd, 2);
+    int devNull = open("/dev/null", O_RDONLY);
+    dup2(devNull, 0);
+    execvpe(args.ptrs[0], args.ptrs.data(), envp.ptrs.data());
+    _exit(127);
+  }
+  close(logFd);
+  if (pid < 0) return Error::failed("fork failed");
+  setpgid(pid, pid);  // also from here, so the group exists before we might kill it
+  return pid;
+}
+
 // Processes of process group pgid that are not zombies.
 int liveProcessesInGroup(pid_t pgid) {
   int n = 0;
@@ -455,23 +480,7 @@ Result<void> Suite::start() {
   envMap.emplace("TS_CONTROL_URL", "http://127.0.0.1:9");
   envMap.emplace("TS_DEBUG_OMIT_LOCAL_ADDRS", "1");
   if (serviceDir() != binDir()) envMap.emplace("TAILNETD_LIBEXEC_DIR", serviceDir());
-  CStrings args(argv);
-  CStrings env(mergedEnvironment(envMap));
-  int logFd = open(logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (logFd < 0) return Error::failed("cannot create " + logPath_);
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    dup2(logFd, 1);
-    dup2(logFd, 2);
-    int devNull = open("/dev/null", O_RDONLY);
-    dup2(devNull, 0);
-    execvpe(args.ptrs[0], args.ptrs.data(), env.ptrs.data());
-    _exit(127);
-  }
-  close(logFd);
-  if (pid < 0) return Error::failed("fork failed");
-  setpgid(pid, pid);  // also from here, so the group exists before we might kill it
+  TNET_TRY(pid_t pid, spawnInOwnGroup(argv, envMap, logPath_, false));
   pid_ = pid;
   return {};
 }
@@ -580,23 +589,8 @@ Result<void> Fixture::start() {
   argv.push_back(*exe);
   argv.insert(argv.end(), opts_.args.begin(), opts_.args.end());
   argv.insert(argv.end(), {"--port-file", portFile_});
-  CStrings args(argv);
-  CStrings env(mergedEnvironment(opts_.env));
-  int logFd = open(logPath_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (logFd < 0) return Error::failed("cannot create " + logPath_);
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    dup2(logFd, 1);
-    dup2(logFd, 2);
-    int devNull = open("/dev/null", O_RDONLY);
-    dup2(devNull, 0);
-    execvpe(args.ptrs[0], args.ptrs.data(), env.ptrs.data());
-    _exit(127);
-  }
-  close(logFd);
-  if (pid < 0) return Error::failed("fork failed");
-  setpgid(pid, pid);
+  // Appended: the log keeps what the previous run wrote across stop() and start().
+  TNET_TRY(pid_t pid, spawnInOwnGroup(argv, opts_.env, logPath_, true));
   pid_ = pid;
   exited_ = false;
   bool ok = waitUntil(
