@@ -54,6 +54,8 @@ struct Node {
   machineAuthorized @26 :Bool;
   expired @27 :Bool;
   isWireGuardOnly @28 :Bool;
+  hostinfoJson @29 :Text;       # Hostinfo as control sent it (re-encoded compact JSON), "" when
+                                # absent or over 16 KiB / nested too deep; LocalAPI whois only
 }
 
 struct DerpNode {
