@@ -204,8 +204,6 @@ void Conn::onPcbError(err_t err) {
   pcb_ = nullptr;  // lwIP has freed it
   unqueue(queued_);
   if (phase_ == Phase::CONNECTING) {
-    if (kind_ == Kind::SOCKS5)
-      return socksFail(err == ERR_RST ? socks5::REP_CONNECTION_REFUSED : socks5::REP_HOST_UNREACHABLE);
     return dialFailed(err == ERR_RST ? ECONNREFUSED : EHOSTUNREACH,
                       err == ERR_RST ? "connection refused" : "connection failed");
   }

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "libs/log/log.h"
 #include "services/netstackd/app/addr_convert.h"
 #include "services/netstackd/app/tcp_conn.h"
 #include "services/netstackd/core/http_proxy.h"
@@ -140,6 +141,10 @@ void Conn::onDialTimeout() {
 // Tailscale-Connect-Error and the body; an absolute-URI request (Go's ReverseProxy) 502 empty.
 void Conn::dialFailed(int err, const std::string& text) {
   osDial_.reset();
+  // The client of a SOCKS5 proxy learns only "general failure" (Go's server): the log says why,
+  // as Go's "client connection failed" line does.
+  log::logger().info("proxy.dial_failed proxy={} err={}", kind_ == Kind::SOCKS5 ? "socks5" : "http",
+                     log::quote(text));
   if (kind_ == Kind::SOCKS5) return socksFail(route::socksReplyFor(err));
   if (httpConnect_) return httpFail(500, text);
   auto resp = http::buildBadGateway();

@@ -616,6 +616,16 @@ TEST_F(NetstackContract, OutsideDialFailuresAnswerAsGo) {
   auto reply = socksConnect(pair.a.socksPort, ipv4Target(127, 0, 0, 1, closed));
   ASSERT_EQ(reply.size(), 10u);
   EXPECT_EQ(reply[1], socks5::REP_GENERAL_FAILURE);
+  // The client learns only "general failure"; netstackd's log says why (Go logs it too).
+  std::string why = "proxy.dial_failed proxy=socks5 err=\"dial tcp 127.0.0.1:" + cp + ": connect: connection refused\"";
+  bool logged = false;
+  for (int i = 0; i < 250 && !logged; ++i) {
+    std::ifstream in(pair.a.logPath);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    logged = text.find(why) != std::string::npos;
+    if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(logged) << why;
   std::vector<uint8_t> v6{4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, uint8_t(closed >> 8), uint8_t(closed)};
   reply = socksConnect(pair.a.socksPort, v6);
   ASSERT_EQ(reply.size(), 10u);
