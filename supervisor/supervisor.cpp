@@ -47,6 +47,12 @@ std::string describeWaitStatus(int status) {
   return "status " + std::to_string(status);
 }
 
+std::vector<std::string> restartEnvironment(int restarts, const std::string& lastExit, int64_t lastExitUnixMs) {
+  if (restarts <= 0 || lastExit.empty()) return {};  // a spawn failure leaves no exit to tell
+  return {"TAILNETD_RESTARTS=" + std::to_string(restarts), "TAILNETD_LAST_EXIT=" + lastExit,
+          "TAILNETD_LAST_EXIT_UNIX_MS=" + std::to_string(lastExitUnixMs)};
+}
+
 Supervisor::Supervisor(std::vector<ServiceLaunch> launches, int signalFd, int notifyFd, RestartPolicy policy)
     : signalFd_(signalFd), notifyFd_(notifyFd), policy_(policy) {
   for (auto& l : launches) {
@@ -111,6 +117,8 @@ void Supervisor::spawn(Child& c) {
   spec.executableFd = c.launch.executableFd;
   spec.argv = c.launch.argv;
   spec.env = c.launch.env;
+  // c.starts counts earlier starts: the first start gets nothing, the n-th restart gets n.
+  for (auto& e : restartEnvironment(c.starts, c.lastExit, c.lastExitUnixMs)) spec.env.push_back(std::move(e));
   spec.passFds = c.launch.passFds;
   spec.setListenPid = c.launch.setListenPid;
   spec.identity = c.launch.identity;
@@ -197,6 +205,10 @@ void Supervisor::onExit(pid_t pid, int status) {
   auto now = Clock::now();
   log::logger().warn("service.exit svc={} pid={} status={} uptime_ms={}", name(*c), pid,
                      log::quote(describeWaitStatus(status)), msSince(c->startedAt, now));
+  c->lastExit = describeWaitStatus(status);
+  c->lastExitUnixMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
   if (stopRequested_) {
     c->state = State::STOPPED;
     c->pid = 0;

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <optional>
@@ -67,6 +68,8 @@ class Supervisor {
     std::chrono::milliseconds delay{0};
     std::deque<Clock::time_point> recentStarts;
     int starts = 0;
+    std::string lastExit;         // describeWaitStatus of the previous instance; "" before any exit
+    int64_t lastExitUnixMs = 0;   // wall clock, for the operator
   };
 
   void startNextInOrder();
@@ -99,5 +102,11 @@ class Supervisor {
 
 // "exit 1", "signal 9 (Killed)": for logs.
 std::string describeWaitStatus(int status);
+
+// What a restarted service is told about its predecessor (docs/supervisor.md "Restart facts"):
+// TAILNETD_RESTARTS, TAILNETD_LAST_EXIT, TAILNETD_LAST_EXIT_UNIX_MS. The supervisor sets them
+// itself, after the allow-list filter, so an operator's environment cannot forge them. Empty for
+// a first start (restarts == 0) and when no instance has exited yet (only spawn failures).
+std::vector<std::string> restartEnvironment(int restarts, const std::string& lastExit, int64_t lastExitUnixMs);
 
 }  // namespace tnet::supervisor

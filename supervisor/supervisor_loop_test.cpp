@@ -130,6 +130,53 @@ TEST(SupervisorLoop, SpawnFailureCountsAsACrash) {
   EXPECT_NE(r.log.find("service.start-limit"), std::string::npos) << r.log;
 }
 
+TEST(SupervisorLoop, RestartedServiceIsToldWhyItsPredecessorEnded) {
+  char tmpl[] = "/tmp/tnet-restart-env-XXXXXX";
+  int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  // Each instance appends what it was told, then the first exits 3 and later ones die of SIGSEGV.
+  std::string script = std::string("echo \"${TAILNETD_RESTARTS-unset}|${TAILNETD_LAST_EXIT-unset}|") +
+                       "${TAILNETD_LAST_EXIT_UNIX_MS-unset}\" >> " + tmpl +
+                       "; [ -z \"$TAILNETD_RESTARTS\" ] && exit 3; kill -SEGV $$";
+  int64_t before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  auto r = runLoop("/bin/sh", {"sh", "-c", script}, fastPolicy());
+  std::ifstream in(tmpl);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  unlink(tmpl);
+  ASSERT_TRUE(WIFEXITED(r.status)) << r.log;
+  ASSERT_EQ(lines.size(), 4u) << r.log;  // startLimitBurst
+  EXPECT_EQ(lines[0], "unset|unset|unset");
+  auto fields = [](const std::string& l) {
+    std::vector<std::string> f;
+    std::stringstream ss(l);
+    for (std::string x; std::getline(ss, x, '|');) f.push_back(x);
+    return f;
+  };
+  auto second = fields(lines[1]);
+  ASSERT_EQ(second.size(), 3u) << lines[1];
+  EXPECT_EQ(second[0], "1");
+  EXPECT_EQ(second[1], "exit 3");
+  EXPECT_GE(std::stoll(second[2]), before);
+  auto fourth = fields(lines[3]);
+  ASSERT_EQ(fourth.size(), 3u) << lines[3];
+  EXPECT_EQ(fourth[0], "3");
+  EXPECT_EQ(fourth[1], "signal 11 (Segmentation fault)");
+  EXPECT_GE(std::stoll(fourth[2]), std::stoll(second[2]));
+}
+
+TEST(SupervisorLoop, RestartEnvironmentOnlyAfterAnExit) {
+  EXPECT_TRUE(restartEnvironment(0, "", 0).empty());
+  EXPECT_TRUE(restartEnvironment(2, "", 0).empty());  // only spawn failures so far
+  EXPECT_EQ(restartEnvironment(2, "signal 31 (Bad system call; killed by seccomp)", 1700000000123),
+            (std::vector<std::string>{"TAILNETD_RESTARTS=2",
+                                      "TAILNETD_LAST_EXIT=signal 31 (Bad system call; killed by seccomp)",
+                                      "TAILNETD_LAST_EXIT_UNIX_MS=1700000000123"}));
+}
+
 TEST(SupervisorLoop, DescribesWaitStatuses) {
   EXPECT_EQ(describeWaitStatus(3 << 8), "exit 3");
   EXPECT_EQ(describeWaitStatus(SIGKILL), "signal 9 (Killed)");
