@@ -151,6 +151,7 @@ void fillNode(schema::Node::Builder out, const Node& node) {
   out.setMachineAuthorized(node.machineAuthorized);
   out.setExpired(node.expired);
   out.setIsWireGuardOnly(node.isWireGuardOnly);
+  out.setHostinfoJson(node.hostinfoJson);
 }
 
 void fillNetmap(schema::Netmap::Builder out, const NetworkMap& nm) {

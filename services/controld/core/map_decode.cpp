@@ -1,6 +1,8 @@
 #include "services/controld/core/map_decode.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -168,6 +170,43 @@ void getLegacyDerp(Ctx& c, const Json& v, int& out, std::string_view where) {
   out = region;
 }
 
+// The encoded size of v (escapes aside: the dump is checked again), or SIZE_MAX
+// once it passes `budget` or nests deeper than `depth`: a hostile Hostinfo costs at most the cap.
+size_t boundedJsonSize(const Json& v, int depth, size_t budget) {
+  if (depth < 0) return SIZE_MAX;
+  size_t total = 0;
+  auto add = [&](size_t n) {
+    total = n > budget - std::min(total, budget) ? SIZE_MAX : total + n;
+    return total != SIZE_MAX;
+  };
+  if (v.is_object()) {
+    add(2);
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (!add(it.key().size() + 4)) return SIZE_MAX;
+      size_t n = boundedJsonSize(it.value(), depth - 1, budget - total);
+      if (n == SIZE_MAX || !add(n)) return SIZE_MAX;
+    }
+  } else if (v.is_array()) {
+    add(2);
+    for (const auto& e : v) {
+      size_t n = boundedJsonSize(e, depth - 1, budget - total);
+      if (n == SIZE_MAX || !add(n + 1)) return SIZE_MAX;
+    }
+  } else if (v.is_string()) {
+    add(v.get_ref<const std::string&>().size() + 2);
+  } else {
+    add(32);
+  }
+  return total;
+}
+
+std::string boundedHostinfoJson(const Json& v) {
+  if (!v.is_object()) return "";
+  if (boundedJsonSize(v, MAX_NODE_HOSTINFO_DEPTH, MAX_NODE_HOSTINFO_JSON) == SIZE_MAX) return "";
+  std::string out = v.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return out.size() <= MAX_NODE_HOSTINFO_JSON ? out : "";
+}
+
 PeerHostinfo convertPeerHostinfo(Ctx& c, const Json& v) {
   PeerHostinfo h;
   if (!requireObject(c, v, "Hostinfo")) return h;
@@ -229,6 +268,7 @@ Node convertNode(Ctx& c, const Json& v, std::string_view where) {
     else if (keyEqualFold(k, "DERP")) getLegacyDerp(c, f, legacyDerp, w("DERP"));
     else if (keyEqualFold(k, "Hostinfo")) {
       if (!f.is_null()) n.hostinfo = convertPeerHostinfo(c, f);
+      if (c.ok() && !f.is_null()) n.hostinfoJson = boundedHostinfoJson(f);
     } else if (keyEqualFold(k, "Created")) getTime(c, f, n.created, w("Created"));
     else if (keyEqualFold(k, "LastSeen")) getTime(c, f, n.lastSeen, w("LastSeen"));
     else if (keyEqualFold(k, "Online")) getOptBool(c, f, n.online, w("Online"));

@@ -13,6 +13,11 @@
 namespace tnet::controld {
 
 inline constexpr size_t MAX_JSON_DEPTH = 64;
+// A node's Hostinfo is kept as JSON for LocalAPI whois (Node.hostinfoJson) only up to this size
+// and nesting (Go's own is ~1 KiB, 4 levels); a bigger or deeper one is dropped, the typed
+// fields (PeerHostinfo) are still used. 10,000 peers cost at most 160 MiB, in practice ~10 MiB.
+inline constexpr size_t MAX_NODE_HOSTINFO_JSON = 16u << 10;
+inline constexpr int MAX_NODE_HOSTINFO_DEPTH = 16;
 
 Result<MapResponse> decodeMapResponse(std::string_view json);
 

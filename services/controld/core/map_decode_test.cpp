@@ -158,6 +158,61 @@ TEST(MapDecode, DeltaFields) {
   EXPECT_EQ(r->packetFilters->at("extra")->size(), 1u);
 }
 
+TEST(MapDecode, HostinfoJsonKeptForWhoIs) {
+  auto r = decodeMapResponse(goldenFull());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->node->hostinfoJson,
+            R"({"Hostname":"self","OS":"linux","Services":[{"Port":1234,"Proto":"peerapi4"}]})");
+  const Node* win = nullptr;
+  const Node* legacy = nullptr;
+  for (const auto& p : *r->peers) (p.id == 2 ? win : legacy) = &p;
+  ASSERT_TRUE(win && legacy);
+  // Unknown fields survive (whois passes them on), compact, keys sorted (ipnd reorders them).
+  EXPECT_EQ(win->hostinfoJson,
+            R"({"Hostname":"win","OS":"windows","RoutableIPs":["0.0.0.0/0"],"Unknown":{"deep":[1,2]}})");
+  EXPECT_EQ(legacy->hostinfoJson, "") << "no Hostinfo sent";
+
+  // A full node in PeersChanged carries it too; a null Hostinfo is absent.
+  auto d = decodeMapResponse(R"({"PeersChanged":[{"ID":5,"Key":"nodekey:)" + hex64('a') +
+                             R"(","Hostinfo":{"OS":"linux","Hostname":"a\u003cb"}},{"ID":6,"Key":"nodekey:)" +
+                             hex64('b') + R"(","Hostinfo":null}]})");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->peersChanged->at(0).hostinfoJson, R"({"Hostname":"a<b","OS":"linux"})");
+  EXPECT_EQ(d->peersChanged->at(1).hostinfoJson, "");
+}
+
+TEST(MapDecode, HostileHostinfoIsDroppedNotFatal) {
+  auto withHostinfo = [](const std::string& hi) {
+    return R"({"Peers":[{"ID":5,"Key":"nodekey:)" + hex64('a') + R"(","Hostinfo":)" + hi + "}]}";
+  };
+  // Over 16 KiB: the JSON is dropped, the typed fields stay.
+  std::string huge = R"({"Hostname":"big","OS":"linux","Junk":")" + std::string(MAX_NODE_HOSTINFO_JSON, 'x') + R"("})";
+  auto r = decodeMapResponse(withHostinfo(huge));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->peers->at(0).hostinfoJson, "");
+  EXPECT_EQ(r->peers->at(0).hostinfo->hostname, "big");
+  // Escapes that grow past the cap only when encoded.
+  std::string controls = R"({"Junk":")";
+  for (size_t i = 0; i < MAX_NODE_HOSTINFO_JSON / 4; ++i) controls += R"(\u0001)";
+  controls += R"("})";
+  r = decodeMapResponse(withHostinfo(controls));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->peers->at(0).hostinfoJson, "");
+  // Deeper than MAX_NODE_HOSTINFO_DEPTH (but within the map's own limit).
+  std::string deep = R"({"Hostname":"deep","X":)" + std::string(30, '[') + std::string(30, ']') + "}";
+  r = decodeMapResponse(withHostinfo(deep));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->peers->at(0).hostinfoJson, "");
+  EXPECT_EQ(r->peers->at(0).hostinfo->hostname, "deep");
+  // Many small members adding up past the cap.
+  std::string wide = "{";
+  for (int i = 0; i < 3000; ++i) wide += (i ? "," : "") + std::string("\"k") + std::to_string(i) + "\":[1,2,3]";
+  wide += "}";
+  r = decodeMapResponse(withHostinfo(wide));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->peers->at(0).hostinfoJson, "");
+}
+
 TEST(MapDecode, KeepAliveAndCaseInsensitiveKeys) {
   auto ka = decodeMapResponse(R"({"KeepAlive":true})");
   ASSERT_TRUE(ka);

@@ -44,6 +44,9 @@ struct Node {
   std::vector<ipn::IpAddrPort> endpoints;
   int homeDerp = 0;  // from HomeDERP, or the legacy "127.3.3.40:<region>" DERP string
   std::optional<PeerHostinfo> hostinfo;
+  // Hostinfo re-encoded as compact JSON for LocalAPI whois; "" when absent, over
+  // MAX_NODE_HOSTINFO_JSON or nested deeper than MAX_NODE_HOSTINFO_DEPTH (map_decode.h).
+  std::string hostinfoJson;
   std::optional<int64_t> created;
   std::optional<int64_t> lastSeen;
   std::optional<bool> online;

@@ -103,6 +103,18 @@ TEST_F(Session, SeenAndOnlineChanges) {
   EXPECT_EQ(nm().peers.size(), 3u) << "unknown IDs are ignored";
 }
 
+TEST_F(Session, HostinfoJsonSurvivesPatchesAndIsReplacedByPeersChanged) {
+  apply(R"({"PeersChanged":[)" + peer(2, R"(,"Hostinfo":{"OS":"linux","Hostname":"two"})") + "]}");
+  EXPECT_EQ(nm().findPeer(2)->hostinfoJson, R"({"Hostname":"two","OS":"linux"})");
+  apply(R"({"PeersChangedPatch":[{"NodeID":2,"DERPRegion":5,"Online":true,"Endpoints":["192.0.2.1:1"]}],
+          "OnlineChange":{"2":false},"PeerSeenChange":{"2":true}})");
+  EXPECT_EQ(nm().findPeer(2)->hostinfoJson, R"({"Hostname":"two","OS":"linux"})");
+  apply(R"({"PeersChanged":[)" + peer(2, R"(,"Hostinfo":{"OS":"freebsd"})") + "]}");
+  EXPECT_EQ(nm().findPeer(2)->hostinfoJson, R"({"OS":"freebsd"})");
+  apply(R"({"PeersChanged":[)" + peer(2) + "]}");
+  EXPECT_EQ(nm().findPeer(2)->hostinfoJson, "") << "a full node without Hostinfo has none";
+}
+
 TEST_F(Session, PatchOnlyPresentFields) {
   apply(R"({"PeersChanged":[)" + peer(2, R"(,"HomeDERP":1,"Endpoints":["192.0.2.1:1"],"Cap":90,"Name":"keep.")") + "]}");
   apply(R"({"PeersChangedPatch":[{"NodeID":2,"DERPRegion":5,"Online":true},{"NodeID":77,"DERPRegion":1}]})");
