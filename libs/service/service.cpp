@@ -51,7 +51,16 @@ std::string_view healthName(HealthState s) {
 }  // namespace
 
 Service::Service(std::string name, Options options, bus::Loop& loop, std::unique_ptr<bus::Bus> bus)
-    : name_(std::move(name)), options_(std::move(options)), loop_(loop), bus_(std::move(bus)) {}
+    : name_(std::move(name)),
+      options_(std::move(options)),
+      loop_(loop),
+      bus_(std::move(bus)),
+      restartFacts_(restartFactsFromEnvironment([](const char* n) { return std::getenv(n); })) {
+  if (restartFacts_.restarts > 0) {
+    log().info("service.restarted restarts={} last_exit={} last_exit_unix_ms={}", restartFacts_.restarts,
+               log::quote(restartFacts_.lastExit), restartFacts_.lastExitUnixMs);
+  }
+}
 
 Service::~Service() = default;
 
@@ -65,6 +74,7 @@ void Service::fillHealth(capnp::AnyPointer::Builder builder) {
   h.setState(toSchema(healthState_));
   h.setMessage(healthMessage_);
   h.setEpoch(bus_->epoch());
+  writeRestartFacts(restartFacts_, h);
   auto facts = sandbox::readIsolationFacts(0);
   if (!facts) {
     h.setIsolationError(facts.error().message);

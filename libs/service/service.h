@@ -16,6 +16,7 @@
 #include "libs/base/result.h"
 #include "libs/bus/bus.h"
 #include "libs/bus/loop.h"
+#include "libs/service/restart_facts.h"
 
 namespace CLI {
 class App;
@@ -50,6 +51,9 @@ class Service {
   // Publishes <svc>.health (retained) with fresh isolation facts; sys.health answers the same.
   void setHealth(HealthState state, std::string message);
   HealthState healthState() const { return healthState_; }
+  // Why the supervisor restarted this service (read from the environment at construction);
+  // part of every published health.
+  const RestartFacts& restartFacts() const { return restartFacts_; }
   const std::string& healthMessage() const { return healthMessage_; }
 
   // Runs on SIGTERM/SIGINT (or stop()) before the loop stops, in registration order.
@@ -70,6 +74,7 @@ class Service {
   std::unique_ptr<bus::Bus> bus_;
   HealthState healthState_ = HealthState::STARTING;
   std::string healthMessage_ = "starting";
+  RestartFacts restartFacts_;
   std::vector<std::function<void()>> shutdownHooks_;
   bool stopping_ = false;
   int exitCode_ = 0;
