@@ -34,6 +34,14 @@ NodeFacts nodeFacts(schema::Node::Reader n) {
   if (n.getHasKeyExpiry()) f.keyExpiryUnix = n.getKeyExpiryUnix();
   f.expired = n.getExpired();
   f.tags = texts(n.getTags());
+  f.sharerId = n.getSharer();
+  f.machine = n.getMachine().cStr();
+  f.cap = n.getCap();
+  f.primaryRoutes = texts(n.getPrimaryRoutes());
+  f.capabilities = texts(n.getCapabilities());
+  f.machineAuthorized = n.getMachineAuthorized();
+  f.isWireGuardOnly = n.getIsWireGuardOnly();
+  f.hostinfoJson = n.getHostinfoJson().cStr();
   return f;
 }
 

@@ -90,6 +90,15 @@ struct NodeFacts {
   std::optional<int64_t> keyExpiryUnix;
   bool expired = false;
   std::vector<std::string> tags;  // "tag:…" (whois prints them instead of the user)
+  // The rest only LocalAPI whois shows (Go's tailcfg.Node fields).
+  int64_t sharerId = 0;
+  std::string machine;  // mkey: (all zero when control sent none)
+  int32_t cap = 0;
+  std::vector<std::string> primaryRoutes;
+  std::vector<std::string> capabilities;
+  bool machineAuthorized = false;
+  bool isWireGuardOnly = false;
+  std::string hostinfoJson;  // as controld kept it ("" when absent or over its cap)
 };
 
 // The netmap as ipnd keeps it. The first fields are the self facts the state machine needs.

@@ -65,8 +65,16 @@ LocalApiResponse pingAnswer(PingResult r);
 // A TSMP/ICMP plan's result once wgd answered: latency and port on success (err empty).
 PingResult pingSucceeded(const PingPlan& plan, int64_t latencyNs, uint16_t peerApiPort);
 
-// GET /localapi/v0/whois?addr=ip[:port] (Go's serveWhoIs).
+// GET /localapi/v0/whois?addr=ip[:port]|nodekey:<hex> (Go's serveWhoIs).
 LocalApiResponse serveWhoIs(const LocalApiRequest& req, const std::optional<NetmapFacts>& nm);
+
+// Go's tailcfg.Node JSON for a netmap node (whois): declaration order, omitempty/omitzero as
+// tailcfg.go, Hostinfo re-encoded from what control sent (unknown fields dropped, as Go's
+// decode-then-encode does). `indent` = MarshalIndent with tabs at depth 0.
+std::string whoIsNodeJson(const NodeFacts& node, std::string_view magicDnsSuffix, bool indent);
+
+// tailcfg.Node.InitDisplayNames: {ComputedName, ComputedNameWithHost}.
+std::pair<std::string, std::string> displayNames(const NodeFacts& node, std::string_view magicDnsSuffix);
 
 // Go's netcheck.Report, as far as magicsockd.netcheck measures it (docs/localapi.md).
 struct NetcheckFacts {

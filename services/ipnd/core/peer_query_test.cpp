@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "libs/ipn/go_json.h"
+
 namespace tnet::ipnd {
 namespace {
 
@@ -202,9 +204,114 @@ TEST(PeerQuery, WhoIsAnswersNodeAndUser) {
   EXPECT_EQ(j["UserProfile"]["ID"], 7);
   EXPECT_EQ(res.body.substr(0, 11), "{\n\t\"Node\": ");  // MarshalIndent with tabs
   EXPECT_EQ(serveWhoIs(whois("addr=100.64.0.1"), nm).status, 200);  // self too
+  // Go's WhoIs fails when the node's user has no profile (here: user 99 of the tagged node).
+  EXPECT_EQ(serveWhoIs(whois("addr=100.64.0.3"), nm).status, 404);
+  nm->users.push_back({99, "tagged-devices", "Tagged Devices", "", std::nullopt});
   auto tagged = nlohmann::json::parse(serveWhoIs(whois("addr=100.64.0.3"), nm).body);
   EXPECT_EQ(tagged["Node"]["Tags"], nlohmann::json::array({"tag:server"}));
-  EXPECT_EQ(tagged["UserProfile"]["ID"], 0);
+  EXPECT_EQ(tagged["UserProfile"]["ID"], 99);
+  // Without the Hostinfo JSON (over controld's cap) the host name and OS remain, in Go's order.
+  EXPECT_EQ(tagged["Node"]["Hostinfo"].dump(), R"({"Hostname":"router","OS":"linux"})");  // nlohmann sorts
+  EXPECT_NE(serveWhoIs(whois("addr=100.64.0.3"), nm).body.find("\"Hostinfo\": {\n\t\t\t\"OS\": \"linux\",\n\t\t\t\"Hostname\": \"router\"\n\t\t}"),
+            std::string::npos);
+  // CapMap is always written (no omitempty); null without grants.
+  std::string body = serveWhoIs(whois("addr=100.64.0.2"), nm).body;
+  EXPECT_TRUE(body.ends_with("\n\t},\n\t\"CapMap\": null\n}")) << body;
+}
+
+NodeFacts richPeer() {
+  NodeFacts b;
+  b.id = 2;
+  b.stableId = "nB";
+  b.name = "bee.example.ts.net.";
+  b.userId = 7;
+  b.key = "nodekey:" + std::string(64, 'b');
+  b.keyExpiryUnix = 1893456000;
+  b.machine = "mkey:" + std::string(64, 'd');
+  b.discoKey = "discokey:" + std::string(64, 'c');
+  b.addresses = {"100.64.0.2/32", "fd7a:115c:a1e0::2/128"};
+  b.allowedIps = {"100.64.0.2/32", "fd7a:115c:a1e0::2/128", "10.1.0.0/16"};
+  b.endpoints = {"10.99.2.2:41641"};
+  b.homeDerp = 1;
+  b.hasHostinfo = true;
+  b.hostname = "Bee Host.local";
+  b.os = "linux";
+  // As controld keeps it (keys sorted): zero values, a null opt.Bool, unknown fields, a
+  // lower-case key and HTML characters that Go escapes.
+  b.hostinfoJson =
+      R"({"App":"","BackendLogID":"blog","Container":false,"DERPFuture":1,"Desktop":null,"Distro":"debian",)"
+      R"("DistroCodeName":"bookworm","DistroVersion":"12.5","GoArch":"amd64","GoVersion":"go1.23.1",)"
+      R"("Hostname":"Bee Host.local","IPNVersion":"1.76.1-t123","Location":{"City":"Squamish","Country":"Canada",)"
+      R"("CountryCode":"CA","Latitude":49.7,"Longitude":-123.15,"Priority":0},"Machine":"x86_64",)"
+      R"("NetInfo":{"DERPLatency":{"1-v4":0.0123,"1-v6":2.0},"Future":"x","HavePortMap":false,"LinkType":"wired",)"
+      R"("PreferredDERP":1,"UPnP":false,"WorkingUDP":true},"OS":"linux",)"
+      R"("OSVersion":"Debian 12.5 (bookworm); kernel=6.1.0","RoutableIPs":["10.1.0.0/16"],)"
+      R"("Services":[{"Port":41641,"Proto":"peerapi4"},{"Description":"sshd","Port":22,"Proto":"tcp"}],)"
+      R"("ShieldsUp":false,"Unknown":{"a":[1]},"Userspace":false,"WoLMACs":[],"sshhostkeys":["ssh-ed25519 AAAA<x>"]})";
+  b.createdUnix = 1700000000;
+  b.cap = 106;
+  b.primaryRoutes = {"10.1.0.0/16"};
+  b.lastSeenUnix = 1700000100;
+  b.online = true;
+  b.machineAuthorized = true;
+  return b;
+}
+
+TEST(PeerQuery, WhoIsNodeIsGoTailcfgNode) {
+  // Golden written from tailcfg.go's Node/Hostinfo/NetInfo/Service/Location declarations and
+  // their omitempty/omitzero tags (Go 2026-08), as json.Marshal writes the decoded node.
+  const std::string golden =
+      R"({"ID":2,"StableID":"nB","Name":"bee.example.ts.net.","User":7,"Key":"nodekey:)" + std::string(64, 'b') +
+      R"(","KeyExpiry":"2030-01-01T00:00:00Z","Machine":"mkey:)" + std::string(64, 'd') +
+      R"(","DiscoKey":"discokey:)" + std::string(64, 'c') +
+      R"(","Addresses":["100.64.0.2/32","fd7a:115c:a1e0::2/128"],)"
+      R"("AllowedIPs":["100.64.0.2/32","fd7a:115c:a1e0::2/128","10.1.0.0/16"],"Endpoints":["10.99.2.2:41641"],"HomeDERP":1,)"
+      R"("Hostinfo":{"IPNVersion":"1.76.1-t123","BackendLogID":"blog","OS":"linux",)"
+      R"("OSVersion":"Debian 12.5 (bookworm); kernel=6.1.0","Container":false,"Distro":"debian","DistroVersion":"12.5",)"
+      R"("DistroCodeName":"bookworm","Hostname":"Bee Host.local","Machine":"x86_64","GoArch":"amd64","GoVersion":"go1.23.1",)"
+      R"("RoutableIPs":["10.1.0.0/16"],"Services":[{"Proto":"peerapi4","Port":41641},{"Proto":"tcp","Port":22,"Description":"sshd"}],)"
+      R"("NetInfo":{"WorkingUDP":true,"UPnP":false,"PreferredDERP":1,"LinkType":"wired","DERPLatency":{"1-v4":0.0123,"1-v6":2}},)"
+      R"("sshHostKeys":["ssh-ed25519 AAAA\u003cx\u003e"],"Userspace":false,)"
+      R"("Location":{"Country":"Canada","CountryCode":"CA","City":"Squamish","Latitude":49.7,"Longitude":-123.15}},)"
+      R"("Created":"2023-11-14T22:13:20Z","Cap":106,"PrimaryRoutes":["10.1.0.0/16"],"LastSeen":"2023-11-14T22:15:00Z",)"
+      R"x("Online":true,"MachineAuthorized":true,"ComputedName":"bee","ComputedNameWithHost":"bee (bee-host)"})x";
+  EXPECT_EQ(whoIsNodeJson(richPeer(), "example.ts.net", false), golden);
+
+  // Through the LocalAPI: the same node, MarshalIndent with tabs, then UserProfile and CapMap.
+  NetmapFacts nm = twoNodes();
+  nm.magicDnsSuffix = "example.ts.net";
+  nm.peers[0] = richPeer();
+  auto res = serveWhoIs(whois("addr=100.64.0.2"), nm);
+  ASSERT_EQ(res.status, 200) << res.body;
+  auto parsed = nlohmann::ordered_json::parse(res.body);
+  EXPECT_EQ(ipn::goMarshal(parsed["Node"]), golden);
+  EXPECT_NE(res.body.find("\n\t\t\"Hostinfo\": {\n\t\t\t\"IPNVersion\": \"1.76.1-t123\",\n"), std::string::npos) << res.body;
+  EXPECT_TRUE(res.body.ends_with(
+      "\n\t\"UserProfile\": {\n\t\t\"ID\": 7,\n\t\t\"LoginName\": \"alice@example.com\",\n\t\t\"DisplayName\": \"Alice\"\n\t},"
+      "\n\t\"CapMap\": null\n}"))
+      << res.body;
+  // By node key (any hex case) and by an IPv4-mapped address, as Go's handler.
+  EXPECT_EQ(serveWhoIs(whois("addr=nodekey:" + std::string(64, 'B')), nm).body, res.body);
+  EXPECT_EQ(serveWhoIs(whois("addr=%3A%3Affff%3A100.64.0.2"), nm).body, res.body);
+  EXPECT_EQ(serveWhoIs(whois("addr=[::ffff:100.64.0.2]:80"), nm).body, res.body);
+  EXPECT_EQ(serveWhoIs(whois("addr=nodekey:" + std::string(64, 'e')), nm).status, 404);
+  EXPECT_EQ(serveWhoIs(whois("addr=nodekey:zz"), nm).body, "invalid nodekey in 'addr' parameter\n");
+
+  // A node without Hostinfo has no Hostinfo key; zero keys and times are left out (omitzero);
+  // no name falls back to the host name, then the key.
+  NodeFacts bare;
+  bare.id = 9;
+  bare.key = "nodekey:" + std::string(64, '9');
+  bare.machine = "mkey:" + std::string(64, '0');
+  EXPECT_EQ(whoIsNodeJson(bare, "example.ts.net", false),
+            R"({"ID":9,"StableID":"","Name":"","User":0,"Key":"nodekey:)" + std::string(64, '9') +
+                R"(","Addresses":null,"ComputedName":"nodekey:)" + std::string(64, '9') +
+                R"(","ComputedNameWithHost":"nodekey:)" + std::string(64, '9') + R"("})");
+  bare.hasHostinfo = true;
+  bare.hostname = "My_Laptop.lan";
+  bare.hostinfoJson = "not json";  // defensive: falls back to the typed fields
+  EXPECT_EQ(displayNames(bare, "example.ts.net"), std::make_pair(std::string("my-laptop"), std::string("my-laptop")));
+  EXPECT_NE(whoIsNodeJson(bare, "", false).find(R"("Hostinfo":{"Hostname":"My_Laptop.lan"})"), std::string::npos);
 }
 
 TEST(PeerQuery, WhoIsErrorsAsGo) {
