@@ -262,6 +262,13 @@ void Backend::updateServiceHealth(ServiceHealth h) {
   }
 }
 
+void Backend::expireHealthNotes() {
+  if (!health_.expireRestartNotes()) return;
+  ipn::Notify n = baseNotify();
+  n.health = healthWarnings();
+  send(std::move(n));
+}
+
 void Backend::recordViolation(const std::string& service, Violation v) {
   health_.recordViolation(service, std::move(v));
 }
@@ -394,6 +401,8 @@ std::vector<ipn::HealthWarning> Backend::healthWarnings() const {
       out.push_back({"tailnetd-" + svc, "high", svc, it->second.state + ": " + it->second.message, false});
     }
   }
+  for (const auto& [svc, note] : health_.restartNotes())
+    out.push_back({"tailnetd-" + svc + "-restarted", "medium", svc, note, false});
   return out;
 }
 

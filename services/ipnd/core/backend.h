@@ -209,6 +209,10 @@ class Backend {
 
   // ---- facts from other services ----
   void updateServiceHealth(ServiceHealth h);
+  // On a timer: a "<svc>: restarted ..." note aged out, so watchers get the new health.
+  void expireHealthNotes();
+  // The wall clock the restart notes are timed against (tests inject one).
+  void setHealthClock(std::function<int64_t()> nowUnixMs) { health_.setClock(std::move(nowUnixMs)); }
   void recordViolation(const std::string& service, Violation v);
   void onAuthUrl(const std::string& url, int64_t nowUnixMs);
   void onLoginSucceeded(const std::string& nodePublicKey);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace tnet::ipnd {
 namespace {
 
@@ -246,6 +248,41 @@ TEST(Backend, HealthChangesAreNotifiedOnce) {
   ASSERT_EQ(ns.size(), 1u);
   EXPECT_NE(ns[0].json.find("degraded: listener lost"), std::string::npos);
   EXPECT_EQ(b.status(true).health.size(), 2u);
+}
+
+TEST(Backend, ARestartIsAWarningUntilItAgesOut) {
+  Backend b(opts());
+  int64_t now = 1'790'000'000'000;
+  b.setHealthClock([&] { return now; });
+  b.startAtBoot();
+  ServiceHealth h;
+  h.service = "apid";
+  h.state = "ok";
+  b.updateServiceHealth(h);
+  b.takeNotifies();
+  h.restarts = 1;
+  h.lastExit = "signal 11 (Segmentation fault)";
+  h.lastExitUnixMs = now;
+  b.updateServiceHealth(h);
+  auto ns = b.takeNotifies();
+  ASSERT_EQ(ns.size(), 1u);
+  EXPECT_NE(ns[0].json.find(R"("tailnetd-apid-restarted":{)"), std::string::npos) << ns[0].json;
+  EXPECT_NE(ns[0].json.find("restarted 14:13:20 UTC after signal 11 (Segmentation fault) (restart 1)"),
+            std::string::npos)
+      << ns[0].json;
+  auto health = b.status(true).health;
+  EXPECT_NE(std::find(health.begin(), health.end(),
+                      "apid: restarted 14:13:20 UTC after signal 11 (Segmentation fault) (restart 1)"),
+            health.end());
+  b.expireHealthNotes();
+  EXPECT_TRUE(b.takeNotifies().empty());  // still live: nothing changed
+  now += RESTART_NOTE_MS;
+  b.expireHealthNotes();
+  ns = b.takeNotifies();
+  ASSERT_EQ(ns.size(), 1u);
+  EXPECT_EQ(ns[0].json.find("tailnetd-apid-restarted"), std::string::npos) << ns[0].json;
+  health = b.status(true).health;
+  for (const auto& l : health) EXPECT_EQ(l.find("restarted"), std::string::npos) << l;
 }
 
 }  // namespace

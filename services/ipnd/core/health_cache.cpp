@@ -1,8 +1,62 @@
 #include "services/ipnd/core/health_cache.h"
 
+#include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <set>
 
 namespace tnet::ipnd {
+namespace {
+
+int64_t systemNowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "12:03:04 UTC": services run without a time zone database, so say which zone it is.
+std::string utcClock(int64_t unixMs) {
+  std::time_t t = static_cast<std::time_t>(unixMs / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+  return std::string(buf) + " UTC";
+}
+
+// When the note's window started: the exit, or when we first heard of it if the time is unknown.
+int64_t restartAnchor(const ServiceHealth& h) {
+  return h.lastExitUnixMs > 0 ? h.lastExitUnixMs : h.receivedAtUnixMs;
+}
+
+}  // namespace
+
+bool HealthCache::restartNoteLive(const ServiceHealth& h, int64_t now) const {
+  return h.restarts > 0 && !h.lastExit.empty() && now - restartAnchor(h) < RESTART_NOTE_MS;
+}
+
+std::map<std::string, std::string> HealthCache::restartNotes() const {
+  int64_t now = clock_ ? clock_() : systemNowUnixMs();
+  std::map<std::string, std::string> notes;
+  for (const auto& [svc, h] : byService_) {
+    if (!restartNoteLive(h, now)) continue;
+    std::string when = h.lastExitUnixMs > 0 ? utcClock(h.lastExitUnixMs) + " " : "";
+    notes[svc] = "restarted " + when + "after " + h.lastExit + " (restart " + std::to_string(h.restarts) + ")";
+  }
+  return notes;
+}
+
+bool HealthCache::expireRestartNotes() {
+  int64_t now = clock_ ? clock_() : systemNowUnixMs();
+  std::set<std::string> live;
+  for (const auto& [svc, h] : byService_) {
+    if (restartNoteLive(h, now)) live.insert(svc);
+  }
+  bool expired = std::any_of(notedRestarts_.begin(), notedRestarts_.end(),
+                             [&](const std::string& svc) { return live.count(svc) == 0; });
+  notedRestarts_ = std::move(live);
+  return expired;
+}
 
 void HealthCache::update(ServiceHealth h) {
   std::string name = h.service;
@@ -25,6 +79,7 @@ std::vector<std::string> HealthCache::healthLines() const {
       lines.push_back(svc + ": " + h.state + (h.message.empty() ? "" : ": " + h.message));
     }
   }
+  for (const auto& [svc, note] : restartNotes()) lines.push_back(svc + ": " + note);
   for (const auto& [svc, v] : violations_) {
     lines.push_back(svc + ": denied " + std::to_string(v.count) + " request(s); last " +
                     (v.last.caller.empty() ? "unknown caller" : v.last.caller) + " (uid " +
@@ -49,6 +104,9 @@ ipn::OrderedJson HealthCache::isolationJson() const {
       o["Epoch"] = 0;
       o["ReceivedAtUnixMs"] = 0;
       o["Isolation"] = nullptr;
+      o["Restarts"] = 0;
+      o["LastExit"] = "";
+      o["LastExitUnixMs"] = 0;
     } else {
       const ServiceHealth& h = it->second;
       o["Present"] = true;
@@ -57,6 +115,11 @@ ipn::OrderedJson HealthCache::isolationJson() const {
       o["Epoch"] = h.epoch;
       o["ReceivedAtUnixMs"] = h.receivedAtUnixMs;
       o["Isolation"] = h.isolation;
+      // The facts the restarted process was given, kept (unlike the health line) until the
+      // next report replaces them.
+      o["Restarts"] = h.restarts;
+      o["LastExit"] = h.lastExit;
+      o["LastExitUnixMs"] = h.lastExitUnixMs;
     }
     auto vit = violations_.find(svc);
     if (vit == violations_.end()) {

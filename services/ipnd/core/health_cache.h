@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,7 +21,14 @@ struct ServiceHealth {
   ipn::OrderedJson isolation = ipn::OrderedJson::object();  // IsolationFacts as JSON
   uint64_t epoch = 0;
   int64_t receivedAtUnixMs = 0;
+  // Why the supervisor last restarted the service (Health.lastExit..., docs/supervisor.md).
+  uint32_t restarts = 0;
+  std::string lastExit;
+  int64_t lastExitUnixMs = 0;
 };
+
+// How long "<svc>: restarted ..." stays in the health lines after the exit.
+constexpr int64_t RESTART_NOTE_MS = 10 * 60 * 1000;
 
 // A request a service denied (its <svc>.violation event): who the kernel said called what.
 struct Violation {
@@ -33,22 +42,36 @@ class HealthCache {
  public:
   explicit HealthCache(std::vector<std::string> expectedServices) : expected_(std::move(expectedServices)) {}
 
+  // The wall clock (unix ms) the restart notes are timed against; tests inject one.
+  void setClock(std::function<int64_t()> nowUnixMs) { clock_ = std::move(nowUnixMs); }
+
   void update(ServiceHealth h);
   // Counts a denied request at `service` and remembers the latest.
   void recordViolation(const std::string& service, Violation v);
   const std::map<std::string, ServiceHealth>& all() const { return byService_; }
 
-  // One line per expected service that has not reported, per service not "ok", and per
-  // service that denied requests.
+  // One line per expected service that has not reported, per service not "ok", per service
+  // restarted within RESTART_NOTE_MS, and per service that denied requests.
   std::vector<std::string> healthLines() const;
+
+  // "restarted 12:03:04 UTC after signal 11 (Segmentation fault) (restart 2)" for each service
+  // whose last restart is recent, by service name.
+  std::map<std::string, std::string> restartNotes() const;
+  // True when a restart note seen live at the previous call has aged out since (the health
+  // lines changed without any event): called on a timer to notify watchers.
+  bool expireRestartNotes();
 
   // The body of GET /localapi/v0/tailnetd/isolation: a JSON array, one object per expected
   // or reporting service, in name order:
   // {"Service","Present","State","Message","Epoch","ReceivedAtUnixMs","Isolation",
-  //  "Violations","LastViolation"}.
+  //  "Restarts","LastExit","LastExitUnixMs","Violations","LastViolation"}; the restart facts
+  //  stay until the service's next report replaces them.
   ipn::OrderedJson isolationJson() const;
 
  private:
+  bool restartNoteLive(const ServiceHealth& h, int64_t now) const;
+
+  std::function<int64_t()> clock_;
   std::vector<std::string> expected_;
   std::map<std::string, ServiceHealth> byService_;
   struct Violations {
@@ -56,6 +79,7 @@ class HealthCache {
     Violation last;
   };
   std::map<std::string, Violations> violations_;
+  std::set<std::string> notedRestarts_;  // restart notes live at the last expireRestartNotes()
 };
 
 }  // namespace tnet::ipnd
