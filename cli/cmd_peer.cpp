@@ -134,9 +134,9 @@ int runWhoIs(CommandContext& ctx, const WhoIsArgs& args) {
   auto who = nlohmann::json::parse(*body, nullptr, false);
   if (who.is_discarded() || !who.is_object()) return reportError(ctx, Error::invalid("invalid whois answer from tailnetd"));
   if (args.json) {
-    // Go: json.Encoder with SetIndent("", "  ").
-    auto ordered = nlohmann::ordered_json::parse(*body);
-    std::cout << ordered.dump(2) << "\n";
+    auto text = formatWhoIsJson(*body);
+    if (!text) return reportError(ctx, text.error());
+    std::cout << *text;
     return EXIT_OK;
   }
   std::cout << formatWhoIs(who);

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "cli/duration.h"
+#include "libs/ipn/go_json.h"
 #include "libs/ipn/netip.h"
 
 namespace tnet::cli {
@@ -140,6 +141,11 @@ std::string formatWhoIs(const Json& who) {
       {"  ID:", str(node, "StableID")},
       {"  Addresses:", goList(node.value("Addresses", Json::array()))},
   };
+  // Go prints AllowedIPs[2:]: the routes beyond the node's own two addresses.
+  auto allowed = node.find("AllowedIPs");
+  if (allowed != node.end() && allowed->is_array() && allowed->size() > 2) {
+    machine.emplace_back("  AllowedIPs:", goList(Json(std::vector<Json>(allowed->begin() + 2, allowed->end()))));
+  }
   auto tags = node.find("Tags");
   if (tags != node.end() && tags->is_array() && !tags->empty()) {
     std::string joined;
@@ -150,12 +156,83 @@ std::string formatWhoIs(const Json& who) {
     }
     machine.emplace_back("  Tags:", joined);
     tabBlock(out, machine);
-    return out;
+  } else {
+    tabBlock(out, machine);
+    out += "User:\n";
+    tabBlock(out, {{"  Name:", str(user, "LoginName")}, {"  ID:", std::to_string(num(user, "ID"))}});
   }
-  tabBlock(out, machine);
-  out += "User:\n";
-  tabBlock(out, {{"  Name:", str(user, "LoginName")}, {"  ID:", std::to_string(num(user, "ID"))}});
+  // Capabilities (PeerCapMap): Go ranges over the map in random order; we print it sorted.
+  auto caps = who.find("CapMap");
+  if (caps != who.end() && caps->is_object() && !caps->empty()) {
+    out += "Capabilities:\n";
+    for (auto it = caps->begin(); it != caps->end(); ++it) {
+      if (it.value().is_array() && !it.value().empty()) {
+        out += "  - " + it.key() + ":\n";
+        out += "      " + goIndentJson(nlohmann::ordered_json(it.value()), "      ", "  ") + "\n";
+      } else {
+        out += "  - " + it.key() + "\n";
+      }
+    }
+  }
   return out;
+}
+
+namespace {
+
+void indentInto(std::string& out, const nlohmann::ordered_json& v, const std::string& prefix,
+                const std::string& indent, int depth) {
+  auto newline = [&](int d) {
+    out += "\n" + prefix;
+    for (int i = 0; i < d; ++i) out += indent;
+  };
+  if (v.is_string()) {
+    ipn::appendGoJsonString(out, v.get_ref<const std::string&>());
+  } else if (v.is_object() && !v.empty()) {
+    out += "{";
+    bool first = true;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (!first) out += ",";
+      first = false;
+      newline(depth + 1);
+      ipn::appendGoJsonString(out, it.key());
+      out += ": ";
+      indentInto(out, it.value(), prefix, indent, depth + 1);
+    }
+    newline(depth);
+    out += "}";
+  } else if (v.is_array() && !v.empty()) {
+    out += "[";
+    bool first = true;
+    for (const auto& e : v) {
+      if (!first) out += ",";
+      first = false;
+      newline(depth + 1);
+      indentInto(out, e, prefix, indent, depth + 1);
+    }
+    newline(depth);
+    out += "]";
+  } else if (v.is_number_float() && std::isfinite(v.get<double>()) && v.get<double>() == std::floor(v.get<double>()) &&
+             std::fabs(v.get<double>()) < 1e15) {
+    out += std::to_string(int64_t(v.get<double>()));  // Go writes 2.0 as 2
+  } else {
+    out += v.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  }
+}
+
+}  // namespace
+
+std::string goIndentJson(const nlohmann::ordered_json& v, const std::string& prefix, const std::string& indent) {
+  std::string out;
+  indentInto(out, v, prefix, indent, 0);
+  return out;
+}
+
+Result<std::string> formatWhoIsJson(std::string_view body) {
+  auto parsed = nlohmann::ordered_json::parse(body, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) return Error::invalid("invalid whois answer from tailnetd");
+  // Go decodes into apitype.WhoIsResponse and prints it (CurrentTailnet omitted) with
+  // json.Encoder, SetIndent("", "  "): the LocalAPI's fields in its order, two-space indent.
+  return goIndentJson(parsed, "", "  ") + "\n";
 }
 
 std::string formatNetcheck(const Json& answer, bool osHasIpv6, bool verbose) {

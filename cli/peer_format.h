@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "libs/base/result.h"
 
@@ -26,8 +27,15 @@ Result<std::string> formatPong(const nlohmann::json& result, const std::string& 
 std::string roundedSeconds(double seconds, int64_t unitNs);
 std::string roundedNanos(int64_t ns, int64_t unitNs);
 
-// Go's whois text (Machine:/User: blocks, tabwriter minwidth 10, padding 5).
+// Go's whois text (Machine:/User: blocks, tabwriter minwidth 10, padding 5; AllowedIPs beyond
+// the first two; Capabilities from CapMap, sorted).
 std::string formatWhoIs(const nlohmann::json& who);
+
+// `tnet whois --json`: the LocalAPI answer as Go's json.Encoder with SetIndent("", "  ") prints it.
+Result<std::string> formatWhoIsJson(std::string_view body);
+
+// Go's json.MarshalIndent(v, prefix, indent) layout (strings as Go quotes them).
+std::string goIndentJson(const nlohmann::ordered_json& v, const std::string& prefix, const std::string& indent);
 
 // Go's printReport for `tailscale netcheck`, from {"Report": …, "Regions": …}
 // (GET /localapi/v0/tailnetd/netcheck). osHasIpv6 feeds the IPv6 line as Go's OSHasIPv6.

@@ -82,6 +82,45 @@ TEST(PeerFormat, WhoIsAsGo) {
   EXPECT_EQ(formatWhoIs(Json::object()).substr(0, 9), "Machine:\n");  // garbage → empty fields
 }
 
+TEST(PeerFormat, WhoIsRoutesAndCapabilitiesAsGo) {
+  auto who = Json::parse(R"({"Node":{"Name":"b.example.ts.net.","StableID":"nB",
+    "Addresses":["100.64.0.2/32","fd7a::2/128"],"AllowedIPs":["100.64.0.2/32","fd7a::2/128","10.1.0.0/16","0.0.0.0/0"]},
+    "UserProfile":{"ID":7,"LoginName":"alice@example.com"},
+    "CapMap":{"https://tailscale.com/cap/x":[{"b":1,"a":"<"}],"plain":null}})");
+  EXPECT_EQ(formatWhoIs(who),
+            "Machine:\n"
+            "  Name:           b.example.ts.net\n"
+            "  ID:             nB\n"
+            "  Addresses:      [100.64.0.2/32 fd7a::2/128]\n"
+            "  AllowedIPs:     [10.1.0.0/16 0.0.0.0/0]\n"
+            "User:\n"
+            "  Name:     alice@example.com\n"
+            "  ID:       7\n"
+            "Capabilities:\n"
+            "  - https://tailscale.com/cap/x:\n"
+            "      [\n"
+            "        {\n"
+            "          \"a\": \"\\u003c\",\n"
+            "          \"b\": 1\n"
+            "        }\n"
+            "      ]\n"
+            "  - plain\n");
+  who["CapMap"] = nullptr;  // what tailnetd sends without grants: no block
+  EXPECT_EQ(formatWhoIs(who).find("Capabilities"), std::string::npos);
+}
+
+TEST(PeerFormat, WhoIsJsonAsGoEncoder) {
+  std::string body = "{\n\t\"Node\": {\n\t\t\"ID\": 2,\n\t\t\"Hostinfo\": {\n\t\t\t\"OS\": \"a\\u003cb\",\n\t\t\t\"L\": 2.5,\n"
+                     "\t\t\t\"M\": 2.0\n\t\t},\n\t\t\"Addresses\": [],\n\t\t\"Services\": {}\n\t},\n\t\"CapMap\": null\n}";
+  auto out = formatWhoIsJson(body);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out,
+            "{\n  \"Node\": {\n    \"ID\": 2,\n    \"Hostinfo\": {\n      \"OS\": \"a\\u003cb\",\n      \"L\": 2.5,\n"
+            "      \"M\": 2\n    },\n    \"Addresses\": [],\n    \"Services\": {}\n  },\n  \"CapMap\": null\n}\n");
+  EXPECT_FALSE(formatWhoIsJson("not json"));
+  EXPECT_FALSE(formatWhoIsJson("[1]"));
+}
+
 TEST(PeerFormat, NetcheckReportAsGo) {
   auto answer = Json::parse(R"({"Report":{"Now":"2026-11-27T03:00:00.5Z","UDP":true,"IPv6":false,"IPv4":true,"MappingVariesByDestIP":false,
     "HairPinning":null,"PreferredDERP":1,"RegionLatency":{"1":1520000,"2":30040000},"RegionV4Latency":{},
