@@ -155,9 +155,12 @@ ipn::OrderedJson isolationToJson(schema::Health::Reader h) {
 }
 
 // ipnd's own entry in the health cache: it does not subscribe to itself.
-ServiceHealth selfHealth(bool storeUsable) {
+ServiceHealth selfHealth(bool storeUsable, const service::RestartFacts& restart) {
   ServiceHealth h;
   h.service = "ipnd";
+  h.restarts = restart.restarts;
+  h.lastExit = restart.lastExit;
+  h.lastExitUnixMs = restart.lastExitUnixMs;
   h.state = storeUsable ? "ok" : "degraded";
   h.message = storeUsable ? "running" : "state store unhealthy";
   h.receivedAtUnixMs = nowUnixMs();
@@ -213,10 +216,10 @@ class App {
       svc_.log().info("config.applied locked={}", config->isLocked());
     }
     backend_.startAtBoot();
-    backend_.updateServiceHealth(selfHealth(storeUsable_));
+    backend_.updateServiceHealth(selfHealth(storeUsable_, svc_.restartFacts()));
     // The service runtime installs the seccomp filter after start() returns, before the loop
     // runs: read our own isolation facts again once the loop is running, so they show it.
-    svc_.loop().post([this] { backend_.updateServiceHealth(selfHealth(storeUsable_)); });
+    svc_.loop().post([this] { backend_.updateServiceHealth(selfHealth(storeUsable_, svc_.restartFacts())); });
 
     auto& bus = svc_.bus();
     bus.serve("ipnd.localapi", [this](bus::Request req) { onLocalApi(std::move(req)); });
@@ -230,6 +233,9 @@ class App {
         sh.isolation = isolationToJson(h);
         sh.epoch = h.getEpoch();
         sh.receivedAtUnixMs = nowUnixMs();
+        sh.restarts = h.getRestarts();
+        sh.lastExit = h.getLastExit().cStr();
+        sh.lastExitUnixMs = h.getLastExitUnixMs();
         if (sh.service.empty()) sh.service = std::string(ev.topic.substr(0, ev.topic.find('.')));
         backend_.updateServiceHealth(std::move(sh));
         flush();
@@ -336,6 +342,11 @@ class App {
         expired = netmapFacts(*nm, std::time(nullptr)).keyExpired;
         if (expired != backend_.netmap()->keyExpired) backend_.onNetmap(netmapFacts(*nm, std::time(nullptr)));
       });
+      flush();
+    });
+    // "<svc>: restarted ..." health notes age out without any event: tell watchers when.
+    healthNoteTimer_ = bus.loop().every(std::chrono::seconds(10), [this] {
+      guarded("health notes", [&] { backend_.expireHealthNotes(); });
       flush();
     });
     // A (re)started service lost its config: push the latest generation again.
@@ -719,6 +730,7 @@ class App {
   Kept<schema::Netmap> netmap_;
   Kept<schema::DerpState> derp_;
   bus::Handle expiryTimer_;
+  bus::Handle healthNoteTimer_;
   uint64_t derpEpoch_ = 0, pathsEpoch_ = 0, discoEpoch_ = 0, wgPeersEpoch_ = 0;  // magicsockd epoch of each value
   bool pushing_ = false;
   bool pushAgain_ = false;
