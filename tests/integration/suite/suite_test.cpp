@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <tuple>
 
 #include "libs/sandbox/isolation.h"
 #include "tests/integration/harness/harness.h"
@@ -124,6 +125,58 @@ TEST_F(SuiteTest, EachServiceRestartsAloneAndPrefsSurvive) {
   }
   auto p = prefs(suite);
   EXPECT_EQ(p["Hostname"], "crash-host") << p.dump();
+}
+
+// The health line the supervisor's restart facts end in (docs/operations.md "After a crash").
+std::string healthLineFor(const Suite& s, const std::string& prefix) {
+  auto r = s.get("/localapi/v0/status");
+  if (!r || r->status != 200) return "";
+  auto st = r->json();
+  if (!st.contains("Health") || !st["Health"].is_array()) return "";
+  for (const auto& line : st["Health"]) {
+    if (line.is_string() && line.get<std::string>().rfind(prefix, 0) == 0) return line.get<std::string>();
+  }
+  return "";
+}
+
+TEST_F(SuiteTest, StatusHealthSaysWhyAServiceWasRestarted) {
+  Suite suite(options("why"));
+  ASSERT_TRUE(suite.start());
+  ASSERT_TRUE(suite.waitReady());
+  EXPECT_EQ(healthLineFor(suite, "wgd: restarted"), "");
+  // A service crash (wgd, seen through its health event) and ipnd's own (its self-report).
+  for (auto [victim, sig, reason] : {std::tuple<std::string, int, std::string>{"wgd", SIGSEGV, "signal 11 (Segmentation fault)"},
+                                     {"ipnd", SIGKILL, "signal 9 (Killed)"}}) {
+    auto before = suite.services();
+    ASSERT_EQ(before.size(), 6u) << suite.stderrText();
+    ASSERT_EQ(kill(before[victim], sig), 0);
+    std::string line;
+    EXPECT_TRUE(waitUntil(
+        [&] {
+          line = healthLineFor(suite, victim + ": restarted ");
+          return !line.empty();
+        },
+        5s))
+        << victim << "\n"
+        << suite.stderrText();
+    // "wgd: restarted 12:03:04 UTC after signal 11 (Segmentation fault) (restart 1)"
+    EXPECT_EQ(line.size(), victim.size() + std::string(": restarted 12:03:04 UTC after ").size() + reason.size() +
+                               std::string(" (restart 1)").size())
+        << line;
+    EXPECT_NE(line.find(" UTC after " + reason + " (restart 1)"), std::string::npos) << line;
+  }
+  // The per-service JSON keeps the facts the restarted process was given.
+  auto iso = suite.get("/localapi/v0/tailnetd/isolation");
+  ASSERT_TRUE(iso && iso->status == 200);
+  bool seen = false;
+  for (const auto& o : iso->json()) {
+    if (o["Service"] != "wgd") continue;
+    seen = true;
+    EXPECT_EQ(o["Restarts"], 1) << o.dump();
+    EXPECT_EQ(o["LastExit"], "signal 11 (Segmentation fault)") << o.dump();
+    EXPECT_GT(o["LastExitUnixMs"].get<int64_t>(), 0) << o.dump();
+  }
+  EXPECT_TRUE(seen) << iso->body;
 }
 
 TEST_F(SuiteTest, StopAndStartKeepsPrefs) {
