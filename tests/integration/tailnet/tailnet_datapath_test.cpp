@@ -490,6 +490,8 @@ TEST_F(TailnetDataPath, NetmapDenyRuleBlocksTcpUdpIcmp) {
 TEST_F(TailnetDataPath, NetmapRuleProtocolsAreSelective) {
   bothUp();
   std::string aIp = a_->ipv4(), bIp = b_->ipv4();
+  std::string aV6 = a_->ipv6(), bV6 = b_->ipv6();
+  ASSERT_FALSE(aV6.empty() || bV6.empty());
   ASSERT_EQ(socksGet(*a_, pageUrl(bIp)).out, "hello from b\n");
   auto rule = [](const std::string& src, const std::string& dst, int first, int last,
                  const std::string& protos) {
@@ -499,21 +501,32 @@ TEST_F(TailnetDataPath, NetmapRuleProtocolsAreSelective) {
   };
   std::string bToA = rule(bIp, aIp, 0, 65535, "");
 
-  // A → B: ICMP only (protocol 1). TCP and UDP are dropped, ICMP echo is answered.
-  auto icmpOnly =
-      controlAdmin("POST", "/admin/filter", "[" + rule(aIp, bIp, 0, 65535, "1") + "," + bToA + "]");
+  // A → B: ICMP only (protocol 1). TCP and UDP are dropped, ICMP echo is answered; ICMPv6 echo
+  // (protocol 58) is not ICMP, so the same rule for the IPv6 addresses drops it.
+  auto icmpOnly = controlAdmin("POST", "/admin/filter",
+                               "[" + rule(aIp, bIp, 0, 65535, "1") + "," + rule(aV6, bV6, 0, 65535, "1") +
+                                   "," + bToA + "]");
   ASSERT_EQ(icmpOnly.first, 200) << icmpOnly.second;
   ASSERT_TRUE(waitUntil([&] { return socksGet(*a_, pageUrl(bIp), {"--max-time", "2"}).exitCode != 0; }, 15s));
   auto icmp = pingOnce(*a_, "icmp", "b", 10s);
   EXPECT_EQ(icmp.exitCode, 0) << icmp.out << icmp.err;
   EXPECT_NE(icmp.out.find(pongLine("b", bIp, "ICMP")), std::string::npos) << icmp.out;
+  auto icmp6Denied = std::async(std::launch::async, [&] { return pingOnce(*a_, "icmp", bV6, 2s); });
   EXPECT_EQ(udpEcho(*a_, bIp, "udp under icmp-only", 2s).exitCode, 1);
+  auto icmp6 = icmp6Denied.get();
+  EXPECT_NE(icmp6.exitCode, 0) << icmp6.out;
+  EXPECT_EQ(icmp6.out.find("pong"), std::string::npos) << icmp6.out;
 
-  // A → B: UDP to the echo port only (protocol 17, one port). UDP is answered; ICMP and TCP are not.
+  // A → B: UDP to the echo port only (protocol 17, one port), and ICMPv6 (58) between the IPv6
+  // addresses. UDP and ICMPv6 echo are answered; ICMP and TCP are not.
   auto udpOnly = controlAdmin("POST", "/admin/filter",
-                              "[" + rule(aIp, bIp, ECHO_PORT, ECHO_PORT, "17") + "," + bToA + "]");
+                              "[" + rule(aIp, bIp, ECHO_PORT, ECHO_PORT, "17") + "," +
+                                  rule(aV6, bV6, 0, 65535, "58") + "," + bToA + "]");
   ASSERT_EQ(udpOnly.first, 200) << udpOnly.second;
   EXPECT_TRUE(waitUntil([&] { return udpEcho(*a_, bIp, "udp only", 2s).out == "b: udp only\n"; }, 15s));
+  auto icmp6Allowed = pingOnce(*a_, "icmp", bV6, 10s);
+  EXPECT_EQ(icmp6Allowed.exitCode, 0) << icmp6Allowed.out << icmp6Allowed.err;
+  EXPECT_NE(icmp6Allowed.out.find(pongLine("b", bV6, "ICMP")), std::string::npos) << icmp6Allowed.out;
   auto icmpDenied = pingOnce(*a_, "icmp", "b", 2s);
   EXPECT_NE(icmpDenied.exitCode, 0) << icmpDenied.out;
   EXPECT_EQ(icmpDenied.out.find("pong"), std::string::npos) << icmpDenied.out;
