@@ -26,7 +26,7 @@ std::string utcClock(int64_t unixMs) {
 
 // When the note's window started: the exit, or when we first heard of it if the time is unknown.
 int64_t restartAnchor(const ServiceHealth& h) {
-  return h.lastExitUnixMs > 0 ? h.lastExitUnixMs : h.receivedAtUnixMs;
+  return h.lastExitUnixMs > 0 ? h.lastExitUnixMs : h.restartHeardAtUnixMs;
 }
 
 }  // namespace
@@ -60,6 +60,11 @@ bool HealthCache::expireRestartNotes() {
 
 void HealthCache::update(ServiceHealth h) {
   std::string name = h.service;
+  // Every report of one process repeats its restart facts: the first one heard starts the clock.
+  auto it = byService_.find(name);
+  bool sameRestart = it != byService_.end() && it->second.restarts == h.restarts &&
+                     it->second.lastExit == h.lastExit && it->second.lastExitUnixMs == h.lastExitUnixMs;
+  h.restartHeardAtUnixMs = sameRestart ? it->second.restartHeardAtUnixMs : h.receivedAtUnixMs;
   byService_[name] = std::move(h);
 }
 

@@ -25,6 +25,7 @@ struct ServiceHealth {
   uint32_t restarts = 0;
   std::string lastExit;
   int64_t lastExitUnixMs = 0;
+  int64_t restartHeardAtUnixMs = 0;  // set by HealthCache::update: first report of these facts
 };
 
 // How long "<svc>: restarted ..." stays in the health lines after the exit.
