@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "cli/dns_name.h"
+#include "libs/ipn/dns_name.h"
 
 namespace tnet::cli {
 
@@ -78,7 +78,7 @@ Result<std::vector<std::string>> calcAdvertiseRoutes(std::string_view routes, bo
       size_t comma = routes.find(',', start);
       std::string_view item = routes.substr(start, comma == std::string_view::npos ? comma : comma - start);
       auto p = IpPrefix::parse(item);
-      if (!p) return Error::invalid(goQuote(item) + " is not a valid IP address or CIDR prefix");
+      if (!p) return Error::invalid(ipn::goQuote(item) + " is not a valid IP address or CIDR prefix");
       if (!(*p == p->masked())) {
         return Error::invalid(p->toString() + " has non-address bits set; expected " +
                               p->masked().toString());

@@ -9,7 +9,7 @@
 #include <utility>
 #include <variant>
 
-#include "cli/dns_name.h"
+#include "libs/ipn/dns_name.h"
 #include "cli/ip_prefix.h"
 #include "libs/ipn/prefs.h"
 
@@ -254,22 +254,22 @@ Result<std::string> exitNodeIpOfArg(const std::string& arg, const Json& status) 
   std::string ip;
   for (const auto& [k, ps] : peers.items()) {
     std::string fqdn = str(ps, "DNSName");
-    std::string base = trimDnsSuffix(fqdn, suffix);
-    std::string sansDot = trimDnsSuffix(fqdn, ".");
+    std::string base = ipn::trimDnsSuffix(fqdn, suffix);
+    std::string sansDot = ipn::trimDnsSuffix(fqdn, ".");
     std::string a = toLower(arg);
     if (a != toLower(base) && a != toLower(fqdn) && a != toLower(sansDot)) continue;
     ++matches;
     auto ips = strings(ps, "TailscaleIPs");
-    if (ips.empty()) return Error::invalid("node " + goQuote(arg) + " has no Tailscale IP?");
+    if (ips.empty()) return Error::invalid("node " + ipn::goQuote(arg) + " has no Tailscale IP?");
     if (!boolean(ps, "ExitNodeOption")) {
-      return Error::invalid("node " + goQuote(arg) + " is not advertising an exit node");
+      return Error::invalid("node " + ipn::goQuote(arg) + " is not advertising an exit node");
     }
     ip = ips.front();
   }
   if (matches == 0) {
-    return Error::invalid("invalid value " + goQuote(arg) + " for --exit-node; must be IP or peer hostname");
+    return Error::invalid("invalid value " + ipn::goQuote(arg) + " for --exit-node; must be IP or peer hostname");
   }
-  if (matches > 1) return Error::invalid("ambiguous exit node name " + goQuote(arg));
+  if (matches > 1) return Error::invalid("ambiguous exit node name " + ipn::goQuote(arg));
   if (isLocal(ip)) {
     return Error::invalid("cannot use " + arg +
                           " as an exit node as it is a local IP address to this "
@@ -288,7 +288,7 @@ Result<OrderedJson> prefsFromUpFlags(const PrefFlags& flags, const Json& status,
     return Error::invalid("--exit-node-allow-lan-access can only be used with --exit-node");
   }
   std::string hostname = flags.hostname.value_or("");
-  if (!hostname.empty()) TNET_TRY_VOID(validHostname(hostname));
+  if (!hostname.empty()) TNET_TRY_VOID(ipn::validHostname(hostname));
 
   OrderedJson p = defaultPrefs();
   if (!reset && curPrefs.is_object()) {

@@ -6,7 +6,7 @@
 #include <optional>
 #include <vector>
 
-#include "cli/dns_name.h"
+#include "libs/ipn/dns_name.h"
 #include "cli/ip_prefix.h"
 #include "cli/tab_writer.h"
 
@@ -43,9 +43,9 @@ std::string firstIp(const Json& ps) {
 }
 
 std::string dnsOrQuoteHostname(const Json& st, const Json& ps) {
-  std::string base = trimDnsSuffix(str(ps, "DNSName"), str(st, "MagicDNSSuffix"));
+  std::string base = ipn::trimDnsSuffix(str(ps, "DNSName"), str(st, "MagicDNSSuffix"));
   if (!base.empty()) return base;
-  return "(" + goQuote(sanitizeHostname(str(ps, "HostName"))) + ")";
+  return "(" + ipn::goQuote(ipn::sanitizeHostname(str(ps, "HostName"))) + ")";
 }
 
 std::string ownerLogin(const Json& st, const Json& ps) {
@@ -101,7 +101,7 @@ std::vector<std::string> peerCells(const Json& st, const Json& ps,
       s += "offers exit node; ";
     std::string curAddr = str(ps, "CurAddr"), peerRelay = str(ps, "PeerRelay");
     if (!relay.empty() && curAddr.empty() && peerRelay.empty())
-      s += "relay " + goQuote(relay);
+      s += "relay " + ipn::goQuote(relay);
     else if (!curAddr.empty())
       s += "direct " + curAddr;
     else if (!peerRelay.empty())

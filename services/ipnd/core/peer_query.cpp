@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "libs/ipn/dns_name.h"
 #include "libs/ipn/netip.h"
 #include "services/controld/core/go_time.h"
 
@@ -182,17 +183,7 @@ LocalApiResponse pingAnswer(PingResult r) {
 }
 
 std::string computedName(const NodeFacts& node, std::string_view magicDnsSuffix) {
-  // dnsname.TrimSuffix: drop the trailing dot, and ".<suffix>" when the name ends with it.
-  std::string name = node.name;
-  if (!name.empty() && name.back() == '.') name.pop_back();
-  std::string suffix(magicDnsSuffix);
-  while (!suffix.empty() && suffix.front() == '.') suffix.erase(0, 1);
-  while (!suffix.empty() && suffix.back() == '.') suffix.pop_back();
-  if (!suffix.empty() && name.size() > suffix.size() + 1 && name.ends_with("." + suffix))
-    name.resize(name.size() - suffix.size() - 1);
-  if (!name.empty()) return name;
-  if (!node.hostname.empty()) return node.hostname;
-  return node.key;
+  return displayNames(node, magicDnsSuffix).first;  // Go's Node.ComputedName
 }
 
 PingResult pingSucceeded(const PingPlan& plan, int64_t latencyNs, uint16_t peerApiPort) {
@@ -368,41 +359,14 @@ bool isZeroKey(const std::string& text) {
   return text.find_first_not_of('0', colon + 1) == std::string::npos;
 }
 
-// dnsname.SanitizeHostname (cli/dns_name.h has the same rule; ipnd cannot link the CLI's core).
-std::string sanitizeHostname(std::string_view h) {
-  for (std::string_view suffix : {".local", ".localdomain", ".lan"})
-    if (h.ends_with(suffix)) h.remove_suffix(suffix.size());
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
-  size_t start = 0, end = std::min<size_t>(h.size(), 63);
-  while (start < end && !alnum(h[start])) ++start;
-  while (start < end && !alnum(h[end - 1])) --end;
-  std::string out;
-  for (size_t i = start; i < end; ++i) {
-    char c = h[i];
-    bool boundary = i == start || i == end - 1;
-    if (!boundary && (c == ' ' || c == '.' || c == '@' || c == '_')) {
-      out += '-';
-    } else if (alnum(c) || c == '-') {
-      out += (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
-    }
-  }
-  return out;
-}
-
 bool equalFold(std::string_view a, std::string_view b) { return ipn::keyEqualFold(a, b); }
 
 }  // namespace
 
 std::pair<std::string, std::string> displayNames(const NodeFacts& node, std::string_view magicDnsSuffix) {
   // tailcfg.Node.InitDisplayNames, which Go's control client runs on every node it receives.
-  std::string name = node.name;
-  if (!name.empty() && name.back() == '.') name.pop_back();
-  std::string suffix(magicDnsSuffix);
-  while (!suffix.empty() && suffix.front() == '.') suffix.erase(0, 1);
-  while (!suffix.empty() && suffix.back() == '.') suffix.pop_back();
-  if (!suffix.empty() && name.size() > suffix.size() + 1 && name.ends_with("." + suffix))
-    name.resize(name.size() - suffix.size() - 1);
-  std::string host = node.hasHostinfo ? sanitizeHostname(node.hostname) : std::string();
+  std::string name = ipn::trimDnsSuffix(node.name, magicDnsSuffix);
+  std::string host = node.hasHostinfo ? ipn::sanitizeHostname(node.hostname) : std::string();
   if (equalFold(name, host)) host.clear();
   if (name.empty()) {
     if (!host.empty()) {

@@ -161,8 +161,10 @@ TEST(PeerQuery, ComputedNameAsGo) {
   n.name = "shared.other.ts.net.";  // a node shared in from another tailnet keeps its FQDN
   EXPECT_EQ(computedName(n, "example.ts.net"), "shared.other.ts.net");
   n.name = "";
-  n.hostname = "box";
-  EXPECT_EQ(computedName(n, "example.ts.net"), "box");
+  n.hostname = "Box.local";
+  EXPECT_EQ(computedName(n, "example.ts.net"), n.key) << "no Hostinfo from control: no host name";
+  n.hasHostinfo = true;
+  EXPECT_EQ(computedName(n, "example.ts.net"), "box") << "dnsname.SanitizeHostname";
   n.hostname = "";
   EXPECT_EQ(computedName(n, "example.ts.net"), n.key);
 }

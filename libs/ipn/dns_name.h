@@ -1,4 +1,4 @@
-// The few DNS-name rules the CLI applies itself, as Go's util/dnsname does.
+// Go's util/dnsname rules that tnet and ipnd apply (validation, sanitising, suffix trimming).
 #pragma once
 
 #include <string>
@@ -6,7 +6,7 @@
 
 #include "libs/base/result.h"
 
-namespace tnet::cli {
+namespace tnet::ipn {
 
 // dnsname.ValidHostname: every label 1–63 bytes of letters, digits and inner hyphens; the
 // whole name at most 253 bytes (254 with the final dot). Errors read as Go's.
@@ -21,4 +21,4 @@ std::string trimDnsSuffix(std::string_view name, std::string_view suffix);
 // Go's %q for the ASCII strings we quote (backslash-escapes quotes, backslashes and controls).
 std::string goQuote(std::string_view s);
 
-}  // namespace tnet::cli
+}  // namespace tnet::ipn

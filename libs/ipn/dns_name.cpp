@@ -1,8 +1,8 @@
-#include "cli/dns_name.h"
+#include "libs/ipn/dns_name.h"
 
 #include <cstdio>
 
-namespace tnet::cli {
+namespace tnet::ipn {
 namespace {
 
 constexpr size_t MAX_LABEL = 63;
@@ -139,4 +139,4 @@ std::string trimDnsSuffix(std::string_view name, std::string_view suffix) {
   return std::string(stripDot(n));
 }
 
-}  // namespace tnet::cli
+}  // namespace tnet::ipn

@@ -1,8 +1,8 @@
-#include "cli/dns_name.h"
+#include "libs/ipn/dns_name.h"
 
 #include <gtest/gtest.h>
 
-namespace tnet::cli {
+namespace tnet::ipn {
 namespace {
 
 TEST(DnsName, ValidHostname) {
@@ -33,4 +33,4 @@ TEST(DnsName, SanitizeAndTrim) {
 }
 
 }  // namespace
-}  // namespace tnet::cli
+}  // namespace tnet::ipn
