@@ -150,6 +150,16 @@ TEST_F(SuiteTest, StatusHealthSaysWhyAServiceWasRestarted) {
     auto before = suite.services();
     ASSERT_EQ(before.size(), 6u) << suite.stderrText();
     ASSERT_EQ(kill(before[victim], sig), 0);
+    // Poll only once the successor runs: a status request that reaches ipnd while it is being
+    // killed is lost with it, and apid waits its full 10 s for the answer.
+    ASSERT_TRUE(waitUntil(
+        [&] {
+          auto now = suite.services();
+          return now.count(victim) && now[victim] != before[victim];
+        },
+        10s))
+        << victim << " was not restarted\n"
+        << suite.stderrText();
     std::string line;
     EXPECT_TRUE(waitUntil(
         [&] {
