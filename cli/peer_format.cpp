@@ -168,7 +168,7 @@ std::string formatWhoIs(const Json& who) {
     for (auto it = caps->begin(); it != caps->end(); ++it) {
       if (it.value().is_array() && !it.value().empty()) {
         out += "  - " + it.key() + ":\n";
-        out += "      " + goIndentJson(nlohmann::ordered_json(it.value()), "      ", "  ") + "\n";
+        out += "      " + ipn::goMarshalIndent(nlohmann::ordered_json(it.value()), "      ", "  ") + "\n";
       } else {
         out += "  - " + it.key() + "\n";
       }
@@ -177,62 +177,12 @@ std::string formatWhoIs(const Json& who) {
   return out;
 }
 
-namespace {
-
-void indentInto(std::string& out, const nlohmann::ordered_json& v, const std::string& prefix,
-                const std::string& indent, int depth) {
-  auto newline = [&](int d) {
-    out += "\n" + prefix;
-    for (int i = 0; i < d; ++i) out += indent;
-  };
-  if (v.is_string()) {
-    ipn::appendGoJsonString(out, v.get_ref<const std::string&>());
-  } else if (v.is_object() && !v.empty()) {
-    out += "{";
-    bool first = true;
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      if (!first) out += ",";
-      first = false;
-      newline(depth + 1);
-      ipn::appendGoJsonString(out, it.key());
-      out += ": ";
-      indentInto(out, it.value(), prefix, indent, depth + 1);
-    }
-    newline(depth);
-    out += "}";
-  } else if (v.is_array() && !v.empty()) {
-    out += "[";
-    bool first = true;
-    for (const auto& e : v) {
-      if (!first) out += ",";
-      first = false;
-      newline(depth + 1);
-      indentInto(out, e, prefix, indent, depth + 1);
-    }
-    newline(depth);
-    out += "]";
-  } else if (v.is_number_float() && std::isfinite(v.get<double>()) && v.get<double>() == std::floor(v.get<double>()) &&
-             std::fabs(v.get<double>()) < 1e15) {
-    out += std::to_string(int64_t(v.get<double>()));  // Go writes 2.0 as 2
-  } else {
-    out += v.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-  }
-}
-
-}  // namespace
-
-std::string goIndentJson(const nlohmann::ordered_json& v, const std::string& prefix, const std::string& indent) {
-  std::string out;
-  indentInto(out, v, prefix, indent, 0);
-  return out;
-}
-
 Result<std::string> formatWhoIsJson(std::string_view body) {
   auto parsed = nlohmann::ordered_json::parse(body, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object()) return Error::invalid("invalid whois answer from tailnetd");
   // Go decodes into apitype.WhoIsResponse and prints it (CurrentTailnet omitted) with
   // json.Encoder, SetIndent("", "  "): the LocalAPI's fields in its order, two-space indent.
-  return goIndentJson(parsed, "", "  ") + "\n";
+  return ipn::goMarshalIndent(parsed, "", "  ") + "\n";
 }
 
 std::string formatNetcheck(const Json& answer, bool osHasIpv6, bool verbose) {

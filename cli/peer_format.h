@@ -34,9 +34,6 @@ std::string formatWhoIs(const nlohmann::json& who);
 // `tnet whois --json`: the LocalAPI answer as Go's json.Encoder with SetIndent("", "  ") prints it.
 Result<std::string> formatWhoIsJson(std::string_view body);
 
-// Go's json.MarshalIndent(v, prefix, indent) layout (strings as Go quotes them).
-std::string goIndentJson(const nlohmann::ordered_json& v, const std::string& prefix, const std::string& indent);
-
 // Go's printReport for `tailscale netcheck`, from {"Report": …, "Regions": …}
 // (GET /localapi/v0/tailnetd/netcheck). osHasIpv6 feeds the IPv6 line as Go's OSHasIPv6.
 std::string formatNetcheck(const nlohmann::json& answer, bool osHasIpv6, bool verbose);

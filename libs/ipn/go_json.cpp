@@ -1,6 +1,7 @@
 #include "libs/ipn/go_json.h"
 
 #include <cmath>
+#include <cstdio>
 
 namespace tnet::ipn {
 
@@ -99,14 +100,36 @@ std::string goJsonString(std::string_view s) {
 
 namespace {
 
-void newlineIndent(std::string& out, int depth) {
+struct Layout {
+  bool indent = false;
+  std::string_view prefix, unit;  // MarshalIndent's prefix and indent
+};
+
+void newlineIndent(std::string& out, const Layout& l, int depth) {
   out.push_back('\n');
-  out.append(size_t(depth), '\t');
+  out.append(l.prefix);
+  for (int i = 0; i < depth; ++i) out.append(l.unit);
 }
 
-// Walks the tree so that every string goes through appendGoJsonString; numbers, booleans and
-// null keep nlohmann's formatting. Layout is Go's: compact, or MarshalIndent with "\t".
-void marshalValue(std::string& out, const OrderedJson& v, bool indent, int depth) {
+// Go writes a float64 with no fraction (below 1e21, where it switches to exponent form) as an
+// integer: 2.0 is "2", not nlohmann's "2.0".
+void appendNumber(std::string& out, const OrderedJson& v) {
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e21) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.0f", d);
+      out += buf;
+      return;
+    }
+  }
+  out += v.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
+}
+
+// Walks the tree so that every string goes through appendGoJsonString and every number through
+// appendNumber; booleans and null keep nlohmann's formatting. Layout is Go's: compact, or
+// MarshalIndent with a prefix and an indent unit.
+void marshalValue(std::string& out, const OrderedJson& v, const Layout& l, int depth) {
   if (v.is_string()) {
     appendGoJsonString(out, v.get_ref<const std::string&>());
   } else if (v.is_object()) {
@@ -119,12 +142,12 @@ void marshalValue(std::string& out, const OrderedJson& v, bool indent, int depth
     for (auto it = v.begin(); it != v.end(); ++it) {
       if (!first) out.push_back(',');
       first = false;
-      if (indent) newlineIndent(out, depth + 1);
+      if (l.indent) newlineIndent(out, l, depth + 1);
       appendGoJsonString(out, it.key());
-      out += indent ? ": " : ":";
-      marshalValue(out, it.value(), indent, depth + 1);
+      out += l.indent ? ": " : ":";
+      marshalValue(out, it.value(), l, depth + 1);
     }
-    if (indent) newlineIndent(out, depth);
+    if (l.indent) newlineIndent(out, l, depth);
     out.push_back('}');
   } else if (v.is_array()) {
     if (v.empty()) {
@@ -136,13 +159,13 @@ void marshalValue(std::string& out, const OrderedJson& v, bool indent, int depth
     for (const auto& e : v) {
       if (!first) out.push_back(',');
       first = false;
-      if (indent) newlineIndent(out, depth + 1);
-      marshalValue(out, e, indent, depth + 1);
+      if (l.indent) newlineIndent(out, l, depth + 1);
+      marshalValue(out, e, l, depth + 1);
     }
-    if (indent) newlineIndent(out, depth);
+    if (l.indent) newlineIndent(out, l, depth);
     out.push_back(']');
   } else {
-    out += v.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
+    appendNumber(out, v);
   }
 }
 
@@ -150,7 +173,13 @@ void marshalValue(std::string& out, const OrderedJson& v, bool indent, int depth
 
 std::string goMarshal(const OrderedJson& value, bool indent) {
   std::string out;
-  marshalValue(out, value, indent, 0);
+  marshalValue(out, value, Layout{indent, "", "\t"}, 0);
+  return out;
+}
+
+std::string goMarshalIndent(const OrderedJson& value, std::string_view prefix, std::string_view indent) {
+  std::string out;
+  marshalValue(out, value, Layout{true, prefix, indent}, 0);
   return out;
 }
 

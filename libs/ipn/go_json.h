@@ -18,7 +18,10 @@ using OrderedJson = nlohmann::ordered_json;  // output, in Go's field order
 
 // Go's json.Marshal bytes (compact) or json.MarshalIndent(v, "", "\t") when `indent`.
 // Strings (and keys) are quoted by appendGoJsonString. No trailing newline.
+// Float64 values with no fraction are written as integers, as Go does (2.0 is "2").
 std::string goMarshal(const OrderedJson& value, bool indent = false);
+// Go's json.MarshalIndent(v, prefix, indent) (json.Encoder.SetIndent writes the same layout).
+std::string goMarshalIndent(const OrderedJson& value, std::string_view prefix, std::string_view indent);
 
 // Appends `s` as a JSON string exactly as Go's encoding/json writes it (HTML escaping on):
 // \" \\ \b \f \n \r \t short escapes, other controls and < > & as \u00xx (lower-case hex),

@@ -38,6 +38,19 @@ TEST(GoMarshal, CompactAndIndentedLayoutLikeGo) {
   EXPECT_EQ(goMarshal(OrderedJson::object()), "{}");
 }
 
+TEST(GoMarshal, FloatsWithoutAFractionAreIntegersAsGo) {
+  EXPECT_EQ(goMarshal(OrderedJson::array({2.0, 0.0, -3.0, 0.25, 1e20, 0.000276204})),
+            "[2,0,-3,0.25,100000000000000000000,0.000276204]");
+}
+
+TEST(GoMarshal, IndentWithPrefixAsMarshalIndent) {
+  OrderedJson v = OrderedJson::object();
+  v["a"] = OrderedJson::array({1, 2.0});
+  v["b"] = OrderedJson::object();
+  // json.MarshalIndent(v, ">", "  "): the prefix starts every line but the first.
+  EXPECT_EQ(goMarshalIndent(v, ">", "  "), "{\n>  \"a\": [\n>    1,\n>    2\n>  ],\n>  \"b\": {}\n>}");
+}
+
 TEST(KeyEqualFold, AsciiOnly) {
   EXPECT_TRUE(keyEqualFold("ControlURL", "controlurl"));
   EXPECT_FALSE(keyEqualFold("ControlURL", "ControlUR"));

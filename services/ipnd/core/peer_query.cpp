@@ -65,12 +65,7 @@ std::string pingResultJson(const PingResult& r) {
   o["NodeIP"] = r.nodeIp;
   o["NodeName"] = r.nodeName;
   o["Err"] = r.err;
-  // Go writes a float64 with no fraction as an integer ("0", not "0.0").
-  if (r.latencySeconds == double(int64_t(r.latencySeconds))) {
-    o["LatencySeconds"] = int64_t(r.latencySeconds);
-  } else {
-    o["LatencySeconds"] = r.latencySeconds;
-  }
+  o["LatencySeconds"] = r.latencySeconds;  // goMarshal writes 0.0 as Go's "0"
   o["Endpoint"] = r.endpoint;
   o["PeerRelay"] = "";  // tailnetd uses no peer relays; Go never omits the field
   o["DERPRegionID"] = r.derpRegionId;
@@ -249,13 +244,9 @@ const Json* findField(const Json& obj, std::string_view name) {
   return found;
 }
 
-// Go writes a float64 without a fraction as an integer ("1", not "1.0").
+// A number as decoded (goMarshal writes a float64 without a fraction as Go does, "1").
 OrderedJson goNumber(const Json& v) {
-  if (v.is_number_float()) {
-    double d = v.get<double>();
-    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e15) return int64_t(d);
-    return d;
-  }
+  if (v.is_number_float()) return v.get<double>();
   if (v.is_number_unsigned()) return v.get<uint64_t>();
   return v.get<int64_t>();
 }
