@@ -301,6 +301,27 @@ TEST_F(MagicsockTest, WantRunningFalseClosesDerpAndTrueReconnects) {
       loop_, [&] { return a_->derpConnected(1); }, 10s));
 }
 
+// A netmap of many peers gives each its first (DERP) path in one setConfig: magicsockd must
+// publish magicsockd.paths once per loop pass, not once per peer (each event carries every
+// peer, so per-peer publishing is quadratic: a 10k-peer join took 54 s before DERP connected).
+TEST_F(MagicsockTest, ManyNewPeersArePublishedInAFewPathsEvents) {
+  constexpr size_t PEERS = 400;
+  std::vector<Node::PeerSpec> peers;
+  for (size_t i = 0; i < PEERS; ++i) {
+    peers.push_back(Node::PeerSpec{key::NodePrivate::generate().publicKey(),
+                                   key::DiscoPrivate::generate().publicKey().toString(), {}, 1});
+  }
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a_->pathEvents() > 0; }, 5s));  // the start-up event
+  uint64_t before = a_->pathEvents();
+  ASSERT_TRUE(a_->setConfig(target_, peers));
+  ASSERT_TRUE(runUntil(
+      loop_, [&] { return a_->pathTo(peers.back().node).has_value(); }, 20s))
+      << "the last new peer never appeared in magicsockd.paths";
+  // Per-peer publishing would show ~PEERS events here; the 1 Hz timer may add a few.
+  EXPECT_LE(a_->pathEvents() - before, 10u);
+}
+
 // Every byte magicsockd reads or writes on any fd (bus sockets, pipes, DERP TCP, UDP) during a
 // DERP login, captured with strace: the node public key is there (positive control: ClientInfo),
 // the node private key never is.
