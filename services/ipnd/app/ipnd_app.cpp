@@ -187,6 +187,7 @@ ServiceHealth selfHealth(bool storeUsable, const service::RestartFacts& restart)
 class App {
  public:
   App(service::Service& svc, BackendOptions opts) : svc_(svc), osHostname_(opts.osHostname), backend_(std::move(opts)) {
+    backend_.setHealthClock(nowUnixMs);
     struct utsname u {};
     if (::uname(&u) == 0) {
       osVersion_ = u.release;

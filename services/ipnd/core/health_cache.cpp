@@ -1,18 +1,11 @@
 #include "services/ipnd/core/health_cache.h"
 
 #include <algorithm>
-#include <chrono>
 #include <ctime>
 #include <set>
 
 namespace tnet::ipnd {
 namespace {
-
-int64_t systemNowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // "12:03:04 UTC": services run without a time zone database, so say which zone it is.
 std::string utcClock(int64_t unixMs) {
@@ -36,8 +29,9 @@ bool HealthCache::restartNoteLive(const ServiceHealth& h, int64_t now) const {
 }
 
 std::map<std::string, std::string> HealthCache::restartNotes() const {
-  int64_t now = clock_ ? clock_() : systemNowUnixMs();
   std::map<std::string, std::string> notes;
+  if (!clock_) return notes;  // nothing to age a note against
+  int64_t now = clock_();
   for (const auto& [svc, h] : byService_) {
     if (!restartNoteLive(h, now)) continue;
     std::string when = h.lastExitUnixMs > 0 ? utcClock(h.lastExitUnixMs) + " " : "";
@@ -47,7 +41,8 @@ std::map<std::string, std::string> HealthCache::restartNotes() const {
 }
 
 bool HealthCache::expireRestartNotes() {
-  int64_t now = clock_ ? clock_() : systemNowUnixMs();
+  if (!clock_) return false;
+  int64_t now = clock_();
   std::set<std::string> live;
   for (const auto& [svc, h] : byService_) {
     if (restartNoteLive(h, now)) live.insert(svc);

@@ -43,7 +43,8 @@ class HealthCache {
  public:
   explicit HealthCache(std::vector<std::string> expectedServices) : expected_(std::move(expectedServices)) {}
 
-  // The wall clock (unix ms) the restart notes are timed against; tests inject one.
+  // The wall clock (unix ms) the restart notes are timed against: the app passes its own,
+  // tests a stepped one. Without a clock there are no restart notes (core reads no clock).
   void setClock(std::function<int64_t()> nowUnixMs) { clock_ = std::move(nowUnixMs); }
 
   void update(ServiceHealth h);
